@@ -1,0 +1,40 @@
+# Two commands matter: `make reproduce` (the main job) and `make test` (the whole suite).
+# Both bootstrap .venv from scratch; torch is installed first and pinned (a CPU build on CPU-only machines).
+PYTHON ?= python3
+TORCH ?= torch==2.13.0
+PROFILE ?= quick
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv reproduce test lab bench models clean-venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[notebooks,dev]"
+	touch $(STAMP)
+
+reproduce: $(STAMP)
+	$(BIN)/wdsr reproduce --profile $(PROFILE)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --durations=15 tests
+	$(BIN)/python -m pytest -q --nbval-lax -p no:randomly notebooks --nbval-current-env \
+		--nbval-cell-timeout=600 -o cache_dir=.pytest_cache_nbval
+
+lab: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[lab]"
+	$(BIN)/jupyter lab notebooks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+models: $(STAMP)
+	$(BIN)/wdsr models
+
+clean-venv:
+	rm -rf $(VENV)

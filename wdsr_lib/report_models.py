@@ -1,0 +1,28 @@
+"""The parameter / MAC table of every preset (`wdsr models`), paper's counts beside ours."""
+from __future__ import annotations
+
+from .models import PRESETS, build_model, count_macs, count_parameters
+
+OUTPUT_HW = (720, 1280)  # MACs are quoted for one 1280x720 output image
+
+
+def model_table(scale: int = 2) -> list[dict]:
+    """One row per preset: label, model, overrides, our parameter count, the paper's, MACs (G) for 720p out."""
+    rows = []
+    for label, name, overrides, paper, source in PRESETS:
+        model = build_model(name, scale, **overrides)
+        params = count_parameters(model)
+        macs = count_macs(model, (OUTPUT_HW[0] // scale, OUTPUT_HW[1] // scale), scale)
+        rows.append({"model": label, "name": name, "overrides": overrides, "scale": scale, "params": params,
+                     "paper_params": paper if scale == 2 else None, "source": source, "gmacs_720p": macs / 1e9})
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    lines = [f"{'model':<22}{'x':>3}{'params':>13}{'paper':>13}{'GMACs@720p':>12}  source",
+             "-" * 90]
+    for r in rows:
+        paper = f"{r['paper_params']:,}" if r["paper_params"] else "-"
+        lines.append(f"{r['model']:<22}{r['scale']:>3}{r['params']:>13,}{paper:>13}{r['gmacs_720p']:>12.1f}"
+                     f"  {r['source']}")
+    return "\n".join(lines)
