@@ -1,0 +1,225 @@
+"""Evaluation: SR inference (tiled, x8 self-ensemble) and per-image PSNR / SSIM under a named protocol.
+
+Follows EDSR-PyTorch `trainer.test` (whole-image SR, quantise, measure) and its `forward_chop` / `forward_x8`,
+rewritten as functions that take a model (STYLE.md 3). Protocols are those of REFERENCE.md section 4 and
+`wdsr_lib.metrics`.
+
+Deviation: EDSR's `forward_chop` splits recursively into quadrants with a fixed 10-pixel shave; `sr_forward`
+  uses a regular grid of `tile` pixels with `overlap` pixels of context, so the output equals the untiled one
+  exactly once `overlap` covers the model's receptive-field radius.
+Deviation: when the HR image is a few pixels larger than scale x LR (sizes not divisible by the scale), the HR
+  is cropped to the SR size, as EDSR's test loader does (`hr[:ih * scale, :iw * scale]`).
+"""
+from __future__ import annotations
+
+import sys
+from typing import Iterable, Optional
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from wdsr_lib.metrics import get_protocol, psnr_protocol, quantize, ssim_protocol
+
+
+def _run(model: nn.Module, x: Tensor, scale: Optional[int]) -> Tensor:
+    return model(x) if scale is None else model(x, scale)
+
+
+def _output_scale(x: Tensor, y: Tensor) -> int:
+    """Integer upscaling factor of model output `y` for input `x`, checked on both axes."""
+    sh, sw = y.shape[-2] / x.shape[-2], y.shape[-1] / x.shape[-1]
+    if sh != sw or sh != int(sh) or sh < 1:
+        raise ValueError(f"model output {tuple(y.shape)} is not an integer upscaling of input {tuple(x.shape)}.")
+    return int(sh)
+
+
+def _tiles(length: int, tile: int) -> list[tuple[int, int]]:
+    return [(start, min(start + tile, length)) for start in range(0, length, tile)]
+
+
+def _forward_tiled(model: nn.Module, x: Tensor, scale: Optional[int], tile: Optional[int], overlap: int) -> Tensor:
+    """Forward `x` (B, C, H, W) whole, or on a grid of `tile`-pixel tiles each read with `overlap` context pixels."""
+    h, w = x.shape[-2:]
+    if tile is None or (h <= tile and w <= tile):
+        return _run(model, x, scale)
+    out: Optional[Tensor] = None
+    s = 1
+    for y0, y1 in _tiles(h, tile):
+        for x0, x1 in _tiles(w, tile):
+            # Context on every side; at the image border the model sees its own padding, as it does untiled.
+            iy0, iy1 = max(0, y0 - overlap), min(h, y1 + overlap)
+            ix0, ix1 = max(0, x0 - overlap), min(w, x1 + overlap)
+            patch = x[..., iy0:iy1, ix0:ix1]
+            y = _run(model, patch, scale)  # (B, C', s*(iy1-iy0), s*(ix1-ix0))
+            if out is None:
+                s = _output_scale(patch, y)
+                out = y.new_empty(*y.shape[:2], s * h, s * w)  # (B, C', s*H, s*W)
+            elif _output_scale(patch, y) != s:
+                raise ValueError("model output scale changed between tiles.")
+            out[..., s * y0 : s * y1, s * x0 : s * x1] = y[
+                ..., s * (y0 - iy0) : s * (y1 - iy0), s * (x0 - ix0) : s * (x1 - ix0)
+            ]
+    assert out is not None
+    return out
+
+
+# The 8 elements of the dihedral group on the image plane: (k quarter turns, horizontal flip first).
+_DIHEDRAL = [(k, flip) for flip in (False, True) for k in range(4)]
+
+
+def _transform(x: Tensor, k: int, flip: bool) -> Tensor:
+    if flip:
+        x = x.flip(-1)
+    return torch.rot90(x, k, dims=(-2, -1))
+
+
+def _inverse(y: Tensor, k: int, flip: bool) -> Tensor:
+    y = torch.rot90(y, -k, dims=(-2, -1))
+    return y.flip(-1) if flip else y
+
+
+@torch.no_grad()
+def sr_forward(
+    model: nn.Module,
+    lr: Tensor,
+    *,
+    scale: Optional[int] = None,
+    tile: Optional[int] = None,
+    overlap: int = 16,
+    self_ensemble: bool = False,
+) -> Tensor:
+    """Super-resolve a batch in fp32 eval mode, optionally tiled and with x8 self-ensemble (EDSR Sec. 4 "+").
+
+    Args:
+        model: SR network mapping (B, 3, H, W) in [0, 255] to (B, 3, s*H, s*W); left on its own device.
+        lr: LR batch (B, 3, H, W), float in [0, 255] or uint8.
+        scale: passed as `model(x, scale)` when not None (the multi-scale MDSR takes a scale; EDSR Sec. 3.2).
+        tile: LR tile size in pixels, or None for one whole-image pass.
+        overlap: LR context pixels read on each side of a tile; the result equals the untiled one when this is
+            at least the model's receptive-field radius.
+        self_ensemble: average the inverse-transformed outputs of the 8 flips / rotations of the input.
+
+    Returns:
+        SR batch (B, 3, s*H, s*W), float32 in about [0, 255], neither clamped nor quantised.
+    """
+    if lr.dim() != 4:
+        raise ValueError(f"lr must be a (B, C, H, W) batch; got shape {tuple(lr.shape)}.")
+    if tile is not None and tile < 1:
+        raise ValueError(f"tile must be a positive number of pixels or None; got {tile!r}.")
+    if overlap < 0:
+        raise ValueError(f"overlap must be >= 0 pixels; got {overlap!r}.")
+    was_training = model.training
+    model.eval()
+    x = lr.to(torch.float32)
+    try:
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            if not self_ensemble:
+                return _forward_tiled(model, x, scale, tile, overlap).float()
+            total = None
+            for k, flip in _DIHEDRAL:
+                y = _inverse(_forward_tiled(model, _transform(x, k, flip), scale, tile, overlap), k, flip)
+                total = y.float() if total is None else total + y
+            return total / len(_DIHEDRAL)
+    finally:
+        model.train(was_training)
+
+
+def _to_batch(img: np.ndarray, device: str) -> Tensor:
+    """(H, W, 3) uint8 array -> (1, 3, H, W) float32 tensor in [0, 255]."""
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].to(device=device, dtype=torch.float32)
+
+
+def _crop_hr(hr: np.ndarray, shape: tuple[int, int], scale: int, name: str) -> np.ndarray:
+    """Crop HR to the SR size when it exceeds it by less than `scale` (EDSR's test loader does the same)."""
+    h, w = shape
+    if hr.shape[0] < h or hr.shape[1] < w or hr.shape[0] - h >= scale or hr.shape[1] - w >= scale:
+        raise ValueError(f"{name}: SR is {h}x{w} but HR is {hr.shape[0]}x{hr.shape[1]} at scale {scale}.")
+    return hr[:h, :w]
+
+
+def _progress(items, progress: bool, desc: str):
+    if not progress:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, mininterval=1.0, dynamic_ncols=True, file=sys.stderr)
+
+
+def evaluate_pairs(
+    model: nn.Module,
+    pairs: Iterable,
+    scale: int,
+    protocol: str,
+    *,
+    self_ensemble: bool = False,
+    tile: Optional[int] = None,
+    overlap: int = 16,
+    pass_scale: bool = False,
+    device: str = "cpu",
+    progress: bool = False,
+) -> list[dict]:
+    """Per-image PSNR / SSIM of `model` on (LR, HR) pairs under a named protocol (REFERENCE.md section 4).
+
+    Each whole LR image is super-resolved, the SR is rounded to 8 bit, and both metrics are computed with the
+    protocol's channel and border ("div2k": RGB, scale + 6; "benchmark": Y, scale).
+
+    Args:
+        model: SR network on [0, 255] inputs; moved to `device` (in place, as nn.Module.to does).
+        pairs: objects with `.name` (str), `.lr` and `.hr` (uint8 (H, W, 3) numpy arrays).
+        scale: upscaling factor s; the model's output must be s times the LR.
+        protocol: "div2k" or "benchmark".
+        self_ensemble: x8 geometric self-ensemble (EDSR "+"); the DIV2K protocol numbers use none.
+        tile, overlap: tiled inference in LR pixels (see `sr_forward`).
+        pass_scale: call `model(x, scale)`, for the multi-scale MDSR.
+        device: torch device for inference.
+        progress: show a tqdm bar on stderr.
+
+    Returns:
+        One dict per pair: {"image": name, "psnr": dB, "ssim": mean SSIM}.
+    """
+    get_protocol(protocol)  # fail on an unknown name before any inference
+    model.to(device)
+    rows = []
+    for pair in _progress(list(pairs), progress, f"eval x{scale} {protocol}"):
+        lr = _to_batch(pair.lr, device)
+        sr = sr_forward(model, lr, scale=scale if pass_scale else None, tile=tile, overlap=overlap,
+                        self_ensemble=self_ensemble)  # (1, 3, s*H, s*W)
+        if _output_scale(lr, sr) != scale:
+            raise ValueError(f"{pair.name}: model upscales x{_output_scale(lr, sr)}, expected x{scale}.")
+        sr_img = quantize(sr[0].permute(1, 2, 0).cpu().numpy())  # (s*H, s*W, 3) uint8
+        hr = _crop_hr(np.asarray(pair.hr), sr_img.shape[:2], scale, pair.name)
+        rows.append({
+            "image": pair.name,
+            "psnr": psnr_protocol(sr_img, hr, scale, protocol),
+            "ssim": ssim_protocol(sr_img, hr, scale, protocol),
+        })
+    return rows
+
+
+def bicubic_baseline(pairs: Iterable, scale: int, protocol: str) -> list[dict]:
+    """Per-image PSNR / SSIM of MATLAB-bicubic upscaling of the LR (the "Bicubic" row of EDSR Table 3).
+
+    Args:
+        pairs: objects with `.name`, `.lr`, `.hr` (uint8 (H, W, 3) numpy arrays).
+        scale: upscaling factor s.
+        protocol: "div2k" or "benchmark".
+
+    Returns:
+        One dict per pair: {"image": name, "psnr": dB, "ssim": mean SSIM}.
+    """
+    # Lazy: evaluating a model must not need the data stack. Import from the submodule so the name is the
+    # function whether or not the package __init__ re-exports it.
+    from wdsr_lib.data.imresize import imresize
+
+    get_protocol(protocol)
+    rows = []
+    for pair in pairs:
+        up = imresize(np.asarray(pair.lr), scale)  # (s*H, s*W, 3) uint8, MATLAB bicubic
+        hr = _crop_hr(np.asarray(pair.hr), up.shape[:2], scale, pair.name)
+        rows.append({
+            "image": pair.name,
+            "psnr": psnr_protocol(up, hr, scale, protocol),
+            "ssim": ssim_protocol(up, hr, scale, protocol),
+        })
+    return rows
