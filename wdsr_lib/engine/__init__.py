@@ -1,0 +1,1 @@
+"""Training and evaluation engine: `train(cfg, run_dir)`, tiled / self-ensembled evaluation, checkpoints."""

@@ -1,0 +1,84 @@
+"""Where and in what precision a run computes: device choice, autocast dtype, DistributedDataParallel setup.
+
+DESIGN.md "Engine": CUDA when present, else CPU; bf16 autocast where the hardware has fast bf16 (CUDA with
+bf16 support; CPUs with AMX), fp16 + gradient scaling on older GPUs, fp32 otherwise; evaluation always fp32.
+torchrun sets RANK / WORLD_SIZE / LOCAL_RANK; NCCL on GPU, gloo on CPU.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Optional
+
+import torch
+import torch.distributed as dist
+
+
+def pick_device(requested: Optional[str] = None) -> torch.device:
+    """`requested` or $WDSR_DEVICE if given, else CUDA (this rank's GPU under torchrun) when present, else CPU."""
+    name = requested or os.environ.get("WDSR_DEVICE")
+    if name:
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device("cpu")
+
+
+@lru_cache(maxsize=1)
+def cpu_has_amx() -> bool:
+    """AMX tiles make bf16 convs faster than fp32 on a CPU; AVX512-BF16 alone does not (benchmarks/)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "amx_bf16" in flags
+
+
+def autocast_dtype(device: torch.device, precision: str) -> Optional[torch.dtype]:
+    """The autocast dtype for training, or None for plain fp32.
+
+    Args:
+        precision: "fp32" | "bf16" | "auto" ("auto": bf16 on bf16-capable GPUs and AMX CPUs, fp16 on older
+            GPUs, fp32 on other CPUs, where bf16 emulation is slower than fp32).
+    """
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if device.type == "cpu" and cpu_has_amx() else None
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed(device: torch.device) -> DistInfo:
+    """Join the torchrun process group if there is one (NCCL on GPU, gloo on CPU)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend=backend)
+    return DistInfo(rank=dist.get_rank(), world_size=dist.get_world_size())
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled:
+        dist.barrier()

@@ -1,0 +1,244 @@
+"""The training loop of both papers (WDSR Sec. 4, EDSR Sec. 4.2), read top to bottom (STYLE.md section 6).
+
+`train(cfg, run_dir)`: setup (seed, device, model, optimiser, resume), the iteration loop (autocast,
+channels_last, L1/L2 loss, lr halving, validation, checkpoints), then the final fp32 evaluation.
+Learning rate is a pure function of the iteration; patches are a pure function of (seed, iteration); model,
+optimiser, scaler, history and every RNG state are checkpointed, so a resumed run is bit-identical (CPU fp32).
+Deviation: MDSR trains on `cfg.model.scale` only (EDSR Sec. 3.3 draws one random scale per minibatch).
+"""
+from __future__ import annotations
+
+import math
+import os
+import platform
+import random
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import RunConfig
+from ..data import PatchSampler, load_pairs
+from ..data.sources import ImagePair
+from ..models import build_model, count_macs, count_parameters
+from .checkpoint import latest_good, rng_state, save_checkpoint, set_rng_state
+from .device import DistInfo, autocast_dtype, barrier, init_distributed, pick_device
+from .evaluate import bicubic_baseline, evaluate_pairs
+from .progress import progress_bar
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def lr_at(cfg: RunConfig, step: int) -> float:
+    """WDSR Sec. 4: the initial rate, halved every `lr_halve_every` iterations (EDSR: at 2e5 of 3e5)."""
+    return cfg.lr * cfg.train.lr_gamma ** (step // cfg.train.lr_halve_every)
+
+
+def center_crop_pair(pair: ImagePair, hr_side: Optional[int], scale: int) -> ImagePair:
+    """A centred crop of at most `hr_side` HR pixels (a multiple of the scale) and its aligned LR crop."""
+    if hr_side is None:
+        return pair
+    lh, lw = pair.lr.shape[:2]
+    side = max(1, hr_side // scale)
+    ch, cw = min(lh, side), min(lw, side)
+    y, x = (lh - ch) // 2, (lw - cw) // 2
+    return ImagePair(pair.name, np.ascontiguousarray(pair.lr[y:y + ch, x:x + cw]),
+                     np.ascontiguousarray(pair.hr[y * scale:(y + ch) * scale, x * scale:(x + cw) * scale]))
+
+
+def validation_pairs(cfg: RunConfig, limit: Optional[int]) -> list[ImagePair]:
+    d = cfg.data
+    pairs = load_pairs(d.source, cfg.model.scale, "val", root=d.root, folder=d.val_folder)
+    return [center_crop_pair(p, d.val_crop, cfg.model.scale) for p in pairs[:limit]]
+
+
+def build(cfg: RunConfig) -> nn.Module:
+    return build_model(cfg.model.name, cfg.model.scale, **cfg.model.overrides())
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _sr(model: nn.Module, x: torch.Tensor, scale: int) -> torch.Tensor:
+    return model(x, scale) if getattr(model, "multi_scale", False) else model(x)
+
+
+def _loss(name: str, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    return F.l1_loss(sr, hr) if name == "l1" else F.mse_loss(sr, hr)
+
+
+def _val_psnr(model: nn.Module, pairs: list[ImagePair], cfg: RunConfig, device: torch.device) -> float:
+    multi = getattr(model, "multi_scale", False)
+    rows = evaluate_pairs(model, pairs, cfg.model.scale, "div2k", device=str(device), pass_scale=multi)
+    return float(np.mean([r["psnr"] for r in rows]))
+
+
+def init_weights_from(model: nn.Module, run_dir: str) -> list[str]:
+    """Start from another run's final weights (EDSR Sec. 3.2: x3/x4 models start from the x2 model).
+
+    Copies every tensor whose name and shape match; returns the names that did not (the scale-specific
+    upsampler/tail), so the caller can report them. Nothing is loaded with strict=False silently.
+    """
+    src = Path(run_dir) / "model.pt"
+    if not src.exists():
+        raise FileNotFoundError(f"init_from: {src} does not exist; train that run first.")
+    state = torch.load(src, map_location="cpu", weights_only=True)
+    own = model.state_dict()
+    skipped = [k for k in own if k not in state or state[k].shape != own[k].shape]
+    model.load_state_dict({**own, **{k: v for k, v in state.items() if k in own and k not in skipped}})
+    return skipped
+
+
+def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
+          stop_after: Optional[int] = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train `cfg` in `run_dir` (resuming from its newest good checkpoint) and return the summary.
+
+    Args:
+        stop_after: stop (after checkpointing) once this iteration is reached, without the final
+            evaluation; for tests of interrupted runs. The returned summary then has "complete": False.
+    """
+    t_start = time.time()
+    run_dir, tc = Path(run_dir), cfg.train
+    ckpt_dir = run_dir / "checkpoints"
+    device = pick_device()
+    info: DistInfo = init_distributed(device)
+    amp_dtype = autocast_dtype(device, tc.precision)
+    memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
+
+    # --- setup: seed, data, model, optimiser, resume -------------------------------------------------
+    seed_everything(tc.seed)
+    d = cfg.data
+    train_pairs = load_pairs(d.source, cfg.model.scale, "train", root=d.root, folder=d.train_folder)
+    sampler = PatchSampler(train_pairs, d.patch_size, cfg.model.scale, tc.batch_size, tc.seed, d.augment,
+                           info.rank, info.world_size)
+    val_pairs = validation_pairs(cfg, d.val_images) if info.is_main else []
+    model = build(cfg)
+    if tc.init_from:
+        skipped = init_weights_from(model, tc.init_from)
+        log(f"initialised from {tc.init_from}; kept fresh: {', '.join(skipped) or 'nothing'}")
+    model = model.to(device=device, memory_format=memory_format)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tc.adam_betas, eps=tc.adam_eps)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    start, history, train_seconds = 0, [], 0.0
+    state = latest_good(ckpt_dir)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        start, history, train_seconds = state["step"], state["history"], state["train_seconds"]
+        log(f"resuming {run_dir.name} at iteration {start}")
+    net = torch.nn.parallel.DistributedDataParallel(model) if info.enabled else model
+
+    def checkpoint(step: int) -> None:
+        if info.is_main:
+            save_checkpoint(ckpt_dir, step, {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+                "rng": rng_state(), "step": step, "history": history, "train_seconds": train_seconds})
+        barrier(info)
+
+    # --- the iteration loop -----------------------------------------------------------------------------
+    end = tc.iterations if stop_after is None else min(stop_after, tc.iterations)
+    losses: list[float] = []
+    bar = progress_bar(total=tc.iterations, initial=start, desc=run_dir.name, disable=not (progress and info.is_main))
+    t_seg = time.time()
+    batches = sampler_iter(sampler, start, end, d.workers)
+    for step in range(start, end):
+        lr, hr = next(batches)
+        lr = lr.to(device, non_blocking=True).float().contiguous(memory_format=memory_format)
+        hr = hr.to(device, non_blocking=True).float().contiguous(memory_format=memory_format)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(cfg, step)
+        net.train()
+        with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext():
+            loss = _loss(tc.loss, _sr(net, lr, cfg.model.scale).float(), hr)
+        if not torch.isfinite(loss):
+            bar.close()
+            raise TrainingDiverged(
+                f"{run_dir.name}: the loss became {loss.item()} at iteration {step + 1} "
+                f"(lr {lr_at(cfg, step):g}); the last good checkpoint in {ckpt_dir} is kept. "
+                "Lower the learning rate (--lr) or use weight norm.")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        losses.append(loss.item())
+        bar.update(1)
+        done = step + 1
+        if done % tc.val_every == 0 or done == tc.iterations:
+            train_seconds += time.time() - t_seg
+            row = {"iteration": done, "train_loss": float(np.mean(losses)), "lr": lr_at(cfg, step),
+                   "seconds": round(train_seconds, 3)}
+            if info.is_main:
+                row["val_psnr"] = _val_psnr(model, val_pairs, cfg, device)
+                bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_psnr=f"{row['val_psnr']:.2f}")
+            history.append(row)
+            losses = []
+            t_seg = time.time()
+        if done % tc.checkpoint_every == 0 or done == end:
+            train_seconds += time.time() - t_seg
+            t_seg = time.time()
+            checkpoint(done)
+    bar.close()
+    if end < tc.iterations:
+        return {"complete": False, "iteration": end}
+
+    # --- final evaluation (fp32, full validation split under the profile's crop) -----------------------
+    summary: dict[str, Any] = {"complete": True, "iteration": tc.iterations}
+    if info.is_main:
+        summary.update(final_evaluation(model, cfg, device))
+        summary.update({
+            "history": history, "train_seconds": train_seconds, "wall_seconds": time.time() - t_start,
+            "params": count_parameters(model), "macs_per_lr_pixel": count_macs(model, (1, 1), cfg.model.scale),
+            "torch": torch.__version__, "device": str(device), "device_name": device_name(device),
+            "autocast": str(amp_dtype).replace("torch.", "") if amp_dtype else "fp32",
+            "world_size": info.world_size, "host": platform.node(), "lr": cfg.lr})
+        model_path = run_dir / "model.pt"
+        torch.save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+                   model_path.with_suffix(".tmp"))
+        os.replace(model_path.with_suffix(".tmp"), model_path)
+    barrier(info)
+    return summary
+
+
+def sampler_iter(sampler: PatchSampler, start: int, end: int, workers: int):
+    from ..data import loader
+
+    return iter(loader(sampler, start, end, workers))
+
+
+def final_evaluation(model: nn.Module, cfg: RunConfig, device: torch.device) -> dict[str, Any]:
+    """PSNR (DIV2K protocol: RGB, shave s+6), Y-PSNR / SSIM (benchmark protocol), bicubic, optional x8."""
+    pairs = validation_pairs(cfg, None)
+    multi, s = getattr(model, "multi_scale", False), cfg.model.scale
+    div2k = evaluate_pairs(model, pairs, s, "div2k", device=str(device), pass_scale=multi)
+    bench = evaluate_pairs(model, pairs, s, "benchmark", device=str(device), pass_scale=multi)
+    bic = bicubic_baseline(pairs, s, "div2k")
+    out = {
+        "psnr": float(np.mean([r["psnr"] for r in div2k])),
+        "psnr_y": float(np.mean([r["psnr"] for r in bench])),
+        "ssim_y": float(np.mean([r["ssim"] for r in bench])),
+        "bicubic_psnr": float(np.mean([r["psnr"] for r in bic])),
+        "per_image": [{"image": a["image"], "psnr": a["psnr"], "psnr_y": b["psnr"], "ssim_y": b["ssim"]}
+                      for a, b in zip(div2k, bench)],
+    }
+    if cfg.train.eval_self_ensemble:
+        x8 = evaluate_pairs(model, pairs, s, "div2k", device=str(device), pass_scale=multi, self_ensemble=True)
+        out["psnr_x8"] = float(np.mean([r["psnr"] for r in x8]))
+    return {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in out.items()}
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine()
