@@ -17,6 +17,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Mapping, Optional, Sequence
 
@@ -81,7 +82,7 @@ def _check_zip(zpath: Path, folder: str, expected: int) -> None:
         with zipfile.ZipFile(zpath) as zf:
             bad = zf.testzip()
             names = zf.namelist()
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as e:
         raise DataError(f"{zpath} is not a valid zip archive ({e}); delete it and download again.") from None
     if bad is not None:
         raise DataError(f"{zpath} is corrupt (CRC error in {bad}); delete it and download again.")
