@@ -1,9 +1,92 @@
-"""The `wdsr` command: models, train, eval, upscale, data, reproduce."""
+"""The `wdsr` command: models, train, eval, upscale, data, reproduce.
+
+Every error a user can cause ends in one sentence on stderr and a non-zero exit; `--debug` shows the traceback.
+`wdsr train` builds the same RunConfig a notebook builds (a profile plus overrides), so running the same command
+again resumes an unfinished run or returns the stored result.
+"""
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Optional
+
+from .config import MODEL_NAMES, NORMS, ModelConfig, RunConfig
+
+# Model flags: (flag, ModelConfig field, type). Absent flags keep the builder's paper default.
+_MODEL_FLAGS = (("--n-resblocks", "n_resblocks", int), ("--n-feats", "n_feats", int),
+                ("--res-scale", "res_scale", float), ("--block-feats", "block_feats", int),
+                ("--expansion", "expansion", float), ("--low-rank", "low_rank", float))
+
+
+def _bool_flag(value: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", default="quick", help="smoke | quick | cpu | paper (default: quick)")
+    p.add_argument("--model", default="wdsr_a", choices=MODEL_NAMES)
+    p.add_argument("--scale", type=int, default=2, choices=[2, 3, 4])
+    for flag, _, typ in _MODEL_FLAGS:
+        p.add_argument(flag, type=typ, default=None)
+    p.add_argument("--norm", choices=NORMS, default=None)
+    p.add_argument("--low-rank-relu", type=_bool_flag, default=None, metavar="BOOL")
+    p.add_argument("--mean-shift", type=_bool_flag, default=None, metavar="BOOL")
+    p.add_argument("--seed", type=int, default=None, help="default: the profile's first seed")
+    p.add_argument("--iterations", type=int, default=None, help="default: the profile's")
+    p.add_argument("--lr", type=float, default=None, help="default: 1e-3 with weight norm, 1e-4 without")
+    p.add_argument("--loss", choices=["l1", "l2"], default=None)
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default=None)
+    p.add_argument("--init-from", default=None, help="name of a finished run in the same store (x4 from x2)")
+    p.add_argument("--eval-self-ensemble", type=_bool_flag, default=None, metavar="BOOL")
+    p.add_argument("--data-root", default=None, help="DIV2K / benchmark root (default $WDSR_DATA or ./data)")
+    p.add_argument("--workers", type=int, default=None, help="DataLoader worker processes")
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The RunConfig of a `wdsr train` command line: the profile's settings plus the given overrides."""
+    from .profiles import get_profile
+
+    profile = get_profile(args.profile)
+    model = ModelConfig(name=args.model, scale=args.scale, norm=args.norm, low_rank_relu=args.low_rank_relu,
+                        mean_shift=args.mean_shift,
+                        **{name: getattr(args, name) for _, name, _ in _MODEL_FLAGS})
+    train = {k: getattr(args, k) for k in ("lr", "loss", "precision", "init_from", "eval_self_ensemble")
+             if getattr(args, k) is not None}
+    cfg = profile.run(model, args.seed, iterations=args.iterations, **train)
+    data = {k: v for k, v in (("root", args.data_root), ("workers", args.workers)) if v is not None}
+    return replace(cfg, data=replace(cfg.data, **data)) if data else cfg
+
+
+def train_command(cfg: RunConfig, profile: str, results_dir: Optional[str] = None) -> str:
+    """The `wdsr train` command line that rebuilds `cfg` (inverse of `config_from_args`)."""
+    from .profiles import get_profile
+
+    base = get_profile(profile).run(cfg.model, cfg.train.seed, iterations=cfg.train.iterations)
+    words = ["wdsr", "train", "--profile", profile, "--model", cfg.model.name, "--scale", str(cfg.model.scale)]
+    for flag, name, _ in _MODEL_FLAGS:
+        if getattr(cfg.model, name) is not None:
+            words += [flag, str(getattr(cfg.model, name))]
+    for flag, name in (("--norm", "norm"), ("--low-rank-relu", "low_rank_relu"), ("--mean-shift", "mean_shift")):
+        if getattr(cfg.model, name) is not None:
+            words += [flag, str(getattr(cfg.model, name)).lower()]
+    words += ["--seed", str(cfg.train.seed), "--iterations", str(cfg.train.iterations)]
+    for f in ("lr", "loss", "precision", "init_from", "eval_self_ensemble"):
+        value = getattr(cfg.train, f)
+        if value != getattr(base.train, f):
+            words += ["--" + f.replace("_", "-"), str(value).lower() if isinstance(value, bool) else str(value)]
+    if results_dir:
+        words += ["--results-dir", str(results_dir)]
+    if cfg.data != base.data:
+        raise ValueError(f"{cfg.short_name()}: its data settings are not the {profile} profile's.")
+    return shlex.join(words)
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -14,26 +97,201 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .profiles import get_profile
+    from .store import load_or_train
+
+    cfg = config_from_args(args)
+    _check_data(get_profile(args.profile), cfg)
+    record = load_or_train(cfg, args.results_dir, progress=not args.no_progress)
+    if record is None:  # a non-zero torchrun rank: rank 0 reports
+        return 0
+    s = record.summary
+    verb = "trained" if record.trained else "loaded (already DONE)"
+    print(f"{verb} {record.run_dir}: PSNR {s['psnr']:.3f} dB (DIV2K protocol: RGB, shave scale+6), "
+          f"bicubic {s['bicubic_psnr']:.3f} dB, {s['params']:,} parameters")
+    return 0
+
+
+def _check_data(profile, cfg: RunConfig) -> None:
+    if profile.needs_div2k:
+        from .data.sources import default_root
+
+        root = default_root(cfg.data.root)
+        if not (root / "DIV2K_train_HR").is_dir():
+            raise ValueError(f"profile {profile.name!r} needs DIV2K under {root}; get it with "
+                             f"`wdsr data download div2k --root {root}` or pass --data-root.")
+
+
+def _load_model(args: argparse.Namespace):
+    """(model, scale) from `--run` (a store directory or name) or `--checkpoint` (+ model flags)."""
+    import torch
+
+    from .engine.train import build
+    from .store import load_record, runs_dir
+
+    if args.run:
+        run_dir = Path(args.run)
+        if not run_dir.is_dir():
+            run_dir = runs_dir(args.results_dir) / args.run
+        if not (run_dir / "config.json").exists():
+            raise FileNotFoundError(f"no run at {args.run} (looked for {run_dir}/config.json).")
+        cfg = load_record(run_dir).config
+        weights = run_dir / "model.pt"
+    else:
+        cfg = config_from_args(args)
+        weights = Path(args.checkpoint)
+    if not weights.exists():
+        raise FileNotFoundError(f"weights {weights} not found (model.pt is written when a run finishes; "
+                                "rerun `wdsr train` with the same arguments to recreate it).")
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{weights} is not a weights file this program can load safely: {exc}") from exc
+    state = state.get("model", state)  # a training checkpoint holds the weights under "model"
+    model = build(cfg)
+    model.load_state_dict(state)  # strict: every key and shape must match
+    return model.eval(), cfg.model.scale
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .data import load_pairs
+    from .data.sources import BENCHMARKS
+    from .engine.evaluate import bicubic_baseline, evaluate_pairs
+
+    model, scale = _load_model(args)
+    if args.data in ("sample", "div2k"):
+        pairs = load_pairs(args.data, scale, "val", root=args.data_root)
+    else:
+        folder = args.data if args.data in BENCHMARKS else str(Path(args.data))
+        pairs = load_pairs("folder", scale, "val", root=args.data_root, folder=folder)
+    rows = evaluate_pairs(model, pairs, scale, args.protocol, self_ensemble=args.self_ensemble, tile=args.tile,
+                          pass_scale=getattr(model, "multi_scale", False), progress=True)
+    bicubic = bicubic_baseline(pairs, scale, args.protocol)
+    for r, b in zip(rows, bicubic):
+        print(f"{r['image']:<24} PSNR {r['psnr']:8.3f}  SSIM {r['ssim']:.4f}   bicubic {b['psnr']:8.3f}")
+    print(f"{'mean':<24} PSNR {np.mean([r['psnr'] for r in rows]):8.3f}  SSIM "
+          f"{np.mean([r['ssim'] for r in rows]):.4f}   bicubic {np.mean([b['psnr'] for b in bicubic]):8.3f}"
+          f"   ({args.protocol} protocol, x{scale}{', self-ensemble x8' if args.self_ensemble else ''})")
+    return 0
+
+
+def _cmd_upscale(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from .data.decode import read_rgb
+    from .engine.evaluate import sr_forward
+    from .metrics import quantize
+
+    model, scale = _load_model(args)
+    img = read_rgb(args.input)  # uint8 (H, W, 3); names the file if it is not a readable image
+    x = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float()
+    sr = sr_forward(model, x, scale=scale if getattr(model, "multi_scale", False) else None,
+                    tile=args.tile, self_ensemble=args.self_ensemble)
+    out = quantize(sr[0].permute(1, 2, 0)).numpy().astype(np.uint8)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(out).save(args.output)
+    print(f"wrote {args.output}: {img.shape[1]}x{img.shape[0]} -> {out.shape[1]}x{out.shape[0]} (x{scale})")
+    return 0
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    from .data import download_div2k
+    from .data.sources import default_root
+
+    root = default_root(args.root)
+    download_div2k(root, scales=tuple(args.scales))
+    print(f"DIV2K is complete under {root}")
+    return 0
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from .profiles import get_profile
+
+    if args.list_runs:
+        from .store import is_done
+        from .study import all_runs
+
+        for cfg in all_runs(args.profile):
+            if not is_done(cfg, args.results_dir):
+                print(train_command(cfg, args.profile, args.results_dir))
+        return 0
+    from .pipeline import reproduce
+
+    get_profile(args.profile)
+    result = reproduce(args.profile, results_dir=args.results_dir, figures_dir=args.figures_dir)
+    print(json.dumps(result, indent=1, default=str))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wdsr", description=__doc__)
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show full tracebacks")
+    parser = argparse.ArgumentParser(prog="wdsr", description=__doc__.splitlines()[0], parents=[common])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("models", help="every preset with parameters and MACs for a 1280x720 output")
+
+    p = sub.add_parser("models", parents=[common], help="every preset with parameters and MACs (720p output)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--scales", type=int, nargs="+", default=[2], choices=[2, 3, 4])
     p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("train", parents=[common], help="train (or resume, or load) one run")
+    add_run_arguments(p)
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_train)
+
+    for name, func, text in (("eval", _cmd_eval, "PSNR / SSIM of a trained model on a data set"),
+                             ("upscale", _cmd_upscale, "super-resolve your own image of any size")):
+        p = sub.add_parser(name, parents=[common], help=text)
+        if name == "upscale":
+            p.add_argument("input")
+            p.add_argument("output")
+        src = p.add_mutually_exclusive_group(required=True)
+        src.add_argument("--run", help="a run directory, or a run name in --results-dir")
+        src.add_argument("--checkpoint", help="a weights file (model.pt); give the model flags too")
+        add_run_arguments(p)
+        p.add_argument("--results-dir", default="results")
+        p.add_argument("--self-ensemble", action="store_true", help="geometric x8 self-ensemble (EDSR '+')")
+        p.add_argument("--tile", type=int, default=None, help="LR tile side for images that do not fit in memory")
+        if name == "eval":
+            p.add_argument("--data", default="sample", help="sample | div2k | Set5 | Set14 | B100 | Urban100 | DIR")
+            p.add_argument("--protocol", default="benchmark", choices=["div2k", "benchmark"])
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("data", parents=[common], help="data sets")
+    dsub = p.add_subparsers(dest="data_command", required=True)
+    d = dsub.add_parser("download", parents=[common], help="download a data set (resumable)")
+    d.add_argument("dataset", choices=["div2k"])
+    d.add_argument("--root", default=None, help="default $WDSR_DATA or ./data")
+    d.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4], choices=[2, 3, 4])
+    d.set_defaults(func=_cmd_download)
+
+    p = sub.add_parser("reproduce", parents=[common], help="run the notebooks of a profile (papermill)")
+    p.add_argument("--profile", default="quick")
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--figures-dir", default="figures")
+    p.add_argument("--list-runs", action="store_true", help="print a `wdsr train` command per missing run")
+    p.set_defaults(func=_cmd_reproduce)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, PermissionError, OSError, RuntimeError) as exc:
+    except KeyboardInterrupt:
+        print(f"wdsr {args.command}: interrupted; run the same command again to resume.", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one sentence for the user; the traceback only with --debug
         if args.debug:
             raise
-        print(f"wdsr {args.command}: error: {exc}", file=sys.stderr)
+        kind = "" if isinstance(exc, (ValueError, OSError, RuntimeError)) else f"{type(exc).__name__}: "
+        print(f"wdsr {args.command}: error: {kind}{exc}", file=sys.stderr)
         return 2
 
 

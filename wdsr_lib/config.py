@@ -111,7 +111,7 @@ class TrainConfig:
     val_every: int = 1000  # iterations between validations (logs train L1 and val PSNR)
     checkpoint_every: int = 1000  # iterations between checkpoints
     eval_self_ensemble: bool = False  # also report the x8 self-ensemble PSNR at the end (EDSR "+")
-    init_from: Optional[str] = None  # run directory whose weights start this run (EDSR Sec. 3.2: x4 from x2)
+    init_from: Optional[str] = None  # name of a run in the same store whose weights start this one (EDSR Sec. 3.2)
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -83,7 +83,7 @@ def _val_psnr(model: nn.Module, pairs: list[ImagePair], cfg: RunConfig, device: 
     return float(np.mean([r["psnr"] for r in rows]))
 
 
-def init_weights_from(model: nn.Module, run_dir: str) -> list[str]:
+def init_weights_from(model: nn.Module, run_dir: Path) -> list[str]:
     """Start from another run's final weights (EDSR Sec. 3.2: x3/x4 models start from the x2 model).
 
     Copies every tensor whose name and shape match; returns the names that did not (the scale-specific
@@ -124,7 +124,7 @@ def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
     val_pairs = validation_pairs(cfg, d.val_images) if info.is_main else []
     model = build(cfg)
     if tc.init_from:
-        skipped = init_weights_from(model, tc.init_from)
+        skipped = init_weights_from(model, run_dir.parent / tc.init_from)
         log(f"initialised from {tc.init_from}; kept fresh: {', '.join(skipped) or 'nothing'}")
     model = model.to(device=device, memory_format=memory_format)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tc.adam_betas, eps=tc.adam_eps)
@@ -177,7 +177,7 @@ def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
         done = step + 1
         if done % tc.val_every == 0 or done == tc.iterations:
             train_seconds += time.time() - t_seg
-            row = {"iteration": done, "train_loss": float(np.mean(losses)), "lr": lr_at(cfg, step),
+            row = {"iteration": done, "train_loss": _mean_over_ranks(losses, info), "lr": lr_at(cfg, step),
                    "seconds": round(train_seconds, 3)}
             if info.is_main:
                 row["val_psnr"] = _val_psnr(model, val_pairs, cfg, device)
@@ -209,6 +209,15 @@ def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
         os.replace(model_path.with_suffix(".tmp"), model_path)
     barrier(info)
     return summary
+
+
+def _mean_over_ranks(losses: list[float], info: DistInfo) -> float:
+    """The mean training loss over the global batch (each rank saw an equal share of it)."""
+    mean = torch.tensor(float(np.mean(losses)), dtype=torch.float64)
+    if info.enabled:
+        torch.distributed.all_reduce(mean)
+        mean /= info.world_size
+    return float(mean)
 
 
 def sampler_iter(sampler: PatchSampler, start: int, end: int, workers: int):

@@ -1,0 +1,185 @@
+"""The results store: one directory per run, keyed by the resolved config and the code version (DESIGN.md).
+
+    results/runs/<short-name>-<hash>/
+        config.json    the whole resolved RunConfig (+ code version), written before training
+        history.csv    iteration, train_loss, val_psnr, lr, seconds
+        summary.json   final metrics, parameters, MACs, wall time, torch version, device
+        model.pt       final weights (git-ignored)      checkpoints/  (git-ignored)
+        DONE           written last: a run without it is unfinished and is resumed, never read as a result
+
+Every file is written atomically (temp + rename). A per-run lock (`fcntl.flock`) lets any number of processes
+call `load_or_train` on the same store at once: one trains, the others wait and then load its result.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import fcntl
+import io
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+from .config import CODE_VERSION, RunConfig
+from .engine.checkpoint import atomic_write_text
+
+DEFAULT_RESULTS = Path(os.environ.get("WDSR_RESULTS", "results"))
+HISTORY_FIELDS = ("iteration", "train_loss", "val_psnr", "lr", "seconds")
+
+
+class StoreError(RuntimeError):
+    """The store cannot be written (full disk, read-only directory) or holds a damaged record."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A finished run as stored: its directory, config, summary and history rows."""
+
+    run_dir: Path
+    config: RunConfig
+    summary: dict[str, Any]
+    history: list[dict[str, float]]
+    trained: bool  # True when this call trained (or resumed) it, False when it was loaded
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name
+
+
+def runs_dir(results_dir: Optional[os.PathLike] = None) -> Path:
+    return Path(results_dir or DEFAULT_RESULTS) / "runs"
+
+
+def run_dir_for(cfg: RunConfig, results_dir: Optional[os.PathLike] = None) -> Path:
+    return runs_dir(results_dir) / f"{cfg.short_name()}-{cfg.key()}"
+
+
+def is_done(cfg: RunConfig, results_dir: Optional[os.PathLike] = None) -> bool:
+    return (run_dir_for(cfg, results_dir) / "DONE").exists()
+
+
+@contextlib.contextmanager
+def _locked(run_dir: Path) -> Iterator[None]:
+    with open(run_dir / ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _history_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: row.get(k, "") for k in HISTORY_FIELDS})
+    return buf.getvalue()
+
+
+def _read_history(path: Path) -> list[dict[str, float]]:
+    with open(path, newline="") as f:
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+
+
+def load_record(run_dir: Path, trained: bool = False) -> RunRecord:
+    """Read a DONE run; raise StoreError naming the file if the record is incomplete."""
+    try:
+        config = json.loads((run_dir / "config.json").read_text())
+        summary = json.loads((run_dir / "summary.json").read_text())
+        history = _read_history(run_dir / "history.csv")
+    except (OSError, ValueError, KeyError) as exc:
+        raise StoreError(f"damaged run record {run_dir}: {exc}; delete the directory to retrain it.") from exc
+    return RunRecord(run_dir, RunConfig.from_dict(config["config"]), summary, history, trained)
+
+
+def _write_record(run_dir: Path, summary: dict[str, Any]) -> None:
+    history = summary.pop("history")
+    atomic_write_text(run_dir / "history.csv", _history_csv(history))
+    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    atomic_write_text(run_dir / "DONE", time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n")  # last: the record is whole
+
+
+def load_or_train(cfg: RunConfig, results_dir: Optional[os.PathLike] = None, *, progress: bool = True,
+                  train_only_if: bool = True) -> Optional[RunRecord]:
+    """DONE -> load; a checkpoint without DONE -> resume; nothing -> train. Safe under concurrent callers.
+
+    Args:
+        train_only_if: when False, return the record if it is DONE and None otherwise (never trains);
+            notebooks use it to show only what is already in the store.
+    """
+    from .engine.train import train  # the engine is only needed when something must be trained
+
+    run_dir = run_dir_for(cfg, results_dir)
+    if (run_dir / "DONE").exists():
+        return load_record(run_dir)
+    if not train_only_if:
+        return None
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 writes to the store
+        train(cfg, run_dir, progress=False)
+        return None
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with _locked(run_dir):
+            if (run_dir / "DONE").exists():  # another process finished it while we waited
+                return load_record(run_dir)
+            config = {"config": cfg.to_dict(), "code_version": CODE_VERSION, "key": cfg.key()}
+            atomic_write_text(run_dir / "config.json", json.dumps(config, indent=1, sort_keys=True) + "\n")
+            _log(run_dir, "train")
+            summary = train(cfg, run_dir, progress=progress)
+            if not summary.get("complete", False):
+                raise StoreError(f"{run_dir.name} stopped before its last iteration.")
+            _write_record(run_dir, summary)
+    except OSError as exc:
+        raise StoreError(f"cannot write the results store at {run_dir}: {exc.strerror or exc}. "
+                         "Free disk space or choose a writable --results-dir.") from exc
+    return load_record(run_dir, trained=True)
+
+
+def _log(run_dir: Path, event: str) -> None:
+    """Append one line to the store's (git-ignored) ledger of training events, used to assert cache hits."""
+    line = json.dumps({"run": run_dir.name, "event": event, "pid": os.getpid(), "time": time.time()})
+    with open(run_dir.parent / "ledger.jsonl", "a") as f:
+        f.write(line + "\n")
+
+
+def trained_runs(results_dir: Optional[os.PathLike] = None) -> list[str]:
+    """Names of runs whose training started, in order, from the ledger."""
+    ledger = runs_dir(results_dir) / "ledger.jsonl"
+    if not ledger.exists():
+        return []
+    return [json.loads(line)["run"] for line in ledger.read_text().splitlines() if line.strip()]
+
+
+def collect(results_dir: Optional[os.PathLike] = None):
+    """Every DONE run as one long-form DataFrame.
+
+    Columns: run, model, scale, blocks, n_feats, norm, loss, lr, seed, iterations, patch_size, source, key,
+    iteration (NaN for final metrics), metric, value. Metrics: train_loss / val_psnr per validation, and the
+    final psnr, psnr_y, ssim_y, bicubic_psnr, psnr_x8, params, macs_per_lr_pixel, train_seconds.
+    """
+    import pandas as pd
+
+    rows = []
+    for run_dir in sorted(runs_dir(results_dir).glob("*/DONE")):
+        rec = load_record(run_dir.parent)
+        c = rec.config
+        base = {"run": rec.name, "model": c.model.name, "scale": c.model.scale,
+                "blocks": c.model.n_resblocks, "n_feats": c.model.n_feats, "norm": c.model.resolved_norm,
+                "loss": c.train.loss, "lr": c.lr, "seed": c.train.seed, "iterations": c.train.iterations,
+                "patch_size": c.data.patch_size, "source": c.data.source, "key": c.key()}
+        for h in rec.history:
+            for metric in ("train_loss", "val_psnr"):
+                if metric in h:
+                    rows.append({**base, "iteration": h["iteration"], "metric": metric, "value": h[metric]})
+        for metric in ("psnr", "psnr_y", "ssim_y", "bicubic_psnr", "psnr_x8", "params", "macs_per_lr_pixel",
+                       "train_seconds"):
+            if rec.summary.get(metric) is not None:
+                rows.append({**base, "iteration": float("nan"), "metric": metric,
+                             "value": float(rec.summary[metric])})
+    columns = ["run", "model", "scale", "blocks", "n_feats", "norm", "loss", "lr", "seed", "iterations",
+               "patch_size", "source", "key", "iteration", "metric", "value"]
+    return pd.DataFrame(rows, columns=columns)
