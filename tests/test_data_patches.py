@@ -42,7 +42,8 @@ def test_unaugmented_patches_are_the_planned_crops_of_sample_photos():
     for k, (img, y, x, t) in enumerate(sampler.plan(0)):
         assert t == 0
         np.testing.assert_array_equal(lr[k].permute(1, 2, 0).numpy(), pairs[img].lr[y : y + 12, x : x + 12])
-        np.testing.assert_array_equal(hr[k].permute(1, 2, 0).numpy(), pairs[img].hr[2 * y : 2 * y + 24, 2 * x : 2 * x + 24])
+        hr_crop = pairs[img].hr[2 * y : 2 * y + 24, 2 * x : 2 * x + 24]
+        np.testing.assert_array_equal(hr[k].permute(1, 2, 0).numpy(), hr_crop)
 
 
 def test_dihedral_group_has_eight_distinct_elements():

@@ -18,10 +18,11 @@ from wdsr_lib.data import sources as sources_mod
 def _fake_div2k(root, scale=2, train=("0001", "0002"), valid=("0801",), size=(30, 42)):
     """A tiny DIV2K tree in the official layout, LR made with our imresize (standing in for MATLAB's)."""
     for part, names in (("train", train), ("valid", valid)):
-        for i, name in enumerate(names):
+        for name in names:
             hr = random_rgb(*size, seed=int(name))
             write_png(root / f"DIV2K_{part}_HR" / f"{name}.png", hr)
-            write_png(root / f"DIV2K_{part}_LR_bicubic" / f"X{scale}" / f"{name}x{scale}.png", imresize(hr[: hr.shape[0] // scale * scale, : hr.shape[1] // scale * scale], 1 / scale))
+            lr = imresize(hr[: hr.shape[0] // scale * scale, : hr.shape[1] // scale * scale], 1 / scale)
+            write_png(root / f"DIV2K_{part}_LR_bicubic" / f"X{scale}" / f"{name}x{scale}.png", lr)
     return root
 
 

@@ -56,7 +56,8 @@ def _fetch(url: str, part: Path, progress: bool, retries: int) -> None:
                 else:  # 200: the server ignored the range, start over
                     mode, offset, total = "wb", 0, int(resp.headers.get("Content-Length", 0))
                 with open(part, mode) as f, tqdm(
-                    total=total or None, initial=offset, unit="B", unit_scale=True, desc=part.name[:-5], disable=not progress
+                    total=total or None, initial=offset, unit="B", unit_scale=True, desc=part.name[:-5],
+                    disable=not progress,
                 ) as bar:
                     while chunk := resp.read(_CHUNK):
                         f.write(chunk)

@@ -54,7 +54,9 @@ class PatchSampler:
         world_size: int = 1,
     ) -> None:
         if patch_size < 1 or scale < 1 or batch_size < 1:
-            raise ValueError(f"PatchSampler needs patch_size, scale, batch_size >= 1; got {patch_size}, {scale}, {batch_size}.")
+            raise ValueError(
+                f"PatchSampler needs patch_size, scale, batch_size >= 1; got {patch_size}, {scale}, {batch_size}."
+            )
         if world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"PatchSampler rank must be in [0, world_size); got rank={rank}, world_size={world_size}.")
         if batch_size % world_size:
@@ -124,7 +126,9 @@ class _Steps(Dataset):
         return self.sampler.batch(self.start + i)
 
 
-def loader(sampler: PatchSampler, start_step: int, end_step: int, workers: int = 0) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+def loader(
+    sampler: PatchSampler, start_step: int, end_step: int, workers: int = 0
+) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
     """Batches of steps ``start_step .. end_step - 1``, in order, prepared by ``workers`` processes.
 
     The batch of a step does not depend on the worker count, so resuming at ``start_step`` reproduces the
