@@ -1,0 +1,107 @@
+"""`wdsr reproduce`: execute the study's notebooks in order with papermill, then assemble the report.
+
+Each notebook regenerates one paper artefact from the results store (training only what is missing), writes
+its figures, tables and claims; executed copies land in `results/executed/<profile>/`. The kernel does not see
+`WDSR_PROFILE` / `WDSR_RESULTS_DIR` / `WDSR_FIGURES_DIR` (those are for nbval), so papermill's parameters win.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+from .data.errors import DataError
+from .profiles import Profile, get_profile
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = ("01_table1.ipynb", "02_fig3_normalization.ipynb", "03_fig4_bn_lr.ipynb",
+             "04_edsr_comparison.ipynb", "05_ablations.ipynb")
+ENV_OVERRIDES = ("WDSR_PROFILE", "WDSR_RESULTS_DIR", "WDSR_FIGURES_DIR")
+
+
+def check_data(profile: Profile) -> None:
+    """Raise DataError, in one sentence, when the profile needs DIV2K and its folders are not there."""
+    if not profile.needs_div2k:
+        return
+    from .data.sources import default_root
+
+    root = default_root(profile.data.root)
+    needed = ["DIV2K_train_HR", "DIV2K_valid_HR"] + [f"DIV2K_{part}_LR_bicubic/X{s}"
+                                                     for part in ("train", "valid") for s in (2, 4)]
+    missing = [d for d in needed if not (root / d).is_dir()]
+    if missing:
+        raise DataError(f"Profile {profile.name!r} needs DIV2K, but {root} lacks {', '.join(missing)}; "
+                        f"download it with `wdsr data download div2k --root {root}` (or set $WDSR_DATA).")
+
+
+@contextlib.contextmanager
+def _without_env(names: Sequence[str]) -> Iterator[None]:
+    saved = {n: os.environ.pop(n) for n in names if n in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_dir: str | os.PathLike = "figures",
+              executed_dir: Optional[str | os.PathLike] = None, cell_timeout: int = 1800,
+              notebooks: Optional[Sequence[str]] = None, log_output: bool = True) -> dict:
+    """Run the notebooks for `profile` and write `<results_dir>/report.md`.
+
+    Args:
+        profile: a name in `wdsr_lib.profiles.PROFILES`.
+        results_dir, figures_dir: the store and the figure folder (made absolute for the kernels).
+        executed_dir: where executed notebooks go (default `<results_dir>/executed/<profile>`).
+        cell_timeout: seconds a single cell may run (training cells included).
+        notebooks: names (or stems) of a subset, in pipeline order (default: all five).
+        log_output: stream cell output (training progress) to this process's log.
+    Returns:
+        {"profile", "seconds" (total), "notebooks": {name: seconds}, "trained": runs trained by this call,
+         "trained_runs": their names, "report": path of report.md, "executed_dir"}.
+    Raises:
+        DataError: the profile needs DIV2K and it is absent (checked before anything runs).
+    """
+    import papermill as pm
+
+    from . import report
+    from .store import trained_runs
+
+    p = get_profile(profile)
+    check_data(p)
+    results = Path(results_dir).resolve()
+    figures = Path(figures_dir).resolve()
+    executed = Path(executed_dir).resolve() if executed_dir else results / "executed" / p.name
+    chosen = _select(notebooks)
+    for d in (results, figures, executed):
+        d.mkdir(parents=True, exist_ok=True)
+    before = len(trained_runs(results))
+    timings: dict[str, float] = {}
+    t0 = time.time()
+    with _without_env(ENV_OVERRIDES):
+        for name in chosen:
+            t = time.time()
+            pm.execute_notebook(str(NOTEBOOKS_DIR / name), str(executed / name), kernel_name="python3",
+                                parameters={"profile": p.name, "results_dir": str(results),
+                                            "figures_dir": str(figures), "seeds": None},
+                                log_output=log_output, execution_timeout=cell_timeout, cwd=str(NOTEBOOKS_DIR),
+                                progress_bar=False)
+            timings[name] = round(time.time() - t, 1)
+    total = round(time.time() - t0, 1)
+    new = trained_runs(results)[before:]
+    path = report.write_report(results, p, figures, timings={**timings, "total": total, "runs trained": len(new)})
+    return {"profile": p.name, "seconds": total, "notebooks": timings, "trained": len(new), "trained_runs": new,
+            "report": str(path), "executed_dir": str(executed)}
+
+
+def _select(notebooks: Optional[Sequence[str]]) -> list[str]:
+    if not notebooks:
+        return list(NOTEBOOKS)
+    chosen = []
+    for want in notebooks:
+        match = [n for n in NOTEBOOKS if n == want or Path(n).stem == want or n.startswith(f"{want}_")]
+        if not match:
+            raise ValueError(f"unknown notebook {want!r}; choose from {', '.join(NOTEBOOKS)}.")
+        chosen += [m for m in match if m not in chosen]
+    return [n for n in NOTEBOOKS if n in chosen]

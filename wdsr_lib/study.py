@@ -1,0 +1,381 @@
+"""The run plans of the study: which RunConfigs each paper artefact needs, as pure functions of a Profile.
+
+One function per artefact (WDSR Table 1, Fig. 3, Fig. 4, the EDSR comparisons, the Sec. 3.1/3.2 ablations)
+returns a list of `PlannedRun` (labels for plots and tables + the RunConfig). Nothing here trains: `run_plan`
+hands each config to `store.load_or_train`, and `final_frame` / `history_frame` join the store's `collect()`
+with the plan's labels. `all_runs(profile)` is every run of the pipeline, deduplicated, in dependency order.
+
+Plans share runs on purpose: Table 1's 8-block WDSR-A is Fig. 3's weight-norm arm at the quick profile, the
+ablations' reference points (r = 4; e = 6, l = 0.8; no ReLU) are Table 1 runs. Paper defaults are therefore
+left as `None` (lr, low_rank_relu) so that equal models hash to the same store key.
+
+Deviation: the Table 1 EDSR is trained with weight norm (as the WDSR README's EDSR baseline, 1,372,318
+parameters) so that Table 1 isolates width; the paper's "paper-setting" counts (no weight-norm gains) are shown
+beside ours by `table1_params`.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any, Optional, Sequence
+
+from .config import ModelConfig, RunConfig
+from .profiles import Profile, get_profile
+
+# WDSR Table 1 (x2, DIV2K val, DIV2K protocol): {family: {blocks: (params in M, PSNR dB)}}.
+PAPER_TABLE1: dict[str, dict[int, tuple[float, float]]] = {
+    "EDSR": {1: (0.26, 33.210), 3: (0.41, 34.043), 5: (0.56, 34.284), 8: (0.78, 34.457)},
+    "WDSR-A": {1: (0.08, 33.323), 3: (0.23, 34.163), 5: (0.37, 34.388), 8: (0.60, 34.541)},
+    "WDSR-B": {1: (0.08, 33.434), 3: (0.23, 34.205), 5: (0.37, 34.409), 8: (0.60, 34.536)},
+}
+# WDSR README (x2, DIV2K protocol): baselines, parameters and PSNR.
+PAPER_BASELINES = {"EDSR": (1_372_318, 34.61), "WDSR-A": (1_190_100, 34.77)}
+# EDSR Table 2 (x2, DIV2K val): SRResNet trained with L2 vs L1; bicubic.
+PAPER_LOSS = {"l2": 34.40, "l1": 34.44}
+PAPER_BICUBIC_X2 = 31.01
+
+WDSR_A_RATIOS = (1, 2, 4, 6, 8)  # WDSR Sec. 3.1: expansion r at a fixed F*w budget
+WDSR_A_BUDGET = 64  # sqrt(F * w): the width of an EDSR-64 block (w1^2 = F * w, Sec. 3.1)
+WDSR_B_EXPANSIONS = (2, 4, 6, 9)  # WDSR Sec. 3.2: "wider (6x to 9x) activation"
+WDSR_B_REFERENCE = (6.0, 0.8)  # the official e and l
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run an artefact needs: its labels (family, blocks, arm, ...) and its RunConfig."""
+
+    artefact: str
+    labels: dict[str, Any]
+    config: RunConfig
+
+    @property
+    def name(self) -> str:
+        """The run's directory name in the store (`store.run_dir_for(config).name`)."""
+        return f"{self.config.short_name()}-{self.config.key()}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An artefact's runs; iterable like a list."""
+
+    artefact: str
+    runs: tuple[PlannedRun, ...] = field(default_factory=tuple)
+
+    def __iter__(self):
+        return iter(self.runs)
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    @property
+    def configs(self) -> list[RunConfig]:
+        return [r.config for r in self.runs]
+
+
+# --- helpers -----------------------------------------------------------------------------------------------
+
+def profile_from_env(profile: str) -> str:
+    """The profile a notebook runs: $WDSR_PROFILE when set (nbval, `make test`), else the parameter.
+
+    papermill runs (the pipeline) do not set the variable, so their injected parameter wins.
+    """
+    return os.environ.get("WDSR_PROFILE") or profile
+
+
+def results_dir_from_env(results_dir: str) -> str:
+    """$WDSR_RESULTS_DIR when set, else the parameter (see `profile_from_env`)."""
+    return os.environ.get("WDSR_RESULTS_DIR") or results_dir
+
+
+def figures_dir_from_env(figures_dir: str) -> str:
+    """$WDSR_FIGURES_DIR when set, else the parameter (see `profile_from_env`)."""
+    return os.environ.get("WDSR_FIGURES_DIR") or figures_dir
+
+
+def _profile(profile: Profile | str) -> Profile:
+    return get_profile(profile) if isinstance(profile, str) else profile
+
+
+def _seeds(profile: Profile, seeds: Optional[Sequence[int]]) -> tuple[int, ...]:
+    return tuple(profile.seeds if seeds is None else seeds)
+
+
+def edsr(blocks: int, norm: str = "weight", scale: int = 2) -> ModelConfig:
+    """EDSR with F=64 (EDSR baseline width); weight norm as the WDSR README's EDSR baseline."""
+    return ModelConfig(name="edsr", scale=scale, n_resblocks=blocks, n_feats=64, norm=norm)
+
+
+def wdsr_a(blocks: int, n_feats: int = 32, block_feats: int = 128, norm: str = "weight") -> ModelConfig:
+    """WDSR-A, by default the README baseline width F=32, w=128 (r=4) (WDSR Sec. 3.1)."""
+    return ModelConfig(name="wdsr_a", n_resblocks=blocks, n_feats=n_feats, block_feats=block_feats, norm=norm)
+
+
+def wdsr_b(blocks: int, expansion: float = 6.0, low_rank: float = 0.8, low_rank_relu: Optional[bool] = None,
+           norm: str = "weight") -> ModelConfig:
+    """WDSR-B with F=64, by default e=6, l=0.8 (WDSR Sec. 3.2, official code)."""
+    return ModelConfig(name="wdsr_b", n_resblocks=blocks, n_feats=64, expansion=float(expansion),
+                       low_rank=low_rank, low_rank_relu=low_rank_relu, norm=norm)
+
+
+def _paper_lr(norm: str, lr: Optional[float]) -> Optional[float]:
+    """None when `lr` is the paper's default for `norm` (WDSR Sec. 4), so equal runs share a store key."""
+    default = 1e-3 if norm == "weight" else 1e-4
+    return None if lr is None or math.isclose(lr, default) else lr
+
+
+def wdsr_a_equal_budget(r: int, budget: int = WDSR_A_BUDGET) -> tuple[int, int]:
+    """(F, w) for expansion r at F*w ~ budget^2 (WDSR Sec. 3.1: slim F by sqrt(r), widen w by sqrt(r))."""
+    n_feats = round(budget / math.sqrt(r))
+    return n_feats, r * n_feats
+
+
+def wdsr_b_equal_budget(expansion: float, n_feats: int = 64) -> float:
+    """Low-rank ratio l keeping the block's F^2 (e + e*l + 9*l) at the official e=6, l=0.8 budget (Sec. 3.2).
+
+    Returned as an exact rank / F so that int(F * l) is the rank we solved for; the reference point keeps
+    the official 0.8.
+    """
+    e0, l0 = WDSR_B_REFERENCE
+    if math.isclose(expansion, e0):
+        return l0
+    budget = e0 + e0 * l0 + 9 * l0
+    rank = round(n_feats * (budget - expansion) / (expansion + 9))
+    if rank < 1:
+        raise ValueError(f"expansion {expansion} leaves no low-rank channels at the e={e0} budget.")
+    return rank / n_feats
+
+
+def ablation_blocks(profile: Profile) -> int:
+    """Depth of the ablations and of the L1/L2 EDSR: the middle Table 1 budget (5 of 1/3/5/8 blocks).
+
+    The paper does not state the ablation depth; a Table 1 budget makes the reference points (r = 4;
+    e = 6, l = 0.8; no ReLU; L1) Table 1 runs, and 5 rather than 8 blocks keeps CPU time down.
+    """
+    blocks = sorted(profile.table1_blocks)
+    return blocks[len(blocks) // 2]
+
+
+def x4_blocks(profile: Profile) -> int:
+    """Depth of the x2 -> x4 transfer EDSR: the second Table 1 budget (3 blocks), a cheap model."""
+    blocks = sorted(profile.table1_blocks)
+    return blocks[1] if len(blocks) > 1 else blocks[0]
+
+
+# --- the plans -----------------------------------------------------------------------------------------------
+
+def table1(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> Plan:
+    """WDSR Table 1: EDSR (F=64), WDSR-A (F=32, w=128), WDSR-B (F=64, e=6, l=0.8) at each budget, x2, WN."""
+    p = _profile(profile)
+    builders = {"EDSR": edsr, "WDSR-A": wdsr_a, "WDSR-B": wdsr_b}
+    runs = []
+    for blocks in p.table1_blocks:
+        for family, build in builders.items():
+            paper = PAPER_TABLE1[family].get(blocks, (None, None))
+            for seed in _seeds(p, seeds):
+                labels = {"family": family, "blocks": blocks, "seed": seed,
+                          "paper_params_m": paper[0], "paper_psnr": paper[1]}
+                runs.append(PlannedRun("table1", labels, p.run(build(blocks), seed)))
+    return Plan("table1", tuple(runs))
+
+
+def fig3(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> Plan:
+    """WDSR Fig. 3: one WDSR-A with weight / batch / no normalisation, each at its paper lr (WN 1e-3, else 1e-4)."""
+    p = _profile(profile)
+    runs = [PlannedRun("fig3", {"norm": norm, "lr": 1e-3 if norm == "weight" else 1e-4, "seed": seed,
+                                "blocks": p.norm_blocks},
+                       p.run(wdsr_a(p.norm_blocks, norm=norm), seed))
+            for norm in ("weight", "batch", "none") for seed in _seeds(p, seeds)]
+    return Plan("fig3", tuple(runs))
+
+
+def fig4(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> Plan:
+    """WDSR Fig. 4: the Fig. 3 model with batch norm at lr 1e-3, 1e-4, 1e-5."""
+    p = _profile(profile)
+    runs = [PlannedRun("fig4", {"norm": "batch", "lr": lr, "seed": seed, "blocks": p.norm_blocks},
+                       p.run(wdsr_a(p.norm_blocks, norm="batch"), seed, lr=_paper_lr("batch", lr)))
+            for lr in (1e-3, 1e-4, 1e-5) for seed in _seeds(p, seeds)]
+    return Plan("fig4", tuple(runs))
+
+
+def fig4_reference(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> Plan:
+    """The weight-norm arm of Fig. 3: the stable reference the Fig. 4 instability is measured against."""
+    p = _profile(profile)
+    runs = [r for r in fig3(p, seeds) if r.labels["norm"] == "weight"]
+    return Plan("fig4", tuple(PlannedRun("fig4", {**r.labels, "reference": True}, r.config) for r in runs))
+
+
+def edsr_comparison(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> Plan:
+    """The README baselines, self-ensemble, L1 vs L2 (EDSR Table 2) and x4 from x2 (EDSR Fig. 4).
+
+    Labels: `study` is one of "baseline", "loss", "x4"; the x2 run of "x4" precedes the x4 run started from it.
+    """
+    p = _profile(profile)
+    runs = []
+    for seed in _seeds(p, seeds):
+        runs += [
+            PlannedRun("edsr_comparison", {"study": "baseline", "family": "EDSR", "seed": seed},
+                       p.run(edsr(p.baseline_blocks), seed)),
+            # The self-ensemble ("+", EDSR Sec. 4.3) is evaluated on the WDSR baseline run itself.
+            PlannedRun("edsr_comparison", {"study": "baseline", "family": "WDSR-A", "seed": seed},
+                       p.run(wdsr_a(p.baseline_blocks), seed, eval_self_ensemble=True)),
+        ]
+        loss_model = edsr(ablation_blocks(p))
+        runs += [PlannedRun("edsr_comparison", {"study": "loss", "loss": loss, "seed": seed},
+                            p.run(loss_model, seed, loss=loss)) for loss in ("l1", "l2")]
+        x2 = p.run(edsr(x4_blocks(p)), seed)
+        x2_name = PlannedRun("", {}, x2).name
+        runs += [
+            PlannedRun("edsr_comparison", {"study": "x4", "arm": "x2 (source)", "scale": 2, "seed": seed}, x2),
+            PlannedRun("edsr_comparison", {"study": "x4", "arm": "x4 from x2", "scale": 4, "seed": seed},
+                       p.run(edsr(x4_blocks(p), scale=4), seed, init_from=x2_name)),
+            PlannedRun("edsr_comparison", {"study": "x4", "arm": "x4 from scratch", "scale": 4, "seed": seed},
+                       p.run(edsr(x4_blocks(p), scale=4), seed)),
+        ]
+    return Plan("edsr_comparison", tuple(runs))
+
+
+def ablations(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> Plan:
+    """WDSR Sec. 3.1 (WDSR-A r at equal F*w), Sec. 3.2 (WDSR-B e at equal block budget; ReLU in low rank)."""
+    p = _profile(profile)
+    blocks, runs = ablation_blocks(p), []
+    for seed in _seeds(p, seeds):
+        for r in WDSR_A_RATIOS:
+            n_feats, block_feats = wdsr_a_equal_budget(r)
+            runs.append(PlannedRun("ablations", {"study": "wdsr_a_ratio", "r": r, "n_feats": n_feats,
+                                                 "block_feats": block_feats, "blocks": blocks, "seed": seed},
+                                   p.run(wdsr_a(blocks, n_feats, block_feats), seed)))
+        for e in WDSR_B_EXPANSIONS:
+            low_rank = wdsr_b_equal_budget(e)
+            runs.append(PlannedRun("ablations", {"study": "wdsr_b_expansion", "e": e, "low_rank": low_rank,
+                                                 "blocks": blocks, "seed": seed},
+                                   p.run(wdsr_b(blocks, e, low_rank), seed)))
+        for relu in (False, True):
+            runs.append(PlannedRun("ablations", {"study": "low_rank_relu", "relu": relu, "blocks": blocks,
+                                                 "seed": seed},
+                                   p.run(wdsr_b(blocks, low_rank_relu=True if relu else None), seed)))
+    return Plan("ablations", tuple(runs))
+
+
+PLANS = {"table1": table1, "fig3": fig3, "fig4": fig4, "fig4_reference": fig4_reference,
+         "edsr_comparison": edsr_comparison, "ablations": ablations}
+
+
+def dependency_order(configs: Sequence[RunConfig]) -> list[RunConfig]:
+    """Deduplicate by store key (first occurrence wins) and move every run after the run it is initialised from."""
+    unique: dict[str, RunConfig] = {}
+    for cfg in configs:
+        unique.setdefault(f"{cfg.short_name()}-{cfg.key()}", cfg)
+    ordered: list[RunConfig] = []
+    placed: set[str] = set()
+
+    def place(name: str, stack: tuple[str, ...] = ()) -> None:
+        if name in placed:
+            return
+        if name in stack:
+            raise ValueError(f"init_from cycle through {name}.")
+        source = unique[name].train.init_from
+        if source is not None and source in unique:
+            place(source, stack + (name,))
+        placed.add(name)
+        ordered.append(unique[name])
+
+    for name in unique:
+        place(name)
+    return ordered
+
+
+def all_runs(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> list[RunConfig]:
+    """Every run the pipeline needs, deduplicated, in dependency order (an x2 run before its x4 transfer)."""
+    return dependency_order([r.config for plan in PLANS.values() for r in plan(profile, seeds)])
+
+
+# --- running and reading plans ----------------------------------------------------------------------------
+
+def run_plan(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike, *, progress: bool = True) -> dict:
+    """`load_or_train` every run of a plan in dependency order (cached runs return at once).
+
+    Returns {"runs": n, "trained": names trained by this call, "loaded": names loaded from the store}.
+    """
+    from .store import load_or_train
+
+    trained, loaded = [], []
+    for cfg in dependency_order([r.config for r in plan]):
+        rec = load_or_train(cfg, results_dir, progress=progress)
+        (trained if rec.trained else loaded).append(rec.name)
+    return {"runs": len(trained) + len(loaded), "trained": trained, "loaded": loaded}
+
+
+def select(plan: Plan, **labels: Any) -> Plan:
+    """The runs of `plan` whose labels equal every `labels` item (e.g. `select(plan, study="baseline")`)."""
+    keep = tuple(r for r in plan if all(r.labels.get(k) == v for k, v in labels.items()))
+    return Plan(plan.artefact, keep)
+
+
+def where(frame, **labels: Any):
+    """The rows of a frame whose columns equal every `labels` item (e.g. `where(final, study="loss")`)."""
+    for key, value in labels.items():
+        frame = frame[frame[key] == value]
+    return frame
+
+
+def label_frame(plan: Plan | Sequence[PlannedRun]):
+    """One row per planned run: `run` (store directory name), `artefact` and the plan's labels."""
+    import pandas as pd
+
+    return pd.DataFrame([{"run": r.name, "artefact": r.artefact, **r.labels} for r in plan])
+
+
+def _labelled(plan, collected):
+    labels = label_frame(plan)
+    data = collected.drop(columns=[c for c in labels.columns if c in collected.columns and c != "run"])
+    return labels.merge(data, on="run", how="left")
+
+
+def final_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike):
+    """Final metrics, one row per planned run: labels + psnr, psnr_y, ssim_y, bicubic_psnr, psnr_x8, params, ...
+
+    Read through `store.collect` (the long-form frame) and pivoted; runs missing from the store are NaN.
+    """
+    from .store import collect
+
+    long = collect(results_dir)
+    final = long[long["iteration"].isna()]
+    wide = final.pivot_table(index="run", columns="metric", values="value", aggfunc="first").reset_index()
+    wide.columns.name = None
+    meta = long.drop_duplicates("run")[["run", "model", "scale", "norm", "loss", "lr", "iterations"]]
+    return _labelled(plan, wide.merge(meta, on="run", how="left"))
+
+
+def history_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike):
+    """Training curves, long form: labels + iteration, metric ("train_loss" | "val_psnr"), value."""
+    from .store import collect
+
+    long = collect(results_dir)
+    curves = long[long["iteration"].notna()][["run", "iteration", "metric", "value"]]
+    return _labelled(plan, curves).dropna(subset=["iteration"])
+
+
+def table1_params(plan: Plan | Sequence[PlannedRun]):
+    """Table 1 parameter counts: ours as trained (weight norm), the paper setting (no WN gains) and the paper's.
+
+    One row per (family, blocks); counts come from building each model (`count_parameters`).
+    """
+    import pandas as pd
+
+    from .models import build_model, count_parameters
+
+    rows, seen = [], set()
+    for r in plan:
+        key = (r.labels["family"], r.labels["blocks"])
+        if key in seen:
+            continue
+        seen.add(key)
+        m = r.config.model
+        plain = replace(m, norm="none")
+        rows.append({"family": key[0], "blocks": key[1],
+                     "params_trained": count_parameters(build_model(m.name, m.scale, **m.overrides())),
+                     "params_paper_setting": count_parameters(build_model(plain.name, plain.scale,
+                                                                          **plain.overrides())),
+                     "paper_params_m": r.labels.get("paper_params_m")})
+    return pd.DataFrame(rows)
