@@ -138,9 +138,15 @@ def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
         set_rng_state(state["rng"])
         start, history, train_seconds = state["step"], state["history"], state["train_seconds"]
         log(f"resuming {run_dir.name} at iteration {start}")
-    net = torch.nn.parallel.DistributedDataParallel(model) if info.enabled else model
+    # Every rank seeds identically and resumes from the same file, so the weights already agree: skip DDP's
+    # initial broadcast (which rejects some channels_last layouts). BN running statistics stay per rank.
+    net = (torch.nn.parallel.DistributedDataParallel(model, init_sync=False, broadcast_buffers=False)
+           if info.enabled else model)
 
     def checkpoint(step: int) -> None:
+        if not all(torch.isfinite(p).all() for p in model.parameters()):
+            raise TrainingDiverged(f"{run_dir.name}: the weights became NaN or infinite by iteration {step}; "
+                                   f"the last good checkpoint in {ckpt_dir} is kept. Lower the learning rate.")
         if info.is_main:
             save_checkpoint(ckpt_dir, step, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),

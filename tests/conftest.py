@@ -1,0 +1,25 @@
+"""Shared fixtures: tiny, fast run configs on the embedded sample photos, and an isolated decode cache."""
+import os
+
+import pytest
+
+from wdsr_lib.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory):
+    """Keep the tests' decode cache out of the user's ~/.cache (shared by all tests of one session)."""
+    if "WDSR_CACHE" not in os.environ:
+        os.environ["WDSR_CACHE"] = str(tmp_path_factory.mktemp("wdsr-cache"))
+    yield
+
+
+def tiny_config(iterations: int = 6, seed: int = 0, **model) -> RunConfig:
+    """A WDSR-A small enough to train a few iterations in well under a second (fp32, for exactness)."""
+    spec = {"name": "wdsr_a", "n_resblocks": 2, "n_feats": 8, "block_feats": 16, **model}
+    return RunConfig(
+        model=ModelConfig(**spec),
+        data=DataConfig(source="sample", patch_size=12, val_images=1, val_crop=48),
+        train=TrainConfig(iterations=iterations, batch_size=4, val_every=2, checkpoint_every=2,
+                          lr_halve_every=4, precision="fp32", seed=seed),
+    )
