@@ -23,8 +23,10 @@ reproduce: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --durations=15 tests
-	$(BIN)/python -m pytest -q --nbval-lax -p no:randomly notebooks --nbval-current-env \
-		--nbval-cell-timeout=600 -o cache_dir=.pytest_cache_nbval
+	# nbval runs each notebook with its default parameters, redirected to the smoke profile and a scratch store.
+	scratch=$$(mktemp -d) && WDSR_PROFILE=smoke WDSR_RESULTS_DIR=$$scratch/results WDSR_FIGURES_DIR=$$scratch/figures \
+		$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=900 \
+		-p no:cacheprovider notebooks
 
 lab: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[lab]"
