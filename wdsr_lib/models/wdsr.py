@@ -100,7 +100,7 @@ def wdsr_b(scale: int = 2, n_resblocks: int = 16, n_feats: int = 64, expansion: 
 
     x2 with F=64: 84,250 / 233,318 / 382,386 / 605,988 parameters at 1/3/5/8 blocks (1,202,260 at 16).
     The paper's Table 1 WDSR-B column (0.08/0.23/0.37/0.60M) matches WDSR-A's; no WDSR-B width we know of
-    gives it, so ours differs by +0.004M to +0.012M (README, "Parameter counts").
+    gives it, so ours differs by +0.003M to +0.012M (README, "Parameter counts").
     """
     blocks = [WideBlockB(n_feats, expansion, low_rank, res_scale, norm, low_rank_relu)
               for _ in range(n_resblocks)]
