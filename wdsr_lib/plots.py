@@ -144,11 +144,12 @@ def bar_figure(final: pd.DataFrame, label: str, title: str, metrics: Sequence[st
         ax.bar(xs + i * width - 0.4 + width / 2, g[metric], width, label=metric_labels.get(metric, metric))
     if floor is not None and np.isfinite(floor):
         ax.axhline(floor, color="black", linestyle="--", label="bicubic")
-    values = g.to_numpy(dtype=float)
+    values = g.to_numpy(dtype=float).ravel()
+    if floor is not None and np.isfinite(floor):
+        values = np.append(values, floor)
     values = values[np.isfinite(values)]
-    if values.size:
-        low = min(values.min(), floor if floor is not None and np.isfinite(floor) else values.min())
-        ax.set_ylim(low - 1.0, values.max() + 0.5)
+    if values.size:  # zoom on the differences, bicubic line included
+        ax.set_ylim(values.min() - 1.0, values.max() + 0.5)
     ax.set_xticks(xs, [str(v) for v in g.index])
     ax.set(xlabel=label, ylabel="PSNR (dB)", title=f"{title}\n({_data_note(final)})")
     ax.grid(alpha=0.3, axis="y")

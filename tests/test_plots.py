@@ -1,0 +1,48 @@
+"""Figures: files written (PNG + PDF, non-trivial), axes labelled, one legend entry per line."""
+import pandas as pd
+
+from wdsr_lib import plots
+
+
+def _history():
+    rows = []
+    for norm, base in (("weight", 30.0), ("batch", 28.0), ("none", 29.0)):
+        for it in (10, 20, 30):
+            rows.append({"norm": norm, "seed": 0, "iteration": it, "metric": "val_psnr", "value": base + it / 10,
+                         "source": "sample"})
+            rows.append({"norm": norm, "seed": 0, "iteration": it, "metric": "train_loss", "value": 10 - it / 10,
+                         "source": "sample"})
+    return pd.DataFrame(rows)
+
+
+def test_training_curves_have_labelled_axes_and_a_legend_per_panel(tmp_path):
+    fig = plots.training_curves(_history(), hue="norm", title="Figure 3", order=["weight", "batch", "none"])
+    loss, psnr = fig.axes
+    assert loss.get_xlabel() == "iteration" and "L1" in loss.get_ylabel()
+    assert "PSNR" in psnr.get_ylabel()
+    assert [t.get_text() for t in psnr.get_legend().get_texts()] == ["weight", "batch", "none"]
+    assert "not comparable with DIV2K" in fig._suptitle.get_text()
+    paths = plots.save_figure(fig, tmp_path / "figs", "fig3")
+    assert [p.name for p in paths] == ["fig3.png", "fig3.pdf"]
+    assert all(p.stat().st_size > 5_000 for p in paths)
+
+
+def test_table1_figure_shows_ours_and_the_papers_numbers():
+    rows = [{"family": f, "blocks": b, "seed": 0, "psnr": 30 + b / 10, "params": 1e5 * b, "paper_params_m": 0.1 * b,
+             "paper_psnr": 33 + b / 10, "source": "sample"} for f in ("EDSR", "WDSR-A", "WDSR-B") for b in (1, 3)]
+    ours, paper = plots.table1_figure(pd.DataFrame(rows)).axes
+    assert "parameters" in ours.get_xlabel() and ours.get_ylabel() == "PSNR (dB)"
+    assert len(ours.get_legend().get_texts()) == 3 and len(paper.get_legend().get_texts()) == 3
+    assert "DIV2K" in paper.get_title()
+
+
+def test_ablation_and_bar_figures(tmp_path):
+    final = pd.DataFrame({"r": [1, 2, 4], "seed": 0, "psnr": [30.0, 30.4, 30.5], "params": 6e5,
+                          "bicubic_psnr": 29.0, "source": "sample"})
+    (ax,) = plots.ablation_figure(final, "r", "expansion r", "WDSR-A", reference=4).axes
+    assert ax.get_xlabel() == "expansion r" and ax.get_ylabel() == "PSNR (dB)"
+    fig = plots.bar_figure(final.assign(label=["a", "b", "c"]), "label", "bars", floor=29.0)
+    (ax,) = fig.axes
+    low, high = ax.get_ylim()
+    assert low < 29.0 < high  # the bicubic floor stays visible
+    assert all(p.exists() for p in plots.save_figure(fig, tmp_path, "bars"))
