@@ -1,10 +1,7 @@
 """Claims and verdicts: every claim of the WDSR paper (and the EDSR claims we test), judged from our numbers.
 
-A claim is judged on a paired difference `ours_a - ours_b` per seed (the claim holds when it is > 0):
-- with >= 2 seeds, the mean and its 95% t-interval: "reproduced" when the interval lies above 0,
-  "not reproduced" when it lies below 0, "inconclusive" when it straddles 0;
-- with 1 seed, a difference within +-`NOISE_DB` (0.05 dB, the seed-to-seed spread we expect of PSNR on a
-  few validation images) is "inconclusive"; beyond it, its sign decides.
+A claim is judged on a paired difference `ours_a - ours_b` per seed (the rule lives in `wdsr_lib.verdicts`:
+95% t-interval with >= 2 seeds; with one seed, +-0.05 dB is noise).
 Each notebook writes its claims to `results/claims/<artefact>.json` ({claim, paper, ours, protocol, data,
 verdict, ...}); `write_report` assembles them into `results/report.md`. Every number states its protocol and
 its data, and numbers on the embedded sample photos are labelled as not comparable with DIV2K numbers.
@@ -12,19 +9,18 @@ its data, and numbers on the embedded sample photos are labelled as not comparab
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Optional, Sequence
 
-import numpy as np
 import pandas as pd
 
 from .profiles import Profile, get_profile
+from .verdicts import (INCONCLUSIVE, NOISE_DB, NOT_REPRODUCED, REPRODUCED, Difference, best_of, by_seed,  # noqa: F401
+                       fmt_mean, pick, seed_mean,
+                       combine, curve_stats, difference, max_drawdown, verdict)
 
-NOISE_DB = 0.05  # single-seed PSNR differences below this are inconclusive
-REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 PROTOCOL_DIV2K = "PSNR on RGB, SR rounded to 8 bit, border of scale+6 px ignored (DIV2K protocol), single forward"
 ARTEFACT_ORDER = ("table1", "fig3", "fig4", "edsr_comparison", "ablations")
 ARTEFACT_TITLES = {"table1": "WDSR Table 1: wide activation at equal parameter budgets",
@@ -32,23 +28,6 @@ ARTEFACT_TITLES = {"table1": "WDSR Table 1: wide activation at equal parameter b
                    "fig4": "WDSR Figure 4: batch normalisation at three learning rates",
                    "edsr_comparison": "EDSR comparisons: README baselines, self-ensemble, L1 vs L2, x4 from x2",
                    "ablations": "WDSR Sec. 3.1/3.2 ablations: expansion ratios, low-rank ReLU"}
-
-
-@dataclass(frozen=True)
-class Difference:
-    """A paired difference over seeds: mean, 95% interval (None with one seed), number of seeds."""
-
-    mean: float
-    low: Optional[float]
-    high: Optional[float]
-    n: int
-
-    def text(self, unit: str = "dB") -> str:
-        if self.n == 0 or not math.isfinite(self.mean):
-            return "no data"
-        if self.n == 1:
-            return f"{self.mean:+.3f} {unit} (1 seed; |diff| < {NOISE_DB} {unit} counts as noise)"
-        return f"{self.mean:+.3f} {unit} (95% CI {self.low:+.3f} to {self.high:+.3f}, {self.n} seeds)"
 
 
 @dataclass
@@ -63,99 +42,6 @@ class Claim:
     protocol: str = PROTOCOL_DIV2K
     data: str = ""
     details: dict[str, Any] = field(default_factory=dict)
-
-
-# --- statistics -----------------------------------------------------------------------------------------
-
-def difference(a: Mapping[int, float], b: Mapping[int, float]) -> Difference:
-    """Paired difference a - b over the seeds both have (`a`, `b`: {seed: value})."""
-    seeds = sorted(set(a) & set(b))
-    d = np.array([a[s] - b[s] for s in seeds], dtype=float)
-    d = d[np.isfinite(d)]
-    if d.size == 0:
-        return Difference(float("nan"), None, None, 0)
-    if d.size == 1:
-        return Difference(float(d[0]), None, None, 1)
-    from scipy import stats
-
-    half = stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / math.sqrt(d.size)
-    return Difference(float(d.mean()), float(d.mean() - half), float(d.mean() + half), int(d.size))
-
-
-def verdict(diff: Difference, noise: float = NOISE_DB) -> str:
-    """"reproduced" if the difference is credibly > 0, "not reproduced" if credibly < 0, else "inconclusive"."""
-    if diff.n == 0 or not math.isfinite(diff.mean):
-        return INCONCLUSIVE
-    if diff.n == 1:
-        if diff.mean > noise:
-            return REPRODUCED
-        return NOT_REPRODUCED if diff.mean < -noise else INCONCLUSIVE
-    if diff.low > 0:
-        return REPRODUCED
-    return NOT_REPRODUCED if diff.high < 0 else INCONCLUSIVE
-
-
-def combine(verdicts: Iterable[str]) -> str:
-    """All parts reproduced -> reproduced; any part not reproduced -> not reproduced; else inconclusive."""
-    verdicts = list(verdicts)
-    if verdicts and all(v == REPRODUCED for v in verdicts):
-        return REPRODUCED
-    return NOT_REPRODUCED if NOT_REPRODUCED in verdicts else INCONCLUSIVE
-
-
-def by_seed(final: pd.DataFrame, metric: str = "psnr", **where: Any) -> dict[int, float]:
-    """{seed: metric} for the rows of `final` whose label columns equal `where` (mean if several)."""
-    rows = final
-    for key, value in where.items():
-        rows = rows[rows[key] == value]
-    rows = rows.dropna(subset=[metric])
-    return {int(s): float(v) for s, v in rows.groupby("seed")[metric].mean().items()}
-
-
-def best_of(final: pd.DataFrame, column: str, values: Sequence, metric: str = "psnr") -> dict[int, float]:
-    """{seed: the best `metric` among rows whose `column` is in `values`}."""
-    rows = final[final[column].isin(list(values))].dropna(subset=[metric])
-    return {int(s): float(v) for s, v in rows.groupby("seed")[metric].max().items()}
-
-
-def max_drawdown(values: Sequence[float]) -> float:
-    """Largest drop (dB) from a running maximum: how far validation PSNR falls back during training."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if v.size < 2:
-        return 0.0
-    return float(np.max(np.maximum.accumulate(v) - v))
-
-
-def curve_stats(history: pd.DataFrame, **where: Any) -> dict[int, dict[str, float]]:
-    """Per seed: `early` (mean val PSNR over the first half of training, a convergence-speed measure),
-    `final_val` (last val PSNR), `drawdown` and `jitter` (max drawdown / std of successive changes of val
-    PSNR over the last half: the instability of WDSR Fig. 4)."""
-    rows = history[history["metric"] == "val_psnr"]
-    for key, value in where.items():
-        rows = rows[rows[key] == value]
-    out = {}
-    for seed, part in rows.groupby("seed"):
-        part = part.sort_values("iteration")
-        it, v = part["iteration"].to_numpy(float), part["value"].to_numpy(float)
-        half = it > it.max() / 2
-        late = v[half]
-        out[int(seed)] = {"early": float(v[~half].mean()) if (~half).any() else float(v[0]),
-                          "final_val": float(v[-1]), "drawdown": max_drawdown(late),
-                          "jitter": float(np.std(np.diff(late))) if late.size > 2 else 0.0}
-    return out
-
-
-def _pick(stats: dict[int, dict[str, float]], key: str) -> dict[int, float]:
-    return {s: v[key] for s, v in stats.items()}
-
-
-def _mean(values: Mapping[int, float]) -> float:
-    return float(np.mean(list(values.values()))) if values else float("nan")
-
-
-def _fmt(values: Mapping[int, float], unit: str = "dB") -> str:
-    return f"{_mean(values):.3f} {unit}" if values else "n/a"
 
 
 # --- data descriptions ----------------------------------------------------------------------------------
@@ -200,7 +86,7 @@ def fig3_claims(history: pd.DataFrame, data: str = "") -> list[Claim]:
     for other in ("batch", "none"):
         st = curve_stats(history, norm=other)
         for key, what in (("early", "faster (mean val PSNR, first half)"), ("final_val", "higher (final val PSNR)")):
-            diff = difference(_pick(wn, key), _pick(st, key))
+            diff = difference(pick(wn, key), pick(st, key))
             verdicts.append(verdict(diff))
             parts.append(f"WN vs {other}, {what}: {diff.text()} -> {verdicts[-1]}")
     return [Claim("wn_faster_higher", "Weight norm converges faster and to a higher PSNR than batch norm and "
@@ -218,17 +104,17 @@ def fig4_claims(history: pd.DataFrame, reference: pd.DataFrame, data: str = "") 
     """
     bn = curve_stats(history, norm="batch", lr=1e-4)
     wn = curve_stats(reference, norm="weight")
-    diff = difference(_pick(bn, "drawdown"), _pick(wn, "drawdown"))
-    lines = [f"BN lr {lr:g}: drawdown {_fmt(_pick(st, 'drawdown'))}, jitter {_fmt(_pick(st, 'jitter'))}"
+    diff = difference(pick(bn, "drawdown"), pick(wn, "drawdown"))
+    lines = [f"BN lr {lr:g}: drawdown {fmt_mean(pick(st, 'drawdown'))}, jitter {fmt_mean(pick(st, 'jitter'))}"
              for lr in (1e-3, 1e-4, 1e-5) for st in [curve_stats(history, norm="batch", lr=lr)] if st]
-    lines.append(f"WN lr 1e-3: drawdown {_fmt(_pick(wn, 'drawdown'))}")
+    lines.append(f"WN lr 1e-3: drawdown {fmt_mean(pick(wn, 'drawdown'))}")
     lines.append(f"BN(1e-4) - WN drawdown: {diff.text()}")
     return [Claim("bn_unstable", "Batch-norm validation PSNR is unstable even at lr 1e-4 (max drawdown of val "
                   "PSNR over the last half of training exceeds weight norm's)",
                   "Fig. 4: BN validation PSNR fluctuates at lr 1e-3, 1e-4 and 1e-5 (DIV2K)",
                   "; ".join(lines), verdict(diff), protocol=PROTOCOL_DIV2K + "; validation during training",
-                  data=data, details={"bn_drawdown": _mean(_pick(bn, "drawdown")),
-                                      "wn_drawdown": _mean(_pick(wn, "drawdown"))})]
+                  data=data, details={"bn_drawdown": seed_mean(pick(bn, "drawdown")),
+                                      "wn_drawdown": seed_mean(pick(wn, "drawdown"))})]
 
 
 def edsr_comparison_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "") -> list[Claim]:
@@ -237,12 +123,12 @@ def edsr_comparison_claims(final: pd.DataFrame, history: pd.DataFrame, data: str
     wdsr, edsr = by_seed(base, family="WDSR-A"), by_seed(base, family="EDSR")
     p_w, p_e = by_seed(base, "params", family="WDSR-A"), by_seed(base, "params", family="EDSR")
     diff = difference(wdsr, edsr)
-    fewer = bool(p_w and p_e and _mean(p_w) < _mean(p_e))
+    fewer = bool(p_w and p_e and seed_mean(p_w) < seed_mean(p_e))
     v = verdict(diff) if fewer else NOT_REPRODUCED
     claims = [Claim("wdsr_baseline_beats_edsr", "The WDSR-A baseline beats the EDSR baseline with fewer "
                     "parameters (16 blocks, weight norm)",
                     "WDSR README: 34.77 dB with 1,190,100 params vs 34.61 dB with 1,372,318 (+0.16 dB)",
-                    f"WDSR-A {_fmt(wdsr)} ({_mean(p_w):,.0f} params) vs EDSR {_fmt(edsr)} ({_mean(p_e):,.0f}); "
+                    f"WDSR-A {fmt_mean(wdsr)} ({seed_mean(p_w):,.0f} params) vs EDSR {fmt_mean(edsr)} ({seed_mean(p_e):,.0f}); "
                     f"difference {diff.text()}", v, data=data)]
     x8 = difference(by_seed(base, "psnr_x8", family="WDSR-A"), wdsr)
     claims.append(Claim("self_ensemble_gain", "The x8 geometric self-ensemble raises PSNR",
@@ -259,7 +145,7 @@ def edsr_comparison_claims(final: pd.DataFrame, history: pd.DataFrame, data: str
     x4 = final[final["study"] == "x4"]
     h4 = history[history["study"] == "x4"] if "study" in history else history.iloc[0:0]
     pre, scratch = curve_stats(h4, arm="x4 from x2"), curve_stats(h4, arm="x4 from scratch")
-    d_early = difference(_pick(pre, "early"), _pick(scratch, "early"))
+    d_early = difference(pick(pre, "early"), pick(scratch, "early"))
     d_final = difference(by_seed(x4, arm="x4 from x2"), by_seed(x4, arm="x4 from scratch"))
     claims.append(Claim("x4_from_x2", "An x4 model started from the x2 weights converges faster and higher "
                         "than one trained from scratch",
@@ -286,7 +172,7 @@ def ablation_claims(final: pd.DataFrame, data: str = "") -> list[Claim]:
     best_mid = best_of(a, "r", (2, 4))
     d_best = difference(best_mid, best_of(a, "r", (1, 6, 8)))
     d_drop = difference(best_mid, by_seed(a, r=8))
-    per_r = ", ".join(f"r={int(r)}: {_fmt(by_seed(a, r=r))}" for r in sorted(a["r"].dropna().unique()))
+    per_r = ", ".join(f"r={int(r)}: {fmt_mean(by_seed(a, r=r))}" for r in sorted(a["r"].dropna().unique()))
     claims = [Claim("wdsr_a_ratio", "WDSR-A at equal parameters is best at expansion r = 2-4 and drops for "
                     "larger r (slimmer identity path)",
                     "WDSR Sec. 3.1: 2x-4x wider activation helps; above 4x accuracy 'dramatically deteriorates'",
@@ -294,7 +180,7 @@ def ablation_claims(final: pd.DataFrame, data: str = "") -> list[Claim]:
                     f"{d_drop.text()}", combine([verdict(d_best), verdict(d_drop)]), data=data)]
     b = final[final["study"] == "wdsr_b_expansion"]
     d_e = difference(best_of(b, "e", (6, 9)), best_of(b, "e", (2, 4)))
-    per_e = ", ".join(f"e={e:g}: {_fmt(by_seed(b, e=e))}" for e in sorted(b["e"].dropna().unique()))
+    per_e = ", ".join(f"e={e:g}: {fmt_mean(by_seed(b, e=e))}" for e in sorted(b["e"].dropna().unique()))
     claims.append(Claim("wdsr_b_expansion", "WDSR-B at equal parameters gains from wider activation, "
                         "e = 6-9 better than 2-4",
                         "WDSR Sec. 3.2 / abstract: linear low-rank convolution allows 6x-9x activation "
