@@ -29,6 +29,7 @@ from ..models import build_model, count_macs, count_parameters
 from .checkpoint import latest_good, rng_state, save_checkpoint, set_rng_state
 from .device import DistInfo, autocast_dtype, barrier, init_distributed, pick_device
 from .evaluate import bicubic_baseline, evaluate_pairs
+from .fast import adam, compile_model
 from .progress import progress_bar
 
 
@@ -127,7 +128,7 @@ def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
         skipped = init_weights_from(model, run_dir.parent / tc.init_from)
         log(f"initialised from {tc.init_from}; kept fresh: {', '.join(skipped) or 'nothing'}")
     model = model.to(device=device, memory_format=memory_format)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tc.adam_betas, eps=tc.adam_eps)
+    optimizer = adam(model.parameters(), cfg.lr, tc.adam_betas, tc.adam_eps, device)  # fused kernel (fast.py)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     start, history, train_seconds = 0, [], 0.0
     state = latest_good(ckpt_dir)
@@ -142,6 +143,7 @@ def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
     # initial broadcast (which rejects some channels_last layouts). BN running statistics stay per rank.
     net = (torch.nn.parallel.DistributedDataParallel(model, init_sync=False, broadcast_buffers=False)
            if info.enabled else model)
+    net = compile_model(net)  # $WDSR_COMPILE=1 only; `model` stays eager for checkpoints and evaluation
 
     def checkpoint(step: int) -> None:
         if not all(torch.isfinite(p).all() for p in model.parameters()):
