@@ -77,7 +77,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ("md", "PSNR against parameters: ours on the left, the paper's (hollow markers, DIV2K) on the right."),
         ("code", "fig = plots.table1_figure(final)\nplots.save_figure(fig, figures_dir, \"table1_psnr_vs_params\")"),
         ("md", "The claims of Sec. 4.1, judged on paired differences per budget (written to `results/claims/`)."),
-        ("code", "claims = report.table1_claims(final, data)\nreport.write_claims(results_dir, \"table1\", claims)\n"
+        ("code", "claims = report.table1_claims(final, data)\nreport.write_claims(results_dir, \"table1\", claims, profile)\n"
                  "report.verdict_table(claims)"),
         ("md", "## Verdict\n\nThe verdicts below are computed by `wdsr_lib.report` from the numbers above; with the "
                "embedded sample photos and a short CPU schedule only the direction of each difference is tested, "
@@ -103,7 +103,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                  "                            title=\"WDSR Figure 3: WDSR-A with weight / batch / no normalisation\")\n"
                  "plots.save_figure(fig, figures_dir, \"fig3_normalization\")"),
         ("md", "The claim: WN faster (mean validation PSNR over the first half) and higher (final validation PSNR)."),
-        ("code", "claims = report.fig3_claims(history, data)\nreport.write_claims(results_dir, \"fig3\", claims)\n"
+        ("code", "claims = report.fig3_claims(history, data)\nreport.write_claims(results_dir, \"fig3\", claims, profile)\n"
                  "report.verdict_table(claims)"),
         ("md", "## Verdict\n\nComputed by `wdsr_lib.report` from the curves above (sample photos: directions only)."),
         ("code", "print(report.format_verdicts(claims))"),
@@ -130,7 +130,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ("md", "Instability: the maximum drawdown of validation PSNR over the last half of training (how far it "
                "falls back from its running best), BN at 1e-4 against weight norm."),
         ("code", "claims = report.fig4_claims(history, reference_history, data)\n"
-                 "report.write_claims(results_dir, \"fig4\", claims)\nreport.verdict_table(claims)"),
+                 "report.write_claims(results_dir, \"fig4\", claims, profile)\nreport.verdict_table(claims)"),
         ("md", "## Verdict\n\nComputed by `wdsr_lib.report` (sample photos: directions only)."),
         ("code", "print(report.format_verdicts(claims))"),
     ],
@@ -172,7 +172,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                  "plots.save_figure(fig, figures_dir, \"edsr_x4_from_x2\")"),
         ("md", "The claims."),
         ("code", "claims = report.edsr_comparison_claims(final, history, data)\n"
-                 "report.write_claims(results_dir, \"edsr_comparison\", claims)\nreport.verdict_table(claims)"),
+                 "report.write_claims(results_dir, \"edsr_comparison\", claims, profile)\nreport.verdict_table(claims)"),
         ("md", "## Verdict\n\nComputed by `wdsr_lib.report` (sample photos: directions only; latency depends "
                "on this machine)."),
         ("code", "print(report.format_verdicts(claims))"),
@@ -210,7 +210,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                  "                      floor=study.where(final, study=\"low_rank_relu\")[\"bicubic_psnr\"].mean())\n"
                  "plots.save_figure(fig, figures_dir, \"ablation_low_rank_relu\")"),
         ("md", "The claims."),
-        ("code", "claims = report.ablation_claims(final, data)\nreport.write_claims(results_dir, \"ablations\", claims)\n"
+        ("code", "claims = report.ablation_claims(final, data)\nreport.write_claims(results_dir, \"ablations\", claims, profile)\n"
                  "report.verdict_table(claims)"),
         ("md", "## Verdict\n\nComputed by `wdsr_lib.report` (sample photos: directions only)."),
         ("code", "print(report.format_verdicts(claims))"),

@@ -114,3 +114,11 @@ def test_tables_claims_and_report_files(tmp_path):
     md = report.write_report(tmp_path, "smoke").read_text()
     assert "WDSR-A beats EDSR" in md and "NOT comparable with DIV2K" in md and "Protocol:" in md
     assert "not comparable with DIV2K" in md
+
+
+def test_report_leaves_out_claims_another_profile_wrote(tmp_path):
+    claims = report.table1_claims(_table1_frame({1: 0.2}))
+    report.write_claims(tmp_path, "table1", claims, profile="quick")
+    report.write_claims(tmp_path, "fig3", report.fig3_claims(_history([({"norm": "weight"}, [1, 2])])), "smoke")
+    md = report.write_report(tmp_path, "smoke").read_text()
+    assert "Weight norm" in md and "WDSR-A beats EDSR" not in md

@@ -201,12 +201,14 @@ def claims_dir(results_dir: str | os.PathLike) -> Path:
     return Path(results_dir) / "claims"
 
 
-def write_claims(results_dir: str | os.PathLike, artefact: str, claims: Sequence[Claim]) -> Path:
-    """Write `results/claims/<artefact>.json` (atomic) and return its path."""
+def write_claims(results_dir: str | os.PathLike, artefact: str, claims: Sequence[Claim],
+                 profile: Optional[str] = None) -> Path:
+    """Write `results/claims/<artefact>.json` (atomic), each entry tagged with its profile; return the path."""
     path = claims_dir(results_dir) / f"{artefact}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps([{"artefact": artefact, **asdict(c)} for c in claims], indent=1) + "\n")
+    entries = [{"artefact": artefact, "profile": profile, **asdict(c)} for c in claims]
+    tmp.write_text(json.dumps(entries, indent=1) + "\n")
     os.replace(tmp, path)
     return path
 
@@ -304,7 +306,8 @@ def write_report(results_dir: str | os.PathLike, profile: Profile | str,
     """Assemble `results/report.md` from the claim files the notebooks wrote (and list tables and figures)."""
     p = get_profile(profile) if isinstance(profile, str) else profile
     results = Path(results_dir)
-    claims = read_claims(results)
+    # Claims another profile wrote into the same store (a notebook run alone) are left out.
+    claims = [c for c in read_claims(results) if c.get("profile") in (None, p.name)]
     counts = {v: sum(c["verdict"] == v for c in claims) for v in (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)}
     comparable = p.data.source == "div2k"
     lines = [f"# Reproduction report: WDSR (Yu et al. 2018) and EDSR (Lim et al. 2017), profile `{p.name}`", "",
