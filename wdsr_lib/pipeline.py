@@ -7,6 +7,7 @@ its figures, tables and claims; executed copies land in `results/executed/<profi
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from pathlib import Path
@@ -46,7 +47,7 @@ def _without_env(names: Sequence[str]) -> Iterator[None]:
 
 
 def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_dir: str | os.PathLike = "figures",
-              executed_dir: Optional[str | os.PathLike] = None, cell_timeout: int = 1800,
+              executed_dir: Optional[str | os.PathLike] = None, cell_timeout: Optional[int] = None,
               notebooks: Optional[Sequence[str]] = None, log_output: bool = True) -> dict:
     """Run the notebooks for `profile` and write `<results_dir>/report.md`.
 
@@ -54,7 +55,8 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
         profile: a name in `wdsr_lib.profiles.PROFILES`.
         results_dir, figures_dir: the store and the figure folder (made absolute for the kernels).
         executed_dir: where executed notebooks go (default `<results_dir>/executed/<profile>`).
-        cell_timeout: seconds a single cell may run (training cells included).
+        cell_timeout: seconds a single cell may run, or None for no limit (the default: a training cell
+            legitimately runs ~10 min at quick, hours at cpu and days at paper).
         notebooks: names (or stems) of a subset, in pipeline order (default: all five).
         log_output: stream cell output (training progress) to this process's log.
     Returns:
@@ -76,6 +78,8 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
     chosen = _select(notebooks)
     for d in (results, figures, executed):
         d.mkdir(parents=True, exist_ok=True)
+    if log_output:
+        _stream_papermill_log()
     before = len(trained_runs(results))
     timings: dict[str, float] = {}
     t0 = time.time()
@@ -90,9 +94,20 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
             timings[name] = round(time.time() - t, 1)
     total = round(time.time() - t0, 1)
     new = trained_runs(results)[before:]
-    path = report.write_report(results, p, figures, timings={**timings, "total": total, "runs trained": len(new)})
+    path = report.write_report(results, p, figures, timings={**timings, "total": total},
+                               trained=len(new))
     return {"profile": p.name, "seconds": total, "notebooks": timings, "trained": len(new), "trained_runs": new,
             "report": str(path), "executed_dir": str(executed)}
+
+
+def _stream_papermill_log() -> None:
+    """papermill logs cell output at INFO; show it on stderr unless the caller configured logging."""
+    logger = logging.getLogger("papermill")
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 def _select(notebooks: Optional[Sequence[str]]) -> list[str]:

@@ -302,7 +302,8 @@ def write_table(frame: pd.DataFrame, results_dir: str | os.PathLike, name: str, 
 
 
 def write_report(results_dir: str | os.PathLike, profile: Profile | str,
-                 figures_dir: Optional[str | os.PathLike] = None, timings: Optional[dict] = None) -> Path:
+                 figures_dir: Optional[str | os.PathLike] = None, timings: Optional[dict] = None,
+                 trained: Optional[int] = None) -> Path:
     """Assemble `results/report.md` from the claim files the notebooks wrote (and list tables and figures)."""
     p = get_profile(profile) if isinstance(profile, str) else profile
     results = Path(results_dir)
@@ -342,8 +343,10 @@ def write_report(results_dir: str | os.PathLike, profile: Profile | str,
         figs = sorted(Path(figures_dir).glob("*.png"))
         lines += ["## Figures", ""] + [f"- `{f}` (and .pdf)" for f in figs] + [""]
     if timings:
-        lines += ["## Pipeline timings", ""] + [f"- {k}: {v:.1f} s" if isinstance(v, (int, float)) else
-                                               f"- {k}: {v}" for k, v in timings.items()] + [""]
+        lines += ["## Pipeline timings", ""] + [f"- {k}: {v:.1f} s" for k, v in timings.items()]
+        if trained is not None:
+            lines.append(f"- runs trained by this call: {trained} (the others were loaded from the store)")
+        lines.append("")
     path = results / "report.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
