@@ -101,3 +101,10 @@ def test_env_overrides_apply_only_when_set(monkeypatch):
     assert study.profile_from_env("quick") == "smoke"
     monkeypatch.setenv("WDSR_RESULTS_DIR", "/tmp/x")
     assert study.results_dir_from_env("results") == "/tmp/x"
+
+
+def test_run_name_is_the_store_directory_name(tmp_path):
+    from wdsr_lib.store import run_dir_for
+
+    for cfg in study.all_runs("smoke"):
+        assert study.run_name(cfg) == run_dir_for(cfg, tmp_path).name

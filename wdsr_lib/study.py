@@ -41,6 +41,11 @@ WDSR_B_EXPANSIONS = (2, 4, 6, 9)  # WDSR Sec. 3.2: "wider (6x to 9x) activation"
 WDSR_B_REFERENCE = (6.0, 0.8)  # the official e and l
 
 
+def run_name(cfg: RunConfig) -> str:
+    """A run's directory name in the store, `store.run_dir_for(cfg).name` (what `init_from` refers to)."""
+    return f"{cfg.short_name()}-{cfg.key()}"
+
+
 @dataclass(frozen=True)
 class PlannedRun:
     """One run an artefact needs: its labels (family, blocks, arm, ...) and its RunConfig."""
@@ -52,7 +57,7 @@ class PlannedRun:
     @property
     def name(self) -> str:
         """The run's directory name in the store (`store.run_dir_for(config).name`)."""
-        return f"{self.config.short_name()}-{self.config.key()}"
+        return run_name(self.config)
 
 
 @dataclass(frozen=True)
@@ -224,11 +229,10 @@ def edsr_comparison(profile: Profile | str, seeds: Optional[Sequence[int]] = Non
         runs += [PlannedRun("edsr_comparison", {"study": "loss", "loss": loss, "seed": seed},
                             p.run(loss_model, seed, loss=loss)) for loss in ("l1", "l2")]
         x2 = p.run(edsr(x4_blocks(p)), seed)
-        x2_name = PlannedRun("", {}, x2).name
         runs += [
             PlannedRun("edsr_comparison", {"study": "x4", "arm": "x2 (source)", "scale": 2, "seed": seed}, x2),
             PlannedRun("edsr_comparison", {"study": "x4", "arm": "x4 from x2", "scale": 4, "seed": seed},
-                       p.run(edsr(x4_blocks(p), scale=4), seed, init_from=x2_name)),
+                       p.run(edsr(x4_blocks(p), scale=4), seed, init_from=run_name(x2))),
             PlannedRun("edsr_comparison", {"study": "x4", "arm": "x4 from scratch", "scale": 4, "seed": seed},
                        p.run(edsr(x4_blocks(p), scale=4), seed)),
         ]
@@ -265,7 +269,7 @@ def dependency_order(configs: Sequence[RunConfig]) -> list[RunConfig]:
     """Deduplicate by store key (first occurrence wins) and move every run after the run it is initialised from."""
     unique: dict[str, RunConfig] = {}
     for cfg in configs:
-        unique.setdefault(f"{cfg.short_name()}-{cfg.key()}", cfg)
+        unique.setdefault(run_name(cfg), cfg)
     ordered: list[RunConfig] = []
     placed: set[str] = set()
 
