@@ -10,6 +10,7 @@ import argparse
 import json
 import shlex
 import sys
+import warnings
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Optional
@@ -55,6 +56,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     from .profiles import get_profile
 
     profile = get_profile(args.profile)
+    if args.iterations is not None and args.iterations <= 0:  # Profile.run would read 0 as "the profile's"
+        raise ValueError(f"--iterations must be a positive number; got {args.iterations}.")
     model = ModelConfig(name=args.model, scale=args.scale, norm=args.norm, low_rank_relu=args.low_rank_relu,
                         mean_shift=args.mean_shift,
                         **{name: getattr(args, name) for _, name, _ in _MODEL_FLAGS})
@@ -136,6 +139,9 @@ def _load_model(args: argparse.Namespace):
             run_dir = runs_dir(args.results_dir) / args.run
         if not (run_dir / "config.json").exists():
             raise FileNotFoundError(f"no run at {args.run} (looked for {run_dir}/config.json).")
+        if not (run_dir / "DONE").exists():
+            raise ValueError(f"run {run_dir.name} is unfinished (no DONE marker); run its `wdsr train` command "
+                             "again to resume and finish it.")
         cfg = load_record(run_dir).config
         weights = run_dir / "model.pt"
     else:
@@ -147,11 +153,31 @@ def _load_model(args: argparse.Namespace):
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ValueError(f"{weights} is not a weights file this program can load safely: {exc}") from exc
-    state = state.get("model", state)  # a training checkpoint holds the weights under "model"
+        reason = str(exc).split("WeightsUnpickler error:")[-1].split(" Check the documentation")[0].strip()
+        raise ValueError(f"{weights} is not a weights file this program can load safely ({reason.splitlines()[0]}); "
+                         "give a model.pt written by `wdsr train`.") from exc
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]  # a training checkpoint holds the weights under "model"
+    if not isinstance(state, dict) or not all(hasattr(v, "shape") for v in state.values()):
+        raise ValueError(f"{weights} holds a {type(state).__name__}, not a dict of weight tensors (model.pt).")
     model = build(cfg)
+    _check_weights(model, state, weights, cfg)
     model.load_state_dict(state)  # strict: every key and shape must match
     return model.eval(), cfg.model.scale
+
+
+def _check_weights(model, state: dict, weights: Path, cfg: RunConfig) -> None:
+    """One sentence instead of load_state_dict's page when `state` is not this model's (strict, never partial)."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or shapes:
+        first = (f"e.g. {shapes[0]} is {tuple(state[shapes[0]].shape)} in the file, {tuple(own[shapes[0]].shape)} "
+                 "in the model" if shapes else f"e.g. {(missing or unexpected)[0]!r}")
+        raise ValueError(f"{weights} does not hold weights of {cfg.short_name()} ({len(missing)} missing, "
+                         f"{len(unexpected)} unexpected, {len(shapes)} mis-shaped tensors; {first}); give the "
+                         "--model / --scale / size flags it was trained with, or use --run.")
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -193,8 +219,15 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     sr = sr_forward(model, x, scale=scale if getattr(model, "multi_scale", False) else None,
                     tile=args.tile, self_ensemble=args.self_ensemble)
     out = quantize(sr[0].permute(1, 2, 0)).numpy().astype(np.uint8)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(out).save(args.output)
+    try:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(out).save(args.output)
+    except (OSError, ValueError) as exc:  # a folder that is a file, a full disk, an unknown extension
+        blocker = next((p for p in Path(args.output).parents if p.exists()), None)
+        reason = (f"{blocker} is a file, not a folder" if blocker is not None and not blocker.is_dir()
+                  else getattr(exc, "strerror", None) or exc)
+        raise OSError(f"cannot write {args.output}: {reason}; choose a writable path ending in .png (or another "
+                      "image extension).") from exc
     print(f"wrote {args.output}: {img.shape[1]}x{img.shape[0]} -> {out.shape[1]}x{out.shape[0]} (x{scale})")
     return 0
 
@@ -223,7 +256,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     from .pipeline import reproduce
 
     get_profile(args.profile)
-    result = reproduce(args.profile, results_dir=args.results_dir, figures_dir=args.figures_dir)
+    result = reproduce(args.profile, results_dir=args.results_dir, figures_dir=args.figures_dir,
+                       notebooks=args.notebooks)
     print(json.dumps(result, indent=1, default=str))
     return 0
 
@@ -276,12 +310,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", default="results")
     p.add_argument("--figures-dir", default="figures")
     p.add_argument("--list-runs", action="store_true", help="print a `wdsr train` command per missing run")
+    p.add_argument("--notebooks", nargs="+", default=None, metavar="NAME",
+                   help="a subset of the notebooks, e.g. 01_table1 (default: all, in pipeline order)")
     p.set_defaults(func=_cmd_reproduce)
     return parser
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    shown = warnings.showwarning
+    if not args.debug:  # warnings (alpha dropped, 16-bit, bad checkpoint skipped) as one line each, too
+        def show(message, category, filename, lineno, file=None, line=None):
+            print(f"wdsr {args.command}: warning: {_one_line(message)}", file=file or sys.stderr)
+        warnings.showwarning = show
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -291,8 +336,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.debug:
             raise
         kind = "" if isinstance(exc, (ValueError, OSError, RuntimeError)) else f"{type(exc).__name__}: "
-        print(f"wdsr {args.command}: error: {kind}{exc}", file=sys.stderr)
+        print(f"wdsr {args.command}: error: {kind}{_one_line(exc)}", file=sys.stderr)
         return 2
+    finally:
+        warnings.showwarning = shown
 
 
 if __name__ == "__main__":

@@ -64,9 +64,10 @@ def crop_to_scale(hr: np.ndarray, scale: int) -> np.ndarray:
 
 def _make_pair(name: str, hr: np.ndarray, key: str, scale: int, cache_dir: Optional[str]) -> ImagePair:
     """Crop ``hr`` and pair it with its cached MATLAB-bicubic LR image."""
+    if hr.shape[0] < scale or hr.shape[1] < scale:
+        raise DataError(f"Image {name!r} ({hr.shape[1]}x{hr.shape[0]} px) is smaller than the scale x{scale}; "
+                        "remove it or use a smaller scale.")
     hr = crop_to_scale(hr, scale)
-    if hr.shape[0] == 0 or hr.shape[1] == 0:
-        raise DataError(f"Image {name!r} ({hr.shape[1]}x{hr.shape[0]}) is smaller than the scale x{scale}.")
     lr = cached_array(lr_key(key, scale), lambda: imresize(np.asarray(hr), 1 / scale), cache_dir)
     return ImagePair(name=name, lr=lr, hr=hr)
 

@@ -4,6 +4,10 @@
   stored beside it (`<name>.sha256`), written the same way, after the checkpoint.
 - Loaded with `torch.load(..., weights_only=True)`: a checkpoint from elsewhere cannot run code.
 - `latest_good` walks checkpoints newest first, skips (with a warning) any whose checksum or unpickling fails.
+
+Test-only hook: `WDSR_TEST_SLOW_CHECKPOINT_WRITE=<seconds>` sleeps after a checkpoint's (or its checksum's) temp
+file is complete and before the rename, so tests/test_faults.py can `kill -9` a run inside a checkpoint write.
+Unset (always, outside that test) it costs one dictionary lookup per checkpoint.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import io
 import os
 import random
 import re
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Optional
@@ -31,10 +36,18 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        _test_pause_before_rename(path)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _test_pause_before_rename(path: Path) -> None:
+    """The test-only hook of the module docstring: widen the window between temp write and rename."""
+    pause = os.environ.get("WDSR_TEST_SLOW_CHECKPOINT_WRITE")
+    if pause and path.name.startswith("ckpt-"):
+        time.sleep(float(pause))
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -84,6 +97,9 @@ def save_checkpoint(ckpt_dir: Path, step: int, state: dict[str, Any], keep: int 
     for old in list_checkpoints(ckpt_dir)[keep:]:
         old.unlink(missing_ok=True)
         old.with_name(old.name + ".sha256").unlink(missing_ok=True)
+    for stale in ckpt_dir.glob(".ckpt-*.tmp"):  # left by a killed writer (one writer per run: the store's lock)
+        if not stale.name.endswith(f".{os.getpid()}.tmp"):
+            stale.unlink(missing_ok=True)
     return path
 
 
