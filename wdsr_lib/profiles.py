@@ -37,7 +37,7 @@ class Profile:
     def run(self, model: ModelConfig, seed: Optional[int] = None, *, iterations: Optional[int] = None,
             **train: object) -> RunConfig:
         """The RunConfig of `model` under this profile (`train` overrides recipe fields such as lr, loss)."""
-        iters = iterations or self.iterations
+        iters = self.iterations if iterations is None else iterations
         recipe = TrainConfig(iterations=iters, val_every=min(self.val_every, iters),
                              checkpoint_every=max(min(self.val_every, iters), iters // 4),
                              lr_halve_every=max(1, int(iters * 0.8)),
