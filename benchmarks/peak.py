@@ -12,7 +12,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from common import machine, save
+from bench_common import machine, save
 
 
 def _best_gflops(fn, flops: float, reps: int) -> float:

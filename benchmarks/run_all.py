@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
+import bench_common as common  # noqa: E402
 
 FIG = common.ROOT / "figures" / "bench_speed"
 
@@ -30,8 +30,15 @@ def run(quick: bool, compiled: bool) -> None:
     import train_step
 
     t0 = time.perf_counter()
-    common.save("peak", peak.measure(3 if quick else 5))
+    pk = peak.measure(5 if quick else 10)
     step = train_step.measure(2 if quick else 5, compiled)
+    pk_after = peak.measure(5 if quick else 10)  # peak before and after the step, best of both (load shifts)
+    for k, v in pk_after["gflops"].items():
+        pk["gflops"][k] = max(v, pk["gflops"][k])
+    for k in ("peak_gflops_fp32", "peak_gflops_bf16"):
+        pk[k] = max(pk[k], pk_after[k])
+    common.save("peak", pk)
+    train_step.add_peak_fraction(step, pk)
     common.save("train_step", step)
     common.save("train_psnr", train_step.psnr_check(n_resblocks=2 if quick else 4, iterations=10 if quick else 30))
     common.save("scaling", scaling.measure(2 if quick else 3, (1, 2, 4, 8) if quick else (1, 2, 4, 8, 16, 32),
@@ -65,14 +72,15 @@ def plot() -> Path:
         ax[0, 0].text(j, max(step["models"][n]["median_s"].values()) * 1.02,
                       f"x{step['models'][n]['speedup_engine_vs_naive']:.2f}", ha="center")
     ax[0, 0].set(xticks=x, xticklabels=names, ylabel="seconds per training step (median)",
-                 title="Training step, batch 16, LR 48x48, x2")
-    ax[0, 0].legend()
+                 title="Training step, batch 16, LR 48x48, x2 (x: naive / engine)")
+    ax[0, 0].set_ylim(0, ax[0, 0].get_ylim()[1] * 1.25)
+    ax[0, 0].legend(loc="upper right", ncol=len(confs), fontsize=8)
 
-    bars = {f"{n} {c}": step["models"][n]["achieved_gflops"][c] for n in names for c in confs}
+    bars = {f"{n} {c}": step["models"][n]["achieved_gflops_best"][c] for n in names for c in confs}
     bars.update({"peak fp32": pk["peak_gflops_fp32"], "peak bf16": pk["peak_gflops_bf16"]})
     colors = ["C0" if "naive" in k else "C1" if "engine" in k else "C2" for k in bars]
     ax[0, 1].barh(list(bars), list(bars.values()), color=colors, label="measured")
-    ax[0, 1].set(xlabel="GFLOP/s", title="Achieved vs measured peak (GEMM / conv)")
+    ax[0, 1].set(xlabel="GFLOP/s (best repetition)", title="Training step vs measured peak (GEMM / 3x3 conv)")
     ax[0, 1].legend(handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in ("C0", "C1", "C2")],
                     labels=["naive step", "engine step", "microbenchmark peak"], fontsize=8)
 

@@ -12,7 +12,7 @@ import argparse
 import numpy as np
 import torch
 
-from common import Step, batch, interleaved, machine, save
+from bench_common import Step, batch, interleaved, machine, save
 from wdsr_lib.models import build_model
 
 BATCH = 4

@@ -77,7 +77,7 @@ def test_fused_adam_follows_default_adam_over_several_steps():
 
 @pytest.mark.parametrize("name", ["wdsr_a", "edsr"])
 def test_engine_step_equals_naive_reference_step(name):
-    from common import Step, batch, copy_into_naive, naive_model
+    from bench_common import Step, batch, copy_into_naive, naive_model
 
     torch.manual_seed(0)
     ours = build_model(name, 2, **SMALL)
@@ -94,7 +94,7 @@ def test_engine_step_equals_naive_reference_step(name):
 
 
 def test_folded_channels_last_inference_equals_naive():
-    from common import copy_into_naive, naive_model
+    from bench_common import copy_into_naive, naive_model
 
     torch.manual_seed(0)
     ours = build_model("wdsr_a", 2, **SMALL)
