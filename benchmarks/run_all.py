@@ -7,6 +7,7 @@ Every ratio is measured in one process with interleaved repetitions (median); th
 because other work on the machine shifts absolute times.
 
 Usage: python benchmarks/run_all.py [--quick] [--compile] [--plot-only]
+(--quick writes results/bench/quick/ and figures/bench_speed_quick.png instead.)
 """
 from __future__ import annotations
 
@@ -133,6 +134,8 @@ if __name__ == "__main__":
     ap.add_argument("--compile", action="store_true", help="also time the $WDSR_COMPILE=1 training path")
     ap.add_argument("--plot-only", action="store_true")
     a = ap.parse_args()
+    if a.quick:  # a short check never overwrites the full measurements that docs/performance.md quotes
+        common.OUT, FIG = common.OUT / "quick", FIG.with_name("bench_speed_quick")
     if not a.plot_only:
         run(a.quick, a.compile)
     print("wrote", plot())
