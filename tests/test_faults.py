@@ -367,8 +367,6 @@ def test_same_command_and_seed_give_the_same_numbers_and_weights_bitwise_on_cpu(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="engine/train.py does not checkpoint the losses of an open validation "
-                   "window: a resume between validations logs the mean of the post-resume losses only")
 def test_resume_inside_a_validation_window_keeps_the_logged_train_loss(tmp_path):
     from dataclasses import replace
 

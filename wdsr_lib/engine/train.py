@@ -130,7 +130,7 @@ def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
     model = model.to(device=device, memory_format=memory_format)
     optimizer = adam(model.parameters(), cfg.lr, tc.adam_betas, tc.adam_eps, device)  # fused kernel (fast.py)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    start, history, train_seconds = 0, [], 0.0
+    start, history, train_seconds, losses = 0, [], 0.0, []  # losses: the open validation window's
     state = latest_good(ckpt_dir)
     if state is not None:
         model.load_state_dict(state["model"])
@@ -138,6 +138,7 @@ def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
         scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
         start, history, train_seconds = state["step"], state["history"], state["train_seconds"]
+        losses = list(state.get("pending_losses", []))  # under DDP: rank 0's share of the window
         log(f"resuming {run_dir.name} at iteration {start}")
     # Every rank seeds identically and resumes from the same file, so the weights already agree: skip DDP's
     # initial broadcast (which rejects some channels_last layouts). BN running statistics stay per rank.
@@ -152,12 +153,12 @@ def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
         if info.is_main:
             save_checkpoint(ckpt_dir, step, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-                "rng": rng_state(), "step": step, "history": history, "train_seconds": train_seconds})
+                "rng": rng_state(), "step": step, "history": history, "train_seconds": train_seconds,
+                "pending_losses": losses})
         barrier(info)
 
     # --- the iteration loop -----------------------------------------------------------------------------
     end = tc.iterations if stop_after is None else min(stop_after, tc.iterations)
-    losses: list[float] = []
     bar = progress_bar(total=tc.iterations, initial=start, desc=run_dir.name, disable=not (progress and info.is_main))
     t_seg = time.time()
     batches = sampler_iter(sampler, start, end, d.workers)
