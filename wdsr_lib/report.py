@@ -341,7 +341,7 @@ def write_report(results_dir: str | os.PathLike, profile: Profile | str,
         lines += ["## Tables", ""] + [f"- `{t.relative_to(results)}` (also .csv, .tex)" for t in tables] + [""]
     if figures_dir is not None and Path(figures_dir).is_dir():
         figs = sorted(Path(figures_dir).glob("*.png"))
-        lines += ["## Figures", ""] + [f"- `{f}` (and .pdf)" for f in figs] + [""]
+        lines += ["## Figures", ""] + [f"- [{f.name}]({os.path.relpath(f, results)}) (and .pdf)" for f in figs] + [""]
     if timings:
         lines += ["## Pipeline timings", ""] + [f"- {k}: {v:.1f} s" for k, v in timings.items()]
         if trained is not None:

@@ -226,7 +226,8 @@ def edsr_comparison(profile: Profile | str, seeds: Optional[Sequence[int]] = Non
                        p.run(wdsr_a(p.baseline_blocks), seed, eval_self_ensemble=True)),
         ]
         loss_model = edsr(ablation_blocks(p))
-        runs += [PlannedRun("edsr_comparison", {"study": "loss", "loss": loss, "seed": seed},
+        runs += [PlannedRun("edsr_comparison", {"study": "loss", "loss": loss, "seed": seed,
+                                                "blocks": loss_model.n_resblocks},
                             p.run(loss_model, seed, loss=loss)) for loss in ("l1", "l2")]
         x2 = p.run(edsr(x4_blocks(p)), seed)
         runs += [
