@@ -28,7 +28,9 @@ def save_figure(fig: plt.Figure, figures_dir: str | os.PathLike, name: str) -> l
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.png", out / f"{name}.pdf"]
     for path in paths:
-        fig.savefig(path, dpi=DPI, bbox_inches="tight")
+        # No creation date in the PDF: a rerun from a warm store rewrites byte-identical figures.
+        metadata = {"CreationDate": None} if path.suffix == ".pdf" else None
+        fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata=metadata)
     return paths
 
 
