@@ -23,3 +23,19 @@ def tiny_config(iterations: int = 6, seed: int = 0, **model) -> RunConfig:
         train=TrainConfig(iterations=iterations, batch_size=4, val_every=2, checkpoint_every=2,
                           lr_halve_every=4, precision="fp32", seed=seed),
     )
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """The store's writes of summary.json fail as on a full disk; call the returned function to free the disk."""
+    from wdsr_lib import store
+
+    real = store.atomic_write_text
+
+    def write(path, text):
+        if path.name == "summary.json":
+            raise OSError(28, "No space left on device")
+        return real(path, text)
+
+    monkeypatch.setattr(store, "atomic_write_text", write)
+    return lambda: monkeypatch.setattr(store, "atomic_write_text", real)

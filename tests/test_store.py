@@ -94,18 +94,10 @@ def test_unwritable_store_gives_a_clear_error_and_no_done(tmp_path):
     assert not list(tmp_path.rglob("DONE"))
 
 
-def test_write_error_during_record_leaves_no_done(tmp_path, monkeypatch):
+def test_write_error_during_record_leaves_no_done(tmp_path, full_disk):
     cfg = tiny_config(iterations=2)
-    real = store.atomic_write_text
-
-    def full_disk(path, text):
-        if path.name == "summary.json":
-            raise OSError(28, "No space left on device")
-        return real(path, text)
-
-    monkeypatch.setattr(store, "atomic_write_text", full_disk)
     with pytest.raises(store.StoreError, match="No space left on device"):
         store.load_or_train(cfg, tmp_path, progress=False)
     assert not (store.run_dir_for(cfg, tmp_path) / "DONE").exists()
-    monkeypatch.setattr(store, "atomic_write_text", real)
+    full_disk()  # space freed
     assert store.load_or_train(cfg, tmp_path, progress=False).trained  # a rerun finishes the record

@@ -13,7 +13,7 @@ Deviation: when the HR image is a few pixels larger than scale x LR (sizes not d
 from __future__ import annotations
 
 import sys
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -178,23 +178,43 @@ def evaluate_pairs(
     Returns:
         One dict per pair: {"image": name, "psnr": dB, "ssim": mean SSIM}.
     """
-    get_protocol(protocol)  # fail on an unknown name before any inference
+    return evaluate_protocols(model, pairs, scale, (protocol,), self_ensemble=self_ensemble, tile=tile,
+                              overlap=overlap, pass_scale=pass_scale, device=device, progress=progress)[protocol]
+
+
+def evaluate_protocols(model: nn.Module, pairs: Iterable, scale: int, protocols: Sequence[str], *,
+                       self_ensemble: bool = False, tile: Optional[int] = None, overlap: int = 16,
+                       pass_scale: bool = False, device: str = "cpu",
+                       progress: bool = False) -> dict[str, list[dict]]:
+    """`evaluate_pairs` under several protocols at once: each image is super-resolved once and scored under each.
+
+    Args:
+        protocols: protocol names ("div2k", "benchmark"); the other arguments are those of `evaluate_pairs`.
+
+    Returns:
+        {protocol: one dict per pair, as `evaluate_pairs` returns}.
+    """
+    for protocol in protocols:
+        get_protocol(protocol)  # fail on an unknown name before any inference
     model.to(device)
-    rows = []
-    for pair in _progress(list(pairs), progress, f"eval x{scale} {protocol}"):
+    rows: dict[str, list[dict]] = {protocol: [] for protocol in protocols}
+    for pair in _progress(list(pairs), progress, f"eval x{scale} {'+'.join(protocols)}"):
         lr = _to_batch(pair.lr, device)
         sr = sr_forward(model, lr, scale=scale if pass_scale else None, tile=tile, overlap=overlap,
                         self_ensemble=self_ensemble)  # (1, 3, s*H, s*W)
         if _output_scale(lr, sr) != scale:
             raise ValueError(f"{pair.name}: model upscales x{_output_scale(lr, sr)}, expected x{scale}.")
         sr_img = quantize(sr[0].permute(1, 2, 0).cpu().numpy())  # (s*H, s*W, 3) uint8
-        hr = _crop_hr(np.asarray(pair.hr), sr_img.shape[:2], scale, pair.name)
-        rows.append({
-            "image": pair.name,
-            "psnr": psnr_protocol(sr_img, hr, scale, protocol),
-            "ssim": ssim_protocol(sr_img, hr, scale, protocol),
-        })
+        for protocol in protocols:
+            rows[protocol].append(_score(pair, sr_img, scale, protocol))
     return rows
+
+
+def _score(pair, img: np.ndarray, scale: int, protocol: str) -> dict:
+    """PSNR and SSIM of an 8-bit upscaled `img` against the pair's HR (cropped to the SR size)."""
+    hr = _crop_hr(np.asarray(pair.hr), img.shape[:2], scale, pair.name)
+    return {"image": pair.name, "psnr": psnr_protocol(img, hr, scale, protocol),
+            "ssim": ssim_protocol(img, hr, scale, protocol)}
 
 
 def bicubic_baseline(pairs: Iterable, scale: int, protocol: str) -> list[dict]:
@@ -216,10 +236,5 @@ def bicubic_baseline(pairs: Iterable, scale: int, protocol: str) -> list[dict]:
     rows = []
     for pair in pairs:
         up = imresize(np.asarray(pair.lr), scale)  # (s*H, s*W, 3) uint8, MATLAB bicubic
-        hr = _crop_hr(np.asarray(pair.hr), up.shape[:2], scale, pair.name)
-        rows.append({
-            "image": pair.name,
-            "psnr": psnr_protocol(up, hr, scale, protocol),
-            "ssim": ssim_protocol(up, hr, scale, protocol),
-        })
+        rows.append(_score(pair, up, scale, protocol))
     return rows

@@ -28,7 +28,7 @@ from ..data.sources import ImagePair
 from ..models import build_model, count_macs, count_parameters
 from .checkpoint import latest_good, rng_state, save_checkpoint, set_rng_state
 from .device import DistInfo, autocast_dtype, barrier, init_distributed, pick_device
-from .evaluate import bicubic_baseline, evaluate_pairs
+from .evaluate import bicubic_baseline, evaluate_pairs, evaluate_protocols
 from .fast import adam, compile_model
 from .progress import progress_bar
 
@@ -239,8 +239,8 @@ def final_evaluation(model: nn.Module, cfg: RunConfig, device: torch.device) -> 
     """PSNR (DIV2K protocol: RGB, shave s+6), Y-PSNR / SSIM (benchmark protocol), bicubic, optional x8."""
     pairs = validation_pairs(cfg, None)
     multi, s = getattr(model, "multi_scale", False), cfg.model.scale
-    div2k = evaluate_pairs(model, pairs, s, "div2k", device=str(device), pass_scale=multi)
-    bench = evaluate_pairs(model, pairs, s, "benchmark", device=str(device), pass_scale=multi)
+    scored = evaluate_protocols(model, pairs, s, ("div2k", "benchmark"), device=str(device), pass_scale=multi)
+    div2k, bench = scored["div2k"], scored["benchmark"]  # one SR per image, scored under both protocols
     bic = bicubic_baseline(pairs, s, "div2k")
     out = {
         "psnr": float(np.mean([r["psnr"] for r in div2k])),
