@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv reproduce test lab bench models clean-venv
+.PHONY: venv reproduce test lab notebooks bench models clean-venv
 
 venv: $(STAMP)
 
@@ -26,11 +26,15 @@ test: $(STAMP)
 	# nbval runs each notebook with its default parameters, redirected to the smoke profile and a scratch store.
 	scratch=$$(mktemp -d) && WDSR_PROFILE=smoke WDSR_RESULTS_DIR=$$scratch/results WDSR_FIGURES_DIR=$$scratch/figures \
 		$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=900 \
-		-p no:cacheprovider notebooks
+		-p no:cacheprovider notebooks/*.ipynb
 
 lab: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[lab]"
 	$(BIN)/jupyter lab notebooks
+
+# The notebooks are jupytext pairs: edit notebooks/NN_name.py, then re-sync (and strip) the .ipynb papermill runs.
+notebooks: $(STAMP)
+	$(BIN)/python -m wdsr_lib.notebook_pairs
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -1,17 +1,63 @@
-"""The notebooks: structure (STYLE.md 7) and the whole smoke pipeline through papermill, twice (cache hits)."""
+"""The notebooks: jupytext pairs in sync, structure (notebooks/README.md) and the whole smoke pipeline through
+papermill, twice (cache hits)."""
 import ast
 import json
+import shutil
 
+import jupytext
 import nbformat
 import pytest
 
-from wdsr_lib import pipeline
+from wdsr_lib import notebook_pairs, pipeline
 from wdsr_lib.store import trained_runs
 
 NOTEBOOKS = [pipeline.NOTEBOOKS_DIR / n for n in pipeline.NOTEBOOKS]
+PAIRS = notebook_pairs.pairs()
 FIGURES = ["table1_psnr_vs_params", "fig3_normalization", "fig4_bn_lr", "edsr_baselines", "edsr_l1_vs_l2",
            "edsr_x4_from_x2", "ablation_wdsr_a_ratio", "ablation_wdsr_b_expansion", "ablation_low_rank_relu"]
 CLAIMS = {"table1": 2, "fig3": 1, "fig4": 1, "edsr_comparison": 5, "ablations": 3}
+
+
+def _inputs(nb):
+    return [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in nb.cells]
+
+
+def test_every_pipeline_notebook_is_a_jupytext_pair_and_the_builder_is_gone():
+    assert {ipynb.name for _, ipynb in PAIRS} >= set(pipeline.NOTEBOOKS)
+    assert all(py.is_file() and ipynb.is_file() for py, ipynb in PAIRS)
+    assert not (pipeline.NOTEBOOKS_DIR / "build_notebooks.py").exists()
+
+
+@pytest.mark.parametrize("py,ipynb", PAIRS, ids=lambda p: p.name)
+def test_notebook_pair_is_in_sync(py, ipynb):
+    text, nb = jupytext.read(py), nbformat.read(ipynb, as_version=4)
+    assert _inputs(text) == _inputs(nb), f"{ipynb.name} is out of sync with {py.name}: run `make notebooks`"
+    assert text.metadata["kernelspec"] == nb.metadata["kernelspec"]
+    assert nb.metadata["jupytext"]["formats"] == "ipynb,py:percent"
+    ids = [c.id for c in nb.cells]
+    assert len(set(ids)) == len(ids)
+
+
+def test_sync_rewrites_an_edited_source_keeps_cell_ids_and_strips_outputs(tmp_path):
+    for name in ("01_table1.py", "01_table1.ipynb", "jupytext.toml"):
+        shutil.copy(pipeline.NOTEBOOKS_DIR / name, tmp_path / name)
+    py, ipynb = tmp_path / "01_table1.py", tmp_path / "01_table1.ipynb"
+    before = nbformat.read(ipynb, as_version=4)
+    py.write_text(py.read_text().replace("plan = study.table1(profile, seeds)\n", "plan = study.table1(profile, (1, 2))\n"))
+    ran = nbformat.read(ipynb, as_version=4)
+    ran.cells[3].outputs = [nbformat.v4.new_output("stream", text="profile quick")]
+    ran.cells[3].execution_count = 1
+    nbformat.write(ran, ipynb)
+    assert notebook_pairs.out_of_sync(tmp_path) == ["01_table1.ipynb differs from 01_table1.py; run `make notebooks`.",
+                                                    "01_table1.ipynb carries outputs; run `make notebooks` to strip them."]
+    assert notebook_pairs.sync(tmp_path) == [ipynb]
+    after = nbformat.read(ipynb, as_version=4)
+    assert notebook_pairs.out_of_sync(tmp_path) == []
+    assert [c.id for c in after.cells] == [c.id for c in before.cells]
+    assert after.cells[5].source.startswith("plan = study.table1(profile, (1, 2))")
+    assert [c.source for i, c in enumerate(after.cells) if i != 5] == [c.source for i, c in enumerate(before.cells) if i != 5]
+    assert after.cells[1].metadata["tags"] == ["parameters"] and after.metadata == before.metadata
+    assert not after.cells[3].outputs and after.cells[3].execution_count is None
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -1,0 +1,87 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # WDSR Figure 4: batch normalisation at three learning rates
+#
+# > "Even with lr = 1e-4 when the training curves are stable, the validation PSNR is still not stable across training." (WDSR paper, Sec. 4.2, **Figure 4**)
+#
+# The Figure 3 model with batch norm at lr 1e-3, 1e-4 and 1e-5; the weight-norm run of Figure 3 is the stable reference.
+
+# %% tags=["parameters"]
+profile = "quick"  # smoke | quick | cpu | paper (wdsr_lib.profiles)
+results_dir = "results"  # the results store (runs/, tables/, claims/)
+figures_dir = "figures"  # PNG + PDF figures
+seeds = None  # None: the profile's seeds
+
+# %% [markdown]
+# Environment overrides for `pytest --nbval-lax` (`WDSR_PROFILE`, `WDSR_RESULTS_DIR`, `WDSR_FIGURES_DIR`); the papermill pipeline does not set them, so its parameters win.
+
+# %%
+from wdsr_lib import plots, report, study
+
+profile = study.profile_from_env(profile)
+results_dir = study.results_dir_from_env(results_dir)
+figures_dir = study.figures_dir_from_env(figures_dir)
+data = report.data_description(profile)
+print(f"profile {profile}; results in {results_dir}; figures in {figures_dir}")
+print("data:", data)
+
+# %% [markdown]
+# The plan: three learning rates, plus the weight-norm reference (shared with Figure 3).
+
+# %%
+plan = study.fig4(profile, seeds)
+reference = study.fig4_reference(profile, seeds)
+study.label_frame(plan)
+
+# %% [markdown]
+# Train what the store lacks.
+
+# %%
+study.run_plan(plan, results_dir)
+study.run_plan(reference, results_dir)
+
+# %% [markdown]
+# Curves from the store.
+
+# %%
+history = study.history_frame(plan, results_dir)
+reference_history = study.history_frame(reference, results_dir)
+study.final_frame(plan, results_dir)[["lr", "seed", "psnr", "bicubic_psnr"]]
+
+# %% [markdown]
+# Figure 4: loss and validation PSNR against iterations for each learning rate.
+
+# %%
+fig = plots.training_curves(history, hue="lr", hue_format="lr = {:g}",
+                            title="WDSR Figure 4: WDSR-A with batch norm at three learning rates")
+plots.save_figure(fig, figures_dir, "fig4_bn_lr")
+
+# %% [markdown]
+# Instability: the maximum drawdown of validation PSNR over the last half of training (how far it falls back from its running best), BN at 1e-4 against weight norm.
+
+# %%
+claims = report.fig4_claims(history, reference_history, data)
+report.write_claims(results_dir, "fig4", claims, profile)
+report.verdict_table(claims)
+
+# %% [markdown]
+# ## Verdict
+#
+# Computed by `wdsr_lib.report` (sample photos: directions only).
+
+# %%
+print(report.format_verdicts(claims))

@@ -1,0 +1,106 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # EDSR comparisons: README baselines, self-ensemble, L1 vs L2, x4 from x2
+#
+# > WDSR README: EDSR baseline 34.61 dB (1,372,318 parameters) vs WDSR baseline 34.77 dB (1,190,100), DIV2K val, x2.
+#
+# > EDSR paper, **Table 2**: SRResNet L2 34.40 vs L1 34.44 dB; EDSR 35.03 vs EDSR+ (self-ensemble) 35.12 dB; bicubic 31.01 dB (x2). **Figure 4** / Sec. 3.2: an x4 model started from the x2 model converges faster than one trained from scratch.
+
+# %% tags=["parameters"]
+profile = "quick"  # smoke | quick | cpu | paper (wdsr_lib.profiles)
+results_dir = "results"  # the results store (runs/, tables/, claims/)
+figures_dir = "figures"  # PNG + PDF figures
+seeds = None  # None: the profile's seeds
+
+# %% [markdown]
+# Environment overrides for `pytest --nbval-lax` (`WDSR_PROFILE`, `WDSR_RESULTS_DIR`, `WDSR_FIGURES_DIR`); the papermill pipeline does not set them, so its parameters win.
+
+# %%
+from wdsr_lib import plots, report, study
+
+profile = study.profile_from_env(profile)
+results_dir = study.results_dir_from_env(results_dir)
+figures_dir = study.figures_dir_from_env(figures_dir)
+data = report.data_description(profile)
+print(f"profile {profile}; results in {results_dir}; figures in {figures_dir}")
+print("data:", data)
+
+# %% [markdown]
+# The plan: the two 16-block baselines (the WDSR one also evaluated with the x8 self-ensemble), an EDSR trained with L1 and with L2, and an x2 EDSR followed by x4 from its weights and from scratch.
+
+# %%
+plan = study.edsr_comparison(profile, seeds)
+study.label_frame(plan)
+
+# %% [markdown]
+# Train what the store lacks (the x2 run comes before the x4 run started from it).
+
+# %%
+study.run_plan(plan, results_dir)
+
+# %% [markdown]
+# Cost of the baselines: parameters, multiply-adds for a 1280x720 output, and CPU latency measured here (median of a few fp32 forwards with the normalisation folded), beside the README's numbers.
+
+# %%
+from wdsr_lib import latency
+
+costs = latency.cost_frame(study.select(plan, study="baseline"), latency.latency_lr_hw(profile), paper=study.PAPER_BASELINES)
+final = study.final_frame(plan, results_dir)
+history = study.history_frame(plan, results_dir)
+baselines = report.baseline_frame(final, costs)
+report.write_table(baselines, results_dir, "baselines", report.caption("WDSR README baselines, x2", profile))
+baselines
+
+# %% [markdown]
+# PSNR of the baselines (single forward and x8 self-ensemble), bicubic as the floor.
+
+# %%
+fig = plots.bar_figure(study.where(final, study="baseline"), "family", "README baselines: EDSR vs WDSR-A (16 blocks, x2)",
+                      metrics=["psnr", "psnr_x8"], metric_labels={"psnr": "single forward", "psnr_x8": "x8 self-ensemble"},
+                      floor=study.where(final, study="baseline")["bicubic_psnr"].mean())
+plots.save_figure(fig, figures_dir, "edsr_baselines")
+
+# %% [markdown]
+# L1 against L2 training loss (EDSR Table 2), same EDSR.
+
+# %%
+fig = plots.bar_figure(study.where(final, study="loss"), "loss", "EDSR trained with L1 vs L2 (x2)",
+                      floor=study.where(final, study="loss")["bicubic_psnr"].mean())
+plots.save_figure(fig, figures_dir, "edsr_l1_vs_l2")
+
+# %% [markdown]
+# x4 from the x2 weights against x4 from scratch: validation PSNR during training (EDSR Fig. 4).
+
+# %%
+fig = plots.val_curves(study.where(history, study="x4", scale=4), "arm", "EDSR x4: started from x2 vs from scratch")
+plots.save_figure(fig, figures_dir, "edsr_x4_from_x2")
+
+# %% [markdown]
+# The claims.
+
+# %%
+claims = report.edsr_comparison_claims(final, history, data)
+report.write_claims(results_dir, "edsr_comparison", claims, profile)
+report.verdict_table(claims)
+
+# %% [markdown]
+# ## Verdict
+#
+# Computed by `wdsr_lib.report` (sample photos: directions only; latency depends on this machine).
+
+# %%
+print(report.format_verdicts(claims))

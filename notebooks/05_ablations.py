@@ -1,0 +1,102 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # WDSR Sec. 3.1 / 3.2 ablations: expansion ratio, low-rank convolution
+#
+# > "When the expansion ratio is above 4, channels of the identity mapping pathway have to be further slimmed and we find it dramatically deteriorates accuracy." (Sec. 1, 3.1)
+#
+# > "[WDSR-B] has even wider activation (6x to 9x) without additional parameters or computation." "We find adding ReLU activation in linear low-rank convolutions significantly reduces accuracy." (Sec. 3.2)
+#
+# WDSR-A with r = 1, 2, 4, 6, 8 at F*w ~ 64^2; WDSR-B with e = 2, 4, 6, 9 and the low rank l solved so that each block keeps the e=6, l=0.8 budget; WDSR-B with and without a ReLU in the low-rank pair.
+
+# %% tags=["parameters"]
+profile = "quick"  # smoke | quick | cpu | paper (wdsr_lib.profiles)
+results_dir = "results"  # the results store (runs/, tables/, claims/)
+figures_dir = "figures"  # PNG + PDF figures
+seeds = None  # None: the profile's seeds
+
+# %% [markdown]
+# Environment overrides for `pytest --nbval-lax` (`WDSR_PROFILE`, `WDSR_RESULTS_DIR`, `WDSR_FIGURES_DIR`); the papermill pipeline does not set them, so its parameters win.
+
+# %%
+from wdsr_lib import plots, report, study
+
+profile = study.profile_from_env(profile)
+results_dir = study.results_dir_from_env(results_dir)
+figures_dir = study.figures_dir_from_env(figures_dir)
+data = report.data_description(profile)
+print(f"profile {profile}; results in {results_dir}; figures in {figures_dir}")
+print("data:", data)
+
+# %% [markdown]
+# The plan; the equal-budget widths come from `study.wdsr_a_equal_budget` and `study.wdsr_b_equal_budget`.
+
+# %%
+plan = study.ablations(profile, seeds)
+study.label_frame(plan)
+
+# %% [markdown]
+# Train what the store lacks.
+
+# %%
+study.run_plan(plan, results_dir)
+
+# %% [markdown]
+# Final metrics: the parameter counts show the budgets are equal (within a few percent).
+
+# %%
+final = study.final_frame(plan, results_dir)
+final[["study", "r", "n_feats", "block_feats", "e", "low_rank", "relu", "params", "psnr"]]
+
+# %% [markdown]
+# WDSR-A: PSNR against the expansion ratio r.
+
+# %%
+fig = plots.ablation_figure(study.where(final, study="wdsr_a_ratio"), "r", "expansion r = w / F (F*w ~ 64^2)",
+                            "WDSR-A expansion at equal parameters (Sec. 3.1)", reference=4)
+plots.save_figure(fig, figures_dir, "ablation_wdsr_a_ratio")
+
+# %% [markdown]
+# WDSR-B: PSNR against the expansion e at equal block budget.
+
+# %%
+fig = plots.ablation_figure(study.where(final, study="wdsr_b_expansion"), "e", "expansion e (low rank l solved for equal parameters)",
+                            "WDSR-B expansion at equal parameters (Sec. 3.2)", reference=6)
+plots.save_figure(fig, figures_dir, "ablation_wdsr_b_expansion")
+
+# %% [markdown]
+# ReLU inside the linear low-rank convolution.
+
+# %%
+fig = plots.bar_figure(study.where(final, study="low_rank_relu"), "relu", "WDSR-B: ReLU in the low-rank convolution (Sec. 3.2)",
+                      floor=study.where(final, study="low_rank_relu")["bicubic_psnr"].mean())
+plots.save_figure(fig, figures_dir, "ablation_low_rank_relu")
+
+# %% [markdown]
+# The claims.
+
+# %%
+claims = report.ablation_claims(final, data)
+report.write_claims(results_dir, "ablations", claims, profile)
+report.verdict_table(claims)
+
+# %% [markdown]
+# ## Verdict
+#
+# Computed by `wdsr_lib.report` (sample photos: directions only).
+
+# %%
+print(report.format_verdicts(claims))
