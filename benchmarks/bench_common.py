@@ -3,7 +3,7 @@
 The naive reference is written the way the original code trains (JiahuiYu/wdsr_ntire2018, EDSR-PyTorch):
 fp32, NCHW, `torch.nn.utils.weight_norm` hooks on every conv of WDSR, plain `torch.optim.Adam` with its default
 (foreach) implementation. The engine side is what `wdsr_lib.engine.train.train` does: our WeightNormConv2d,
-channels_last, the autocast choice of `autocast_dtype(device, "auto")`, the fused Adam of `engine/fast.py`.
+channels_last, bf16 autocast on AMX CPUs (the speed benchmark only; study runs are fp32), the fused Adam of `engine/fast.py`.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from wdsr_lib.engine.device import autocast_dtype  # noqa: E402
+from wdsr_lib.engine.device import autocast_dtype, cpu_has_amx  # noqa: E402
 from wdsr_lib.engine.fast import adam, compile_model  # noqa: E402
 from wdsr_lib.models import build_model  # noqa: E402
 from wdsr_lib.models.norm import WeightNormConv2d  # noqa: E402
@@ -114,7 +114,7 @@ class Step:
 
     def __init__(self, model: nn.Module, lr: torch.Tensor, hr: torch.Tensor, *, engine: bool,
                  learning_rate: float = 1e-4, compiled: bool = False) -> None:
-        self.amp = autocast_dtype(CPU, "auto") if engine else None
+        self.amp = autocast_dtype(CPU, "bf16") if engine and cpu_has_amx() else None
         self.fmt = fmt = torch.channels_last if engine else torch.contiguous_format
         self.model = model.to(memory_format=fmt).train()
         self.net = compile_model(self.model, enabled=compiled)

@@ -1,25 +1,52 @@
-"""Typed, frozen run configuration: the one config format of the study (STYLE.md section 2).
+"""Typed, frozen run configuration: the one config format of the study, and the identity of a run.
 
-Defaults are the paper recipe (REFERENCE.md section 3, WDSR Sec. 4): Adam(0.9, 0.999, 1e-8), batch 16,
-LR patch 48 (HR 96 at x2), L1 loss, lr 1e-3 with weight norm and 1e-4 without, halved every 2e5 iterations.
-Only `wdsr_lib.profiles` changes them. This module must not import torch, so every layer may use it.
+Defaults are the paper recipe (WDSR Sec. 4, EDSR Sec. 4.2; `docs/recipes.md`): Adam(0.9, 0.999, 1e-8), batch
+16, LR patch 48 (HR 96 at x2), L1 loss, lr 1e-3 with weight norm and 1e-4 without, halved every 2e5
+iterations, fp32 (the papers trained in fp32). Only `wdsr_lib.profiles` changes them. This module must not
+import torch, so every layer may use it.
+
+A run's identity (`RunConfig.key`) is the hash of its *canonical* config: every model default filled in, the
+learning rate resolved, paths resolved (or dropped where the source does not read them) and the settings that
+cannot change a number (DataLoader workers, checkpoint interval) left out, so that two spellings of one
+computation share one store entry.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Optional
 
 MODEL_NAMES = ("edsr", "edsr_paper", "wdsr_a", "wdsr_b", "mdsr", "mdsr_paper")
 NORMS = ("weight", "batch", "none")
 SOURCES = ("sample", "div2k", "folder")
 LOSSES = ("l1", "l2")
-PRECISIONS = ("auto", "bf16", "fp32")
+# "fp32": plain fp32 (TF32 convolutions allowed on Ampere+ GPUs, as PyTorch's default); "bf16" / "fp16":
+# autocast, only on explicit request. The precision is part of the run key, so one record is one computation.
+PRECISIONS = ("fp32", "bf16", "fp16")
 
-# Bumped whenever training semantics change, so the store never mixes runs of different code (DESIGN.md).
-CODE_VERSION = "1"
+# Bumped whenever training semantics change, so the store never mixes runs of different code (`docs/design.md`).
+# 2: whole-image validation with per-image PSNR, precision pinned (no "auto"), canonical run key.
+CODE_VERSION = "2"
+
+# The builders' paper defaults (wdsr_lib.models), torch-free so the run key can fill them in;
+# tests/test_config.py checks this table against the builders' signatures.
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "edsr": {"n_resblocks": 16, "n_feats": 64, "res_scale": 1.0, "norm": "none", "mean_shift": True},
+    "edsr_paper": {"n_resblocks": 32, "n_feats": 256, "res_scale": 0.1, "norm": "none", "mean_shift": True},
+    "wdsr_a": {"n_resblocks": 16, "n_feats": 32, "block_feats": 128, "res_scale": 1.0, "norm": "weight"},
+    "wdsr_b": {"n_resblocks": 16, "n_feats": 64, "expansion": 6.0, "low_rank": 0.8, "res_scale": 1.0,
+               "norm": "weight", "low_rank_relu": False},
+    "mdsr": {"n_resblocks": 16, "n_feats": 64, "res_scale": 1.0, "norm": "none", "mean_shift": True},
+    "mdsr_paper": {"n_resblocks": 80, "n_feats": 64, "res_scale": 1.0, "norm": "none", "mean_shift": True},
+}
+_FLOAT_FIELDS = ("res_scale", "expansion", "low_rank")
+
+
+def paper_lr(norm: str) -> float:
+    """WDSR Sec. 4: 1e-3 with weight normalisation, 1e-4 without (batch norm or none)."""
+    return 1e-3 if norm == "weight" else 1e-4
 
 
 def _check_choice(owner: str, name: str, value: Any, allowed: tuple) -> None:
@@ -57,6 +84,25 @@ class ModelConfig:
             _check_choice("ModelConfig", "norm", self.norm, NORMS)
         for f in ("n_resblocks", "n_feats", "res_scale", "block_feats", "expansion", "low_rank"):
             _check_positive("ModelConfig", f, getattr(self, f))
+        accepted = MODEL_DEFAULTS[self.name]
+        given = [f.name for f in dataclasses.fields(self)
+                 if f.name not in ("name", "scale") and getattr(self, f.name) is not None]
+        unknown = [f for f in given if f not in accepted]
+        if unknown:
+            raise ValueError(f"model {self.name!r} does not take {', '.join(unknown)}; "
+                             f"it takes {', '.join(accepted)}.")
+
+    def resolved(self) -> "ModelConfig":
+        """This config with every default of its builder filled in (floats as floats): the canonical form."""
+        values = {**MODEL_DEFAULTS[self.name], **{k: v for k, v in self.overrides().items()}}
+        values = {k: float(v) if k in _FLOAT_FIELDS else v for k, v in values.items()}
+        return replace(self, **values)
+
+    def build(self):
+        """The `torch.nn.Module` this config describes (`wdsr_lib.models.build_model`)."""
+        from .models import build_model
+
+        return build_model(self.name, self.scale, **self.overrides())
 
     def overrides(self) -> dict[str, Any]:
         """Keyword arguments for `build_model` (fields left at None are not passed)."""
@@ -66,9 +112,11 @@ class ModelConfig:
 
     @property
     def resolved_norm(self) -> str:
-        if self.norm is not None:
-            return self.norm
-        return "weight" if self.name.startswith("wdsr") else "none"  # the builders' paper defaults
+        return self.norm if self.norm is not None else MODEL_DEFAULTS[self.name]["norm"]
+
+    @property
+    def resolved_blocks(self) -> int:
+        return self.n_resblocks if self.n_resblocks is not None else MODEL_DEFAULTS[self.name]["n_resblocks"]
 
 
 @dataclass(frozen=True)
@@ -83,7 +131,7 @@ class DataConfig:
     val_images: int = 10  # validation images used during training (WDSR Sec. 4: 10 of 0801-0900)
     val_crop: Optional[int] = None  # HR centre crop side for validation during training; None = full image
     augment: bool = True  # the 8 flips / 90-degree rotations
-    workers: int = 0  # DataLoader worker processes
+    workers: int = 0  # DataLoader worker processes (execution only: not part of the run key)
 
     def __post_init__(self) -> None:
         _check_choice("DataConfig", "source", self.source, SOURCES)
@@ -106,11 +154,12 @@ class TrainConfig:
     loss: str = "l1"  # "l1" | "l2" (EDSR Sec. 4.2 compares them)
     adam_betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-8
-    precision: str = "auto"  # "auto": bf16 autocast where the hardware has it, else fp32
+    precision: str = "fp32"  # "fp32" (the papers'); "bf16" / "fp16" autocast only when asked for
     channels_last: bool = True
     val_every: int = 1000  # iterations between validations (logs train L1 and val PSNR)
-    checkpoint_every: int = 1000  # iterations between checkpoints
+    checkpoint_every: int = 1000  # iterations between checkpoints (execution only: resume is exact)
     eval_self_ensemble: bool = False  # also report the x8 self-ensemble PSNR at the end (EDSR "+")
+    threads: Optional[int] = None  # CPU threads (torch.set_num_threads); fp32 sums depend on it, so it is pinned
     init_from: Optional[str] = None  # name of a run in the same store whose weights start this one (EDSR Sec. 3.2)
     seed: int = 0
 
@@ -121,6 +170,9 @@ class TrainConfig:
         _check_positive("TrainConfig", "lr_halve_every", self.lr_halve_every, allow_none=False)
         _check_positive("TrainConfig", "val_every", self.val_every, allow_none=False)
         _check_positive("TrainConfig", "checkpoint_every", self.checkpoint_every, allow_none=False)
+        if self.threads is not None and (not isinstance(self.threads, int) or isinstance(self.threads, bool)
+                                         or self.threads < 1):
+            raise ValueError(f"TrainConfig.threads must be a positive integer or None; got {self.threads!r}.")
         _check_choice("TrainConfig", "loss", self.loss, LOSSES)
         _check_choice("TrainConfig", "precision", self.precision, PRECISIONS)
         object.__setattr__(self, "adam_betas", tuple(self.adam_betas))
@@ -139,10 +191,37 @@ class RunConfig:
         """The learning rate actually used: WDSR Sec. 4, 1e-3 with weight norm and 1e-4 without."""
         if self.train.lr is not None:
             return self.train.lr
-        return 1e-3 if self.model.resolved_norm == "weight" else 1e-4
+        return paper_lr(self.model.resolved_norm)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def canonical(self) -> dict[str, Any]:
+        """The result-affecting config in one spelling: what the run key hashes (see the module docstring).
+
+        Model defaults filled in; lr resolved; `workers` and `checkpoint_every` dropped (they change no
+        number: resume is bit-exact); `root` dropped for the sample photos and resolved to an absolute path
+        otherwise; the folder fields kept only for the folder source.
+        """
+        import os
+
+        data = dataclasses.asdict(self.data)
+        del data["workers"]
+        if self.data.source == "sample":
+            data["root"] = None
+        else:
+            root = data["root"] if data["root"] is not None else os.environ.get("WDSR_DATA", "data")
+            data["root"] = os.path.realpath(root)
+        if self.data.source != "folder":
+            data["train_folder"] = data["val_folder"] = None
+        else:
+            for f in ("train_folder", "val_folder"):
+                if data[f] is not None and ("/" in data[f] or os.path.isdir(data[f])):
+                    data[f] = os.path.realpath(data[f])
+        train = dataclasses.asdict(self.train)
+        del train["checkpoint_every"]
+        train["lr"] = float(self.lr)
+        return {"model": dataclasses.asdict(self.model.resolved()), "data": data, "train": train}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
@@ -150,11 +229,14 @@ class RunConfig:
                    train=TrainConfig(**{**d["train"], "adam_betas": tuple(d["train"]["adam_betas"])}))
 
     def key(self) -> str:
-        """A short stable hash of the resolved config and the code version."""
-        blob = json.dumps({"config": self.to_dict(), "code_version": CODE_VERSION}, sort_keys=True)
+        """A short stable hash of the canonical config and the code version."""
+        blob = json.dumps({"config": self.canonical(), "code_version": CODE_VERSION}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     def short_name(self) -> str:
         m = self.model
-        blocks = f"b{m.n_resblocks}" if m.n_resblocks else "bdef"
-        return f"{m.name}-x{m.scale}-{blocks}-{m.resolved_norm}-s{self.train.seed}"
+        return f"{m.name}-x{m.scale}-b{m.resolved_blocks}-{m.resolved_norm}-s{self.train.seed}"
+
+    def run_name(self) -> str:
+        """The run's directory name in the store: `<short name>-<key>` (what `init_from` refers to)."""
+        return f"{self.short_name()}-{self.key()}"

@@ -7,25 +7,36 @@ rates of WDSR Sec. 4 stay the paper's. The learning-rate halving keeps the paper
 | profile | data | what it is for |
 |---|---|---|
 | smoke | sample photos, 12 px LR patches, a few iterations | CI and notebook tests: every code path runs |
-| quick | sample photos, 16 px LR patches, hundreds of iterations, 1 seed | the default `make reproduce` (<= 15 min) |
-| cpu   | sample photos, 24 px LR patches, 500 iterations, 3 seeds | the CPU study (<= 3 h, estimated) |
+| quick | sample photos, 16 px LR patches, 300 iterations, 1 seed | the default `make reproduce` (minutes) |
+| cpu   | sample photos, 24 px LR patches, 20k iterations at 1 block, seeds per artefact | the CPU study (hours) |
 | paper | DIV2K, 48 px LR patches, 2.5e5 iterations, 1 seed | the paper's exact recipe on GPUs |
+
+Validation during training and the final evaluation use every held-out image whole (smoke excepted, which
+crops to stay fast); all profiles train in fp32.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from .config import DataConfig, ModelConfig, RunConfig, TrainConfig
 
 
 @dataclass(frozen=True)
+class Budget:
+    """What one artefact (or one Table 1 depth) gets under a profile: iterations per run and seeds."""
+
+    iterations: int
+    seeds: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Profile:
-    """How much of the study to run: data, iterations, crop sizes, seeds."""
+    """How much of the study to run: data, iterations, crop sizes, seeds, threads per run."""
 
     name: str
     data: DataConfig
-    iterations: int  # per run (WDSR Table 1: 250 x 1000)
+    iterations: int  # per run unless a budget says otherwise (WDSR Table 1: 250 x 1000)
     val_every: int  # iterations between validations (the points of Figures 3 and 4)
     seeds: tuple[int, ...]
     table1_blocks: tuple[int, ...] = (1, 3, 5, 8)  # WDSR Table 1 budgets
@@ -33,15 +44,26 @@ class Profile:
     baseline_blocks: int = 16  # the EDSR / WDSR baselines of the README
     needs_div2k: bool = False
     description: str = ""
+    threads: Optional[int] = None  # CPU threads per run, pinned (fp32 sums depend on the thread count)
+    # Per-artefact budgets: ("table1:b1", Budget(...)) for one Table 1 depth, ("fig3", ...) for an artefact.
+    budgets: tuple[tuple[str, Budget], ...] = ()
+
+    def budget(self, artefact: str, blocks: Optional[int] = None) -> Budget:
+        """The budget of `artefact` (at `blocks` for Table 1): the most specific entry, else the defaults."""
+        table = dict(self.budgets)
+        for key in ((f"{artefact}:b{blocks}",) if blocks is not None else ()) + (artefact,):
+            if key in table:
+                return table[key]
+        return Budget(self.iterations, self.seeds)
 
     def run(self, model: ModelConfig, seed: Optional[int] = None, *, iterations: Optional[int] = None,
             **train: object) -> RunConfig:
         """The RunConfig of `model` under this profile (`train` overrides recipe fields such as lr, loss)."""
         iters = self.iterations if iterations is None else iterations
         recipe = TrainConfig(iterations=iters, val_every=min(self.val_every, iters),
-                             checkpoint_every=max(min(self.val_every, iters), iters // 4),
+                             checkpoint_every=max(min(self.val_every, iters), min(iters // 4, 2000)),
                              lr_halve_every=max(1, int(iters * 0.8)),
-                             seed=self.seeds[0] if seed is None else seed)
+                             seed=self.seeds[0] if seed is None else seed, threads=self.threads)
         return RunConfig(model=model, data=self.data, train=replace(recipe, **train))
 
 
@@ -50,24 +72,27 @@ PROFILES: dict[str, Profile] = {
         name="smoke",
         # Tiny crops: every code path runs in seconds; the numbers mean nothing.
         data=DataConfig(source="sample", patch_size=12, val_images=1, val_crop=48),
-        iterations=4, val_every=2, seeds=(0,), table1_blocks=(1, 3), norm_blocks=2, baseline_blocks=16,
+        iterations=4, val_every=2, seeds=(0,), table1_blocks=(1, 3), norm_blocks=2, baseline_blocks=16, threads=1,
         description="CI and notebook tests: every code path, seconds per notebook",
     ),
     "quick": Profile(
         name="quick",
-        # A third of the paper's LR patch (16 px, 32 px HR) and a 192 px validation crop keep the 29 runs of the
-        # pipeline within 15 minutes on 2 cores (a 16-block step costs ~0.2 s instead of ~0.4 s at 24 px).
-        data=DataConfig(source="sample", patch_size=16, val_images=2, val_crop=192),
-        iterations=300, val_every=25, seeds=(0,), norm_blocks=8, baseline_blocks=16,
-        description="the default main job: every artefact, real training, one seed, <= 15 min on 2 cores",
+        # A third of the paper's LR patch (16 px, 32 px HR) keeps every artefact's runs within minutes on 2 cores
+        # (a 16-block step costs ~0.2 s instead of ~0.4 s at 24 px). Far from converged: verdicts are gated.
+        data=DataConfig(source="sample", patch_size=16, val_images=2, val_crop=None),
+        iterations=300, val_every=25, seeds=(0,), norm_blocks=8, baseline_blocks=16, threads=2,
+        description="the default main job: every artefact, real training, one seed, minutes on 2 cores",
     ),
     "cpu": Profile(
         name="cpu",
-        # 3 seeds give confidence intervals. Budget, scaled from the measured quick pipeline (900 s for 29 runs of
-        # 300 iterations at 16 px): 3 seeds x 500/300 iterations x (24/16)^2 pixels ~ 10,100 s, under 3 h.
-        data=DataConfig(source="sample", patch_size=24, val_images=2, val_crop=192),
-        iterations=500, val_every=50, seeds=(0, 1, 2), norm_blocks=8, baseline_blocks=16,
-        description="the CPU study: every claim with 3 seeds and 95% intervals, <= 3 h on 2 cores",
+        # One thread per run, two runs at a time (`make reproduce PROFILE=cpu JOBS=2`): 1.26x the throughput of
+        # one 2-thread run, and a run's numbers do not depend on how many run beside it.
+        # Table 1 at 1 block: the pilot's 20k iterations (docs/cpu_study.md), 5 seeds.
+        data=DataConfig(source="sample", patch_size=24, val_images=2, val_crop=None),
+        iterations=20_000, val_every=500, seeds=(0, 1, 2), table1_blocks=(1, 3), norm_blocks=3,
+        baseline_blocks=16, threads=1,
+        budgets=(("table1:b1", Budget(20_000, (0, 1, 2, 3, 4))), ("table1:b3", Budget(20_000, (0, 1, 2)))),
+        description="the CPU study: runs long enough to converge on the sample photos, seeds and 95% intervals",
     ),
     "paper": Profile(
         name="paper",

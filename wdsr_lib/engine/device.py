@@ -1,7 +1,7 @@
 """Where and in what precision a run computes: device choice, autocast dtype, DistributedDataParallel setup.
 
-DESIGN.md "Engine": CUDA when present, else CPU; bf16 autocast where the hardware has fast bf16 (CUDA with
-bf16 support; CPUs with AMX), fp16 + gradient scaling on older GPUs, fp32 otherwise; evaluation always fp32.
+CUDA when present, else CPU (`docs/design.md`); fp32 unless a run asks for bf16 or fp16 autocast (fp16 with
+gradient scaling, GPUs only); evaluation always fp32.
 torchrun sets RANK / WORLD_SIZE / LOCAL_RANK; NCCL on GPU, gloo on CPU.
 """
 from __future__ import annotations
@@ -37,19 +37,23 @@ def cpu_has_amx() -> bool:
 
 
 def autocast_dtype(device: torch.device, precision: str) -> Optional[torch.dtype]:
-    """The autocast dtype for training, or None for plain fp32.
+    """The autocast dtype for training, or None for plain fp32 (the papers' precision and the default).
 
     Args:
-        precision: "fp32" | "bf16" | "auto" ("auto": bf16 on bf16-capable GPUs and AMX CPUs, fp16 on older
-            GPUs, fp32 on other CPUs, where bf16 emulation is slower than fp32).
+        precision: "fp32" (TF32 convolutions stay allowed on Ampere+ GPUs, PyTorch's default) | "bf16" | "fp16".
+            Nothing is chosen from the hardware: the same config is the same computation on every machine.
+    Raises:
+        ValueError: an unknown precision, or fp16 on a CPU (autocast has no fp16 CPU path worth training in).
     """
     if precision == "fp32":
         return None
     if precision == "bf16":
         return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if device.type == "cpu" and cpu_has_amx() else None
+    if precision == "fp16":
+        if device.type != "cuda":
+            raise ValueError("precision fp16 needs a CUDA device; use --precision fp32 or bf16 on a CPU.")
+        return torch.float16
+    raise ValueError(f"precision must be fp32, bf16 or fp16; got {precision!r}.")
 
 
 @dataclass(frozen=True)

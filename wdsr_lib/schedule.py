@@ -1,0 +1,86 @@
+"""Train many runs of the store at once: `wdsr reproduce --jobs N` (`make reproduce JOBS=N`).
+
+Each run trains in its own process with the thread count its config pins (`TrainConfig.threads`), so a run's
+numbers do not depend on N: N only decides how many runs share the machine. A run starts once the run it is
+initialised from (`init_from`, EDSR Sec. 3.2) is DONE. The store's per-run lock makes this safe beside any
+other process training into the same store; a killed scheduler loses only the runs' last checkpoint interval.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Callable, Optional, Sequence
+
+from .config import RunConfig
+
+
+def _train_one(cfg_dict: dict, results_dir: str) -> tuple[str, bool, float]:
+    """Worker: load or train one run; returns (name, trained, seconds)."""
+    from .store import load_or_train
+
+    t = time.time()
+    rec = load_or_train(RunConfig.from_dict(cfg_dict), results_dir, progress=False)
+    return rec.name, rec.trained, time.time() - t
+
+
+def train_all(configs: Sequence[RunConfig], results_dir: str | os.PathLike, jobs: int = 1,
+              log: Callable[[str], None] = print) -> dict:
+    """Load or train every config, `jobs` at a time, each after the run it is initialised from.
+
+    Returns {"trained": names trained, "loaded": names already DONE, "seconds": wall time}.
+    Raises:
+        ValueError: jobs < 1, or a config initialised from a run that is neither planned nor DONE.
+        RuntimeError: a run failed (its message names the run); the others already finished are kept.
+    """
+    from .store import is_done
+
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer; got {jobs!r}.")
+    results_dir = str(results_dir)
+    pending = {cfg.run_name(): cfg for cfg in configs}
+    done = {name for name, cfg in pending.items() if is_done(cfg, results_dir)}
+    loaded = sorted(done)
+    for name in done:
+        pending.pop(name)
+    for name, cfg in pending.items():
+        src = cfg.train.init_from
+        if src and src not in pending and src not in done and not os.path.isdir(
+                os.path.join(results_dir, "runs", src)):
+            raise ValueError(f"{name} is initialised from {src}, which is neither planned nor in the store.")
+    trained: list[str] = []
+    t0, total = time.time(), len(pending)
+    if not pending:
+        return {"trained": trained, "loaded": loaded, "seconds": 0.0}
+    log(f"training {total} runs, {jobs} at a time ({len(loaded)} already in the store)")
+    running: dict[Future, str] = {}
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
+        while pending or running:
+            ready = [n for n, c in pending.items() if not c.train.init_from or c.train.init_from not in pending
+                     and c.train.init_from not in running.values()]
+            for name in ready[:max(0, jobs - len(running))]:
+                cfg = pending.pop(name)
+                running[pool.submit(_train_one, cfg.to_dict(), results_dir)] = name
+            if not running:
+                raise ValueError(f"cannot order the runs: {', '.join(pending)} wait on each other.")
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                name = running.pop(fut)
+                try:
+                    run, was_trained, seconds = fut.result()
+                except Exception as exc:
+                    raise RuntimeError(f"run {name} failed: {exc}") from exc
+                (trained if was_trained else loaded).append(run)
+                log(f"[{len(trained) + len(loaded) - len(done)}/{total}] {run} "
+                    f"{'trained' if was_trained else 'loaded'} in {seconds:.0f} s "
+                    f"(elapsed {time.time() - t0:.0f} s)")
+    return {"trained": trained, "loaded": loaded, "seconds": time.time() - t0}
+
+
+def pilot_configs(profile: Optional[str] = "cpu") -> list[RunConfig]:
+    """The CPU study's pilot (issue: where do the Table 1 gaps settle?): seed 0 of Table 1 at 1 block."""
+    from . import study
+
+    plan = study.table1(profile)
+    return [r.config for r in plan if r.labels["blocks"] == 1 and r.labels["seed"] == 0]
