@@ -127,12 +127,14 @@ def _check_data(profile, cfg: RunConfig) -> None:
 
 
 def _load_model(args: argparse.Namespace):
-    """(model, scale) from `--run` (a store directory or name) or `--checkpoint` (+ model flags)."""
+    """(model, scale) from `--run` (a store directory or name) or `--weights FILE` (alias `--checkpoint`)."""
     import torch
 
     from .engine.train import build
     from .store import load_record, runs_dir
 
+    if args.weights:
+        return _load_weights_file(args)
     if args.run:
         run_dir = Path(args.run)
         if not run_dir.is_dir():
@@ -144,9 +146,8 @@ def _load_model(args: argparse.Namespace):
                              "again to resume and finish it.")
         cfg = load_record(run_dir).config
         weights = run_dir / "model.pt"
-    else:
-        cfg = config_from_args(args)
-        weights = Path(args.checkpoint)
+    else:  # argparse requires --run or --weights
+        raise ValueError("give --run NAME or --weights FILE.")
     if not weights.exists():
         raise FileNotFoundError(f"weights {weights} not found (model.pt is written when a run finishes; "
                                 "rerun `wdsr train` with the same arguments to recreate it).")
@@ -164,6 +165,21 @@ def _load_model(args: argparse.Namespace):
     _check_weights(model, state, weights, cfg)
     model.load_state_dict(state)  # strict: every key and shape must match
     return model.eval(), cfg.model.scale
+
+
+def _load_weights_file(args: argparse.Namespace):
+    """(model, scale) from `--weights FILE`: our model.pt or checkpoint, or published EDSR-PyTorch / WDSR weights.
+
+    The architecture is inferred from the tensors (`models.load_pretrained`); `--model`, `--scale` and the size
+    flags, when given, must agree with them, and `--res-scale` (not stored in weights) overrides the preset's.
+    """
+    from .models import load_pretrained
+
+    given = {name: getattr(args, name) for _, name, _ in _MODEL_FLAGS if getattr(args, name, None) is not None}
+    given.update({k: getattr(args, k) for k in ("norm", "low_rank_relu", "mean_shift")
+                  if getattr(args, k, None) is not None})
+    model = load_pretrained(args.weights, name=args.model, scale=args.scale, **given)
+    return model, model.pretrained_config[1]
 
 
 def _check_weights(model, state: dict, weights: Path, cfg: RunConfig) -> None:
@@ -287,11 +303,17 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("output")
         src = p.add_mutually_exclusive_group(required=True)
         src.add_argument("--run", help="a run directory, or a run name in --results-dir")
-        src.add_argument("--checkpoint", help="a weights file (model.pt); give the model flags too")
+        src.add_argument("--weights", "--checkpoint", dest="weights", metavar="FILE",
+                         help="a weights file: model.pt, a training checkpoint, or published EDSR-PyTorch / WDSR "
+                              "(NTIRE 2018) weights; the architecture is read from it")
         add_run_arguments(p)
+        p.set_defaults(model=None, scale=None)  # with --weights: read from the file unless given
         p.add_argument("--results-dir", default="results")
         p.add_argument("--self-ensemble", action="store_true", help="geometric x8 self-ensemble (EDSR '+')")
         p.add_argument("--tile", type=int, default=None, help="LR tile side for images that do not fit in memory")
+        p.add_argument("--tile-overlap", type=int, default=None, metavar="PX",
+                       help="LR context pixels per tile side (default: the model's receptive-field radius, "
+                            "which makes tiled output equal untiled)")
         if name == "eval":
             p.add_argument("--data", default="sample", help="sample | div2k | Set5 | Set14 | B100 | Urban100 | DIR")
             p.add_argument("--protocol", default="benchmark", choices=["div2k", "benchmark"])

@@ -15,6 +15,8 @@ from .edsr import EDSR, MeanShift, ResBlock, Upsampler, edsr_baseline, edsr_pape
 from .mdsr import MDSR, mdsr, mdsr_paper
 from .norm import NORMS, ConvBN, WeightNormConv2d, fold_normalization
 from .wdsr import WDSR, WideBlockA, WideBlockB, wdsr_a, wdsr_b
+from .pretrained import LAYOUTS, WeightsError, detect_layout, load_pretrained
+from .receptive_field import receptive_field_radius
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "edsr": edsr_baseline,
@@ -118,4 +120,5 @@ __all__ = [
     "MODELS", "PRESETS", "build_model", "count_parameters", "count_macs", "fold_normalization",
     "EDSR", "MDSR", "WDSR", "ResBlock", "Upsampler", "MeanShift", "WideBlockA", "WideBlockB",
     "WeightNormConv2d", "ConvBN", "edsr_baseline", "edsr_paper", "mdsr", "mdsr_paper", "wdsr_a", "wdsr_b",
+    "load_pretrained", "detect_layout", "LAYOUTS", "WeightsError", "receptive_field_radius",
 ]
