@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from skimage import data as skdata
 from torch import nn
 
+from wdsr_lib.data.imresize import imresize
 from wdsr_lib.engine.evaluate import bicubic_baseline, evaluate_pairs, sr_forward
 from wdsr_lib.metrics import psnr_protocol, quantize, ssim_protocol
 
@@ -49,6 +50,8 @@ class TinySR(nn.Module):
 
 class MultiScale(nn.Module):
     """MDSR-like: forward(x, scale) picks the upsampler."""
+
+    multi_scale = True
 
     def forward(self, x, scale):
         return F.interpolate(x, scale_factor=scale, mode="nearest")
@@ -124,10 +127,9 @@ def test_sr_forward_runs_fp32_eval_and_restores_train_mode(lr_batch):
     torch.testing.assert_close(a, b)  # dropout off: deterministic, uint8 input converted
 
 
-def test_scale_is_passed_only_when_given(lr_batch):
+def test_scale_reaches_multi_scale_models_only(lr_batch):
     assert sr_forward(MultiScale(), lr_batch, scale=3, tile=16, overlap=4).shape == (2, 3, 111, 87)
-    with pytest.raises(TypeError):
-        sr_forward(MultiScale(), lr_batch)
+    assert sr_forward(Nearest(), lr_batch, scale=3).shape == (2, 3, 74, 58)  # forward(x) alone: x2 as built
 
 
 @pytest.fixture(scope="module")
@@ -160,8 +162,8 @@ def test_evaluate_pairs_self_ensemble_and_progress(photo_pairs, tiny_sr, capsys)
 
 
 def test_evaluate_pairs_passes_scale_to_multiscale_models(photo_pairs):
-    rows = evaluate_pairs(MultiScale(), photo_pairs[1:], 2, "benchmark", pass_scale=True)
-    assert rows[0]["psnr"] == float("inf")
+    rows = evaluate_pairs(MultiScale(), photo_pairs[1:], 2, "benchmark")
+    assert rows[0]["psnr"] == float("inf")  # forward(x, scale) got the scale (without it: a TypeError)
 
 
 def test_evaluate_pairs_crops_hr_not_divisible_by_scale(photo_pairs):
@@ -183,15 +185,14 @@ def test_evaluate_pairs_rejects_bad_input(photo_pairs):
 
 
 def test_bicubic_baseline_beats_nearest_on_a_photo():
-    imresize_mod = pytest.importorskip("wdsr_lib.data.imresize")
     hr = skdata.astronaut()[64:192, 96:256]
-    lr = imresize_mod.imresize(hr, 1 / 2)  # (64, 80, 3) uint8, MATLAB bicubic
+    lr = imresize(hr, 1 / 2)  # (64, 80, 3) uint8, MATLAB bicubic
     pairs = [Pair("astronaut", lr, hr)]
     for protocol in ("div2k", "benchmark"):
         bic = bicubic_baseline(pairs, 2, protocol)[0]
         near = evaluate_pairs(Nearest(), pairs, 2, protocol)[0]
         assert bic["image"] == "astronaut"
-        up = imresize_mod.imresize(lr, 2)
+        up = imresize(lr, 2)
         assert bic["psnr"] == pytest.approx(psnr_protocol(up, hr, 2, protocol), abs=1e-9)
         assert bic["psnr"] > near["psnr"] + 0.5 and bic["ssim"] > near["ssim"]
         assert 25 < bic["psnr"] < 40

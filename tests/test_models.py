@@ -1,20 +1,15 @@
-"""Models: exact parameter counts (REFERENCE.md section 2), shapes, weight norm, folding, bad arguments."""
+"""Models: exact parameter counts (docs/parameter_counts.md), shapes, weight norm, folding, bad arguments."""
 import pytest
 import torch
 from torch import nn
 
-from wdsr_lib.models import (MODELS, WeightNormConv2d, build_model, count_macs, count_parameters,
+from wdsr_lib.models import (MODELS, WeightNormConv2d, build_model, call_model, count_macs, count_parameters,
                              fold_normalization)
 from wdsr_lib.models.norm import weight_norm_formula
 
 
-def _forward(model, x, scale):
-    return model(x, scale) if getattr(model, "multi_scale", False) else model(x)
-
-
 @pytest.mark.parametrize("name, kwargs, expected", [
-    ("wdsr_a", {}, 1_190_100),  # WDSR README baseline
-    ("wdsr_a", {"norm": "none"}, 1_187_484),
+    ("wdsr_a", {"norm": "none"}, 1_187_484),  # the WDSR README baseline without its weight-norm gains
     ("edsr", {"norm": "weight"}, 1_372_318),  # WDSR README's EDSR baseline
     ("edsr", {}, 1_369_883),
     ("edsr", {"mean_shift": False}, 1_369_859),
@@ -28,12 +23,15 @@ def test_wdsr_a_baseline_has_1190100_params():
     assert count_parameters(build_model("wdsr_a")) == 1_190_100
 
 
-@pytest.mark.parametrize("blocks, edsr_m, wdsr_a_m", [(1, 0.26, 0.08), (3, 0.41, 0.23), (5, 0.56, 0.37),
-                                                      (8, 0.78, 0.60)])
-def test_wdsr_table1_edsr_and_wdsr_a_counts_round_to_paper(blocks, edsr_m, wdsr_a_m):
+@pytest.mark.parametrize("blocks, edsr, wdsr_a, edsr_m, wdsr_a_m", [
+    (1, 262_043, 79_164, 0.26, 0.08), (3, 409_755, 226_940, 0.41, 0.23), (5, 557_467, 374_716, 0.56, 0.37),
+    (8, 779_035, 596_380, 0.78, 0.60)])
+def test_wdsr_table1_edsr_and_wdsr_a_counts_are_exact_and_round_to_paper(blocks, edsr, wdsr_a, edsr_m, wdsr_a_m):
     # The setting that reproduces Table 1: no weight-norm gains (WDSR-A F=32, w=128; EDSR F=64, MeanShift).
-    assert round(count_parameters(build_model("edsr", n_resblocks=blocks)) / 1e6, 2) == edsr_m
-    assert round(count_parameters(build_model("wdsr_a", n_resblocks=blocks, norm="none")) / 1e6, 2) == wdsr_a_m
+    n_edsr = count_parameters(build_model("edsr", n_resblocks=blocks))
+    n_wdsr_a = count_parameters(build_model("wdsr_a", n_resblocks=blocks, norm="none"))
+    assert (n_edsr, n_wdsr_a) == (edsr, wdsr_a)
+    assert (round(n_edsr / 1e6, 2), round(n_wdsr_a / 1e6, 2)) == (edsr_m, wdsr_a_m)  # WDSR Table 1, 0.01M
 
 
 def test_wdsr_a_with_weight_norm_gains_misses_table1_at_5_blocks():
@@ -59,9 +57,10 @@ def test_edsr_paper_model_is_43m(scale, expected):
         assert int(n / 1e6) == 43  # truncated, as EDSR Table 1 does
 
 
-def test_mdsr_counts_match_edsr_table1():
-    assert round(count_parameters(build_model("mdsr")) / 1e6, 1) == 3.2
-    assert round(count_parameters(build_model("mdsr_paper")) / 1e6, 1) == 8.0
+@pytest.mark.parametrize("name, expected, paper_m", [("mdsr", 3_227_227, 3.2), ("mdsr_paper", 7_954_011, 8.0)])
+def test_mdsr_counts_are_exact_and_match_edsr_table1(name, expected, paper_m):
+    n = count_parameters(build_model(name))
+    assert n == expected and round(n / 1e6, 1) == paper_m  # the whole x2/x3/x4 model (EDSR Table 1)
 
 
 SMALL = {"n_resblocks": 2}
@@ -73,7 +72,29 @@ SMALL = {"n_resblocks": 2}
 def test_output_shape_every_model_scale_norm(name, scale, norm):
     model = build_model(name, scale, norm=norm, **SMALL).eval()
     x = torch.rand(2, 3, 7, 9) * 255
-    assert _forward(model, x, scale).shape == (2, 3, 7 * scale, 9 * scale)
+    assert call_model(model, x, scale).shape == (2, 3, 7 * scale, 9 * scale)
+
+
+class _Wrapper(nn.Module):
+    """Holds the network in `.module`, as DistributedDataParallel does, and has no `multi_scale` itself."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, *args):
+        return self.module(*args)
+
+
+def test_call_model_gives_mdsr_its_scale_through_a_wrapper_and_single_scale_models_none():
+    torch.manual_seed(0)
+    mdsr, edsr = build_model("mdsr", **SMALL).eval(), build_model("edsr", 2, **SMALL).eval()
+    x = torch.rand(1, 3, 6, 5) * 255
+    with torch.no_grad():
+        for s in (2, 3, 4):
+            torch.testing.assert_close(call_model(_Wrapper(mdsr), x, s), mdsr(x, s), rtol=0, atol=0)
+        torch.testing.assert_close(call_model(mdsr, x), mdsr(x, 2), rtol=0, atol=0)  # None: the default scale
+        torch.testing.assert_close(call_model(edsr, x, 3), edsr(x), rtol=0, atol=0)  # a scale it cannot take
 
 
 def test_mdsr_serves_every_scale_from_one_model():
@@ -110,7 +131,7 @@ def test_fold_normalization_matches_original(name, norm):
     x = torch.rand(4, 3, 8, 8) * 255
     model.train()
     for _ in range(3):  # move BN running statistics away from their initial values
-        _forward(model, x, 2)
+        call_model(model, x, 2)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, WeightNormConv2d):
@@ -122,7 +143,7 @@ def test_fold_normalization_matches_original(name, norm):
     folded = fold_normalization(model)
     assert not any(isinstance(m, (WeightNormConv2d, nn.BatchNorm2d)) for m in folded.modules())
     with torch.no_grad():
-        ref, out = _forward(model, x, 2), _forward(folded, x, 2)
+        ref, out = call_model(model, x, 2), call_model(folded, x, 2)
     assert (ref - out).abs().max().item() < 1e-4 * max(1.0, ref.abs().max().item() / 255)
     assert count_parameters(folded) <= count_parameters(model)
 

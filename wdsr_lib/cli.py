@@ -56,7 +56,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     from .profiles import get_profile
 
     profile = get_profile(args.profile)
-    if args.iterations is not None and args.iterations <= 0:  # Profile.run would read 0 as "the profile's"
+    if args.iterations is not None and args.iterations <= 0:  # name the flag, not TrainConfig's field
         raise ValueError(f"--iterations must be a positive number; got {args.iterations}.")
     model = ModelConfig(name=args.model, scale=args.scale, norm=args.norm, low_rank_relu=args.low_rank_relu,
                         mean_shift=args.mean_shift,
@@ -210,7 +210,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         folder = args.data if args.data in BENCHMARKS else str(Path(args.data))
         pairs = load_pairs("folder", scale, "val", root=args.data_root, folder=folder)
     rows = evaluate_pairs(model, pairs, scale, args.protocol, self_ensemble=args.self_ensemble, tile=args.tile,
-                          pass_scale=getattr(model, "multi_scale", False), progress=True)
+                          progress=True)
     bicubic = bicubic_baseline(pairs, scale, args.protocol)
     for r, b in zip(rows, bicubic):
         print(f"{r['image']:<24} PSNR {r['psnr']:8.3f}  SSIM {r['ssim']:.4f}   bicubic {b['psnr']:8.3f}")
@@ -232,8 +232,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     model, scale = _load_model(args)
     img = read_rgb(args.input)  # uint8 (H, W, 3); names the file if it is not a readable image
     x = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float()
-    sr = sr_forward(model, x, scale=scale if getattr(model, "multi_scale", False) else None,
-                    tile=args.tile, self_ensemble=args.self_ensemble)
+    sr = sr_forward(model, x, scale=scale, tile=args.tile, self_ensemble=args.self_ensemble)
     out = quantize(sr[0].permute(1, 2, 0)).numpy().astype(np.uint8)
     try:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 Latency is the median wall time of a few fp32 forwards of a fixed LR input after warm-up, in eval mode with
 the normalisation folded into plain convolutions (`fold_normalization`), as a deployed model would run.
-It is a machine-dependent measurement, never asserted in tests (STYLE.md 8); the notebook prints the machine.
+It is a machine-dependent measurement, never asserted in tests (speed lives in `benchmarks/`); the notebook prints the machine.
 """
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ from typing import Optional
 import torch
 
 from .config import ModelConfig
-from .models import build_model, count_macs, count_parameters, fold_normalization
+from .models import OUTPUT_HW, build_model, count_macs_for_output, count_parameters, fold_normalization
 
-OUTPUT_HW = (720, 1280)  # MACs are quoted for one 1280x720 output image
 LATENCY_LR_HW = {"smoke": (24, 32)}  # a tiny input keeps the smoke notebook fast
 DEFAULT_LATENCY_LR_HW = (180, 320)  # LR input of a 360x640 x2 output: seconds on 2 cores, not minutes
 
@@ -33,8 +32,7 @@ def build(model: ModelConfig) -> torch.nn.Module:
 def model_costs(model: ModelConfig, output_hw: tuple[int, int] = OUTPUT_HW) -> dict:
     """Parameters (as trained, weight-norm gains included) and GMACs for one `output_hw` output image."""
     net = build(model)
-    lr_hw = (output_hw[0] // model.scale, output_hw[1] // model.scale)
-    return {"params": count_parameters(net), "gmacs_720p": count_macs(net, lr_hw, model.scale) / 1e9}
+    return {"params": count_parameters(net), "gmacs_720p": count_macs_for_output(net, model.scale, output_hw) / 1e9}
 
 
 @torch.inference_mode()

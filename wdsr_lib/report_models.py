@@ -1,9 +1,7 @@
 """The parameter / MAC table of every preset (`wdsr models`), paper's counts beside ours."""
 from __future__ import annotations
 
-from .models import PRESETS, build_model, count_macs, count_parameters
-
-OUTPUT_HW = (720, 1280)  # MACs are quoted for one 1280x720 output image
+from .models import PRESETS, build_model, count_macs_for_output, count_parameters
 
 
 def model_table(scale: int = 2) -> list[dict]:
@@ -12,7 +10,7 @@ def model_table(scale: int = 2) -> list[dict]:
     for label, name, overrides, paper, source in PRESETS:
         model = build_model(name, scale, **overrides)
         params = count_parameters(model)
-        macs = count_macs(model, (OUTPUT_HW[0] // scale, OUTPUT_HW[1] // scale), scale)
+        macs = count_macs_for_output(model, scale)
         rows.append({"model": label, "name": name, "overrides": overrides, "scale": scale, "params": params,
                      "paper_params": paper if scale == 2 else None, "source": source, "gmacs_720p": macs / 1e9})
     return rows

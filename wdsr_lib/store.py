@@ -1,4 +1,4 @@
-"""The results store: one directory per run, keyed by the resolved config and the code version (DESIGN.md).
+"""The results store: one directory per run, keyed by the resolved config and the code version (docs/design.md).
 
     results/runs/<short-name>-<hash>/
         config.json    the whole resolved RunConfig (+ code version), written before training
@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from . import env
 from .config import CODE_VERSION, RunConfig
 from .engine.checkpoint import atomic_write_text
 
-DEFAULT_RESULTS = Path(os.environ.get("WDSR_RESULTS", "results"))
 HISTORY_FIELDS = ("iteration", "train_loss", "val_psnr", "lr", "seconds")
 
 
@@ -50,7 +50,8 @@ class RunRecord:
 
 
 def runs_dir(results_dir: Optional[os.PathLike] = None) -> Path:
-    return Path(results_dir or DEFAULT_RESULTS) / "runs"
+    """`<results_dir>/runs`; without a `results_dir`, `$WDSR_RESULTS_DIR` or `results` (`wdsr_lib/env.py`)."""
+    return Path(results_dir or env.get("WDSR_RESULTS_DIR")) / "runs"
 
 
 def run_dir_for(cfg: RunConfig, results_dir: Optional[os.PathLike] = None) -> Path:
@@ -103,22 +104,18 @@ def _write_record(run_dir: Path, summary: dict[str, Any]) -> None:
     atomic_write_text(run_dir / "DONE", time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n")  # last: the record is whole
 
 
-def load_or_train(cfg: RunConfig, results_dir: Optional[os.PathLike] = None, *, progress: bool = True,
-                  train_only_if: bool = True) -> Optional[RunRecord]:
+def load_or_train(cfg: RunConfig, results_dir: Optional[os.PathLike] = None, *,
+                  progress: bool = True) -> Optional[RunRecord]:
     """DONE -> load; a checkpoint without DONE -> resume; nothing -> train. Safe under concurrent callers.
 
-    Args:
-        train_only_if: when False, return the record if it is DONE and None otherwise (never trains);
-            notebooks use it to show only what is already in the store.
+    Returns None on a non-zero torchrun rank, which trains its share but leaves the record to rank 0.
     """
     from .engine.train import train  # the engine is only needed when something must be trained
 
     run_dir = run_dir_for(cfg, results_dir)
     if (run_dir / "DONE").exists():
         return load_record(run_dir)
-    if not train_only_if:
-        return None
-    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 writes to the store
+    if env.get_int("RANK") != 0:  # under torchrun only rank 0 writes to the store
         train(cfg, run_dir, progress=False)
         return None
     try:

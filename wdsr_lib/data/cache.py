@@ -19,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 
+from wdsr_lib import env
 from wdsr_lib.data.decode import read_rgb
 
 
@@ -26,8 +27,7 @@ def default_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     """The cache directory: the argument, else ``$WDSR_CACHE``, else ``~/.cache/wdsr``."""
     if cache_dir is not None:
         return Path(cache_dir)
-    env = os.environ.get("WDSR_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "wdsr"
+    return Path(env.get("WDSR_CACHE")).expanduser()
 
 
 def file_key(path: str | os.PathLike) -> str:

@@ -15,13 +15,13 @@ Deviation: numbers on the sample photos are not comparable with DIV2K numbers (R
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
 
+from wdsr_lib import env
 from wdsr_lib.data.cache import cached_array, decode_cached, file_key, lr_key
 from wdsr_lib.data.decode import IMAGE_SUFFIXES
 from wdsr_lib.data.errors import DataError
@@ -53,7 +53,7 @@ class ImagePair:
 
 def default_root(root: Optional[str] = None) -> Path:
     """The data root: the argument, else ``$WDSR_DATA``, else ``./data``."""
-    return Path(root if root is not None else os.environ.get("WDSR_DATA", "data"))
+    return Path(root if root is not None else env.get("WDSR_DATA"))
 
 
 def crop_to_scale(hr: np.ndarray, scale: int) -> np.ndarray:

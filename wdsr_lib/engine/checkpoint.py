@@ -24,6 +24,8 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from .. import env
+
 _NAME = re.compile(r"^ckpt-(\d{8})\.pt$")
 
 
@@ -45,7 +47,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def _test_pause_before_rename(path: Path) -> None:
     """The test-only hook of the module docstring: widen the window between temp write and rename."""
-    pause = os.environ.get("WDSR_TEST_SLOW_CHECKPOINT_WRITE")
+    pause = env.get("WDSR_TEST_SLOW_CHECKPOINT_WRITE")
     if pause and path.name.startswith("ckpt-"):
         time.sleep(float(pause))
 

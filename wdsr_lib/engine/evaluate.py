@@ -1,8 +1,7 @@
 """Evaluation: SR inference (tiled, x8 self-ensemble) and per-image PSNR / SSIM under a named protocol.
 
 Follows EDSR-PyTorch `trainer.test` (whole-image SR, quantise, measure) and its `forward_chop` / `forward_x8`,
-rewritten as functions that take a model (STYLE.md 3). Protocols are those of REFERENCE.md section 4 and
-`wdsr_lib.metrics`.
+rewritten as functions that take a model. Protocols are those of `docs/protocols.md` and `wdsr_lib.metrics`.
 
 Deviation: EDSR's `forward_chop` splits recursively into quadrants with a fixed 10-pixel shave; `sr_forward`
   uses a regular grid of `tile` pixels with `overlap` pixels of context, so the output equals the untiled one
@@ -12,18 +11,15 @@ Deviation: when the HR image is a few pixels larger than scale x LR (sizes not d
 """
 from __future__ import annotations
 
-import sys
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from wdsr_lib.engine.progress import progress_bar
 from wdsr_lib.metrics import get_protocol, psnr_protocol, quantize, ssim_protocol
-
-
-def _run(model: nn.Module, x: Tensor, scale: Optional[int]) -> Tensor:
-    return model(x) if scale is None else model(x, scale)
+from wdsr_lib.models import call_model
 
 
 def _output_scale(x: Tensor, y: Tensor) -> int:
@@ -42,7 +38,7 @@ def _forward_tiled(model: nn.Module, x: Tensor, scale: Optional[int], tile: Opti
     """Forward `x` (B, C, H, W) whole, or on a grid of `tile`-pixel tiles each read with `overlap` context pixels."""
     h, w = x.shape[-2:]
     if tile is None or (h <= tile and w <= tile):
-        return _run(model, x, scale)
+        return call_model(model, x, scale)
     out: Optional[Tensor] = None
     s = 1
     for y0, y1 in _tiles(h, tile):
@@ -51,7 +47,7 @@ def _forward_tiled(model: nn.Module, x: Tensor, scale: Optional[int], tile: Opti
             iy0, iy1 = max(0, y0 - overlap), min(h, y1 + overlap)
             ix0, ix1 = max(0, x0 - overlap), min(w, x1 + overlap)
             patch = x[..., iy0:iy1, ix0:ix1]
-            y = _run(model, patch, scale)  # (B, C', s*(iy1-iy0), s*(ix1-ix0))
+            y = call_model(model, patch, scale)  # (B, C', s*(iy1-iy0), s*(ix1-ix0))
             if out is None:
                 s = _output_scale(patch, y)
                 out = y.new_empty(*y.shape[:2], s * h, s * w)  # (B, C', s*H, s*W)
@@ -94,7 +90,8 @@ def sr_forward(
     Args:
         model: SR network mapping (B, 3, H, W) in [0, 255] to (B, 3, s*H, s*W); left on its own device.
         lr: LR batch (B, 3, H, W), float in [0, 255] or uint8.
-        scale: passed as `model(x, scale)` when not None (the multi-scale MDSR takes a scale; EDSR Sec. 3.2).
+        scale: the upscaling factor, given to multi-scale models (MDSR, EDSR Sec. 3.3) by `call_model`;
+            None: the model's default. Single-scale models ignore it.
         tile: LR tile size in pixels, or None for one whole-image pass.
         overlap: LR context pixels read on each side of a tile; the result equals the untiled one when this is
             at least the model's receptive-field radius.
@@ -139,11 +136,7 @@ def _crop_hr(hr: np.ndarray, shape: tuple[int, int], scale: int, name: str) -> n
 
 
 def _progress(items, progress: bool, desc: str):
-    if not progress:
-        return items
-    from tqdm import tqdm
-
-    return tqdm(items, desc=desc, mininterval=1.0, dynamic_ncols=True, file=sys.stderr)
+    return progress_bar(iterable=items, desc=desc) if progress else items
 
 
 def evaluate_pairs(
@@ -159,7 +152,7 @@ def evaluate_pairs(
     device: str = "cpu",
     progress: bool = False,
 ) -> list[dict]:
-    """Per-image PSNR / SSIM of `model` on (LR, HR) pairs under a named protocol (REFERENCE.md section 4).
+    """Per-image PSNR / SSIM of `model` on (LR, HR) pairs under a named protocol (`docs/protocols.md`).
 
     Each whole LR image is super-resolved, the SR is rounded to 8 bit, and both metrics are computed with the
     protocol's channel and border ("div2k": RGB, scale + 6; "benchmark": Y, scale).
@@ -171,7 +164,7 @@ def evaluate_pairs(
         protocol: "div2k" or "benchmark".
         self_ensemble: x8 geometric self-ensemble (EDSR "+"); the DIV2K protocol numbers use none.
         tile, overlap: tiled inference in LR pixels (see `sr_forward`).
-        pass_scale: call `model(x, scale)`, for the multi-scale MDSR.
+        pass_scale: ignored, kept for old callers: `call_model` gives multi-scale models their scale.
         device: torch device for inference.
         progress: show a tqdm bar on stderr.
 
@@ -200,7 +193,7 @@ def evaluate_protocols(model: nn.Module, pairs: Iterable, scale: int, protocols:
     rows: dict[str, list[dict]] = {protocol: [] for protocol in protocols}
     for pair in _progress(list(pairs), progress, f"eval x{scale} {'+'.join(protocols)}"):
         lr = _to_batch(pair.lr, device)
-        sr = sr_forward(model, lr, scale=scale if pass_scale else None, tile=tile, overlap=overlap,
+        sr = sr_forward(model, lr, scale=scale, tile=tile, overlap=overlap,
                         self_ensemble=self_ensemble)  # (1, 3, s*H, s*W)
         if _output_scale(lr, sr) != scale:
             raise ValueError(f"{pair.name}: model upscales x{_output_scale(lr, sr)}, expected x{scale}.")

@@ -13,11 +13,12 @@ tests/test_speedups.py.
 """
 from __future__ import annotations
 
-import os
 from typing import Iterable
 
 import torch
 from torch import nn
+
+from .. import env
 
 
 def fused_adam_supported(device: torch.device) -> bool:
@@ -33,7 +34,7 @@ def adam(params: Iterable[torch.Tensor], lr: float, betas: tuple[float, float], 
 
 def compile_enabled() -> bool:
     """$WDSR_COMPILE=1 turns on torch.compile for training (off by default; see the module docstring)."""
-    return os.environ.get("WDSR_COMPILE", "0").strip().lower() in ("1", "true", "yes")
+    return env.get_flag("WDSR_COMPILE")
 
 
 def compile_model(model: nn.Module, enabled: bool | None = None) -> nn.Module:

@@ -71,6 +71,19 @@ def build_model(name: str, scale: int = 2, **overrides) -> nn.Module:
     return MODELS[name](scale, **overrides)
 
 
+def call_model(model: nn.Module, x: torch.Tensor, scale: int | None = None) -> torch.Tensor:
+    """`model(x)`, or `model(x, scale)` for a multi-scale model (MDSR picks its branch per call, EDSR Sec. 3.3).
+
+    The one place that knows which models take a scale: those with a true `multi_scale` attribute, looked up
+    through a DistributedDataParallel (or torch.compile) wrapper. Single-scale models ignore `scale`; for MDSR,
+    `scale=None` means its default scale.
+    """
+    inner = getattr(model, "module", model)  # DDP keeps the network in .module
+    if getattr(inner, "multi_scale", False) or getattr(model, "multi_scale", False):
+        return model(x, scale)
+    return model(x)
+
+
 def count_parameters(model: nn.Module) -> int:
     """Every parameter `parameters()` yields, fixed MeanShift convs included (as EDSR-PyTorch counts)."""
     return sum(p.numel() for p in model.parameters())
@@ -99,10 +112,18 @@ def count_macs(model: nn.Module, lr_hw: tuple[int, int], scale: int | None = Non
     handles = [m.register_forward_hook(hook) for m in meta.modules() if isinstance(m, nn.Conv2d)]
     with torch.no_grad():
         x = torch.empty(1, 3, h, w, device="meta")
-        meta(x, scale) if getattr(meta, "multi_scale", False) and scale is not None else meta(x)
+        call_model(meta, x, scale)
     for handle in handles:
         handle.remove()
     return int(total)
+
+
+OUTPUT_HW = (720, 1280)  # (H, W): every MAC figure of the study is for one 1280x720 output image
+
+
+def count_macs_for_output(model: nn.Module, scale: int, output_hw: tuple[int, int] = OUTPUT_HW) -> int:
+    """Conv multiply-adds to produce one `output_hw` (H, W) image at `scale` (default 1280x720)."""
+    return count_macs(model, (output_hw[0] // scale, output_hw[1] // scale), scale)
 
 
 # The presets `wdsr models` lists: (label, name, overrides, paper's parameter count or None, source).
@@ -117,7 +138,8 @@ PRESETS: tuple[tuple[str, str, dict, int | None, str], ...] = (
 )
 
 __all__ = [
-    "MODELS", "PRESETS", "build_model", "count_parameters", "count_macs", "fold_normalization",
+    "MODELS", "PRESETS", "OUTPUT_HW", "build_model", "call_model", "count_parameters", "count_macs",
+    "count_macs_for_output", "fold_normalization",
     "EDSR", "MDSR", "WDSR", "ResBlock", "Upsampler", "MeanShift", "WideBlockA", "WideBlockB",
     "WeightNormConv2d", "ConvBN", "edsr_baseline", "edsr_paper", "mdsr", "mdsr_paper", "wdsr_a", "wdsr_b",
     "load_pretrained", "detect_layout", "LAYOUTS", "WeightsError", "receptive_field_radius",

@@ -1,0 +1,92 @@
+"""Every environment variable the study reads: its name, default and meaning, in one table.
+
+The README section "Environment variables" is this table (`markdown_table()`; tests/test_env.py checks that
+they agree and that no module reads a `WDSR_*` variable the table does not list). Torch-free, so every layer
+may import it. Read a variable with `get(name)` (or `get_int`, `get_flag`); an empty value counts as unset.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """One environment variable: `default` is what `get` returns when it is unset (None: no value)."""
+
+    name: str
+    default: Optional[str]
+    meaning: str
+    shown_default: Optional[str] = None  # how the README states a default that `get` does not return itself
+
+
+VARIABLES: tuple[EnvVar, ...] = (
+    EnvVar("WDSR_DATA", "data", "data root: DIV2K and `benchmark/{Set5,...}` (`--data-root` wins)"),
+    EnvVar("WDSR_CACHE", "~/.cache/wdsr", "folder of the decode-once image cache (`wdsr_lib/data/cache.py`)"),
+    EnvVar("WDSR_RESULTS_DIR", "results", "the results store when none is given; when set, the notebooks use it "
+           "instead of their `results_dir` parameter (nbval in `make test`; `wdsr reproduce` hides it)"),
+    EnvVar("WDSR_FIGURES_DIR", "figures", "where figures go; when set, the notebooks use it instead of their "
+           "`figures_dir` parameter (as `WDSR_RESULTS_DIR`)"),
+    EnvVar("WDSR_PROFILE", None, "when set, the notebooks run this profile instead of their `profile` parameter "
+           "(as `WDSR_RESULTS_DIR`)", "the notebook's parameter"),
+    EnvVar("WDSR_ROOT", None, "the project root that relative `results_dir` / `figures_dir` in the notebooks "
+           "resolve against (`wdsr_lib/notebook_env.py`)",
+           "the folder above the notebook holding this project's `pyproject.toml`"),
+    EnvVar("WDSR_DEVICE", None, "torch device to train on, e.g. `cpu`, `cuda`, `cuda:1`",
+           "CUDA (this rank's GPU) when present, else CPU"),
+    EnvVar("WDSR_COMPILE", "0", "`1` trains through `torch.compile` (`wdsr_lib/engine/fast.py`, "
+           "`docs/performance.md`); no effect on results beyond float rounding"),
+    EnvVar("RANK", "0", "set by torchrun: this process's global rank; only rank 0 writes to the store"),
+    EnvVar("LOCAL_RANK", "0", "set by torchrun: this process's rank on its node (its GPU)"),
+    EnvVar("WORLD_SIZE", "1", "set by torchrun: the number of processes sharing the global batch of 16"),
+    EnvVar("WDSR_TEST_SLOW_CHECKPOINT_WRITE", None, "tests only: seconds each checkpoint write is held open "
+           "before its rename (`tests/test_faults.py` kills inside that window)", "no pause"),
+    EnvVar("WDSR_FAULT_SEED", None, "tests only: replays the random kill moments of `tests/test_faults.py`",
+           "a new seed per run"),
+)
+BY_NAME = {v.name: v for v in VARIABLES}
+
+# Old name -> the name that replaced it; still read, with a FutureWarning.
+DEPRECATED = {"WDSR_RESULTS": "WDSR_RESULTS_DIR"}
+
+
+def get(name: str) -> Optional[str]:
+    """The value of variable `name` (one of `VARIABLES`), else its deprecated alias's, else its default."""
+    if name not in BY_NAME:
+        raise KeyError(f"{name} is not one of the study's environment variables ({', '.join(BY_NAME)}).")
+    value = os.environ.get(name)
+    if not value:
+        for old, new in DEPRECATED.items():
+            if new == name and os.environ.get(old):
+                warnings.warn(f"${old} is deprecated; set ${new} instead (same meaning).", FutureWarning,
+                              stacklevel=2)
+                value = os.environ[old]
+                break
+    return value if value else BY_NAME[name].default
+
+
+def get_int(name: str) -> int:
+    """`get(name)` as an integer (RANK, LOCAL_RANK, WORLD_SIZE)."""
+    value = get(name)
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"${name} must be an integer; got {value!r}.") from None
+
+
+def get_flag(name: str) -> bool:
+    """`get(name)` as a switch: 1 / true / yes / on (any case) is on, anything else off."""
+    return (get(name) or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def markdown_table() -> str:
+    """The README's "Environment variables" table."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for v in VARIABLES:
+        default = v.shown_default or (f"`{v.default}`" if v.default is not None else "unset")
+        lines.append(f"| `{v.name}` | {default} | {v.meaning} |")
+    for old, new in DEPRECATED.items():
+        lines.append(f"| `{old}` | | deprecated alias of `{new}` (read with a warning) |")
+    return "\n".join(lines)
