@@ -210,6 +210,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         folder = args.data if args.data in BENCHMARKS else str(Path(args.data))
         pairs = load_pairs("folder", scale, "val", root=args.data_root, folder=folder)
     rows = evaluate_pairs(model, pairs, scale, args.protocol, self_ensemble=args.self_ensemble, tile=args.tile,
+                          overlap=args.tile_overlap,
                           progress=True)
     bicubic = bicubic_baseline(pairs, scale, args.protocol)
     for r, b in zip(rows, bicubic):
@@ -232,7 +233,8 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     model, scale = _load_model(args)
     img = read_rgb(args.input)  # uint8 (H, W, 3); names the file if it is not a readable image
     x = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float()
-    sr = sr_forward(model, x, scale=scale, tile=args.tile, self_ensemble=args.self_ensemble)
+    sr = sr_forward(model, x, scale=scale, tile=args.tile, overlap=args.tile_overlap,
+                    self_ensemble=args.self_ensemble)
     out = quantize(sr[0].permute(1, 2, 0)).numpy().astype(np.uint8)
     try:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)

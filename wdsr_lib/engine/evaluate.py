@@ -82,7 +82,7 @@ def sr_forward(
     *,
     scale: Optional[int] = None,
     tile: Optional[int] = None,
-    overlap: int = 16,
+    overlap: Optional[int] = None,
     self_ensemble: bool = False,
 ) -> Tensor:
     """Super-resolve a batch in fp32 eval mode, optionally tiled and with x8 self-ensemble (EDSR Sec. 4 "+").
@@ -94,7 +94,7 @@ def sr_forward(
             None: the model's default. Single-scale models ignore it.
         tile: LR tile size in pixels, or None for one whole-image pass.
         overlap: LR context pixels read on each side of a tile; the result equals the untiled one when this is
-            at least the model's receptive-field radius.
+            at least the model's receptive-field radius, the default (`models.receptive_field_radius`).
         self_ensemble: average the inverse-transformed outputs of the 8 flips / rotations of the input.
 
     Returns:
@@ -104,6 +104,10 @@ def sr_forward(
         raise ValueError(f"lr must be a (B, C, H, W) batch; got shape {tuple(lr.shape)}.")
     if tile is not None and tile < 1:
         raise ValueError(f"tile must be a positive number of pixels or None; got {tile!r}.")
+    if overlap is None:  # exact by construction: every output pixel sees its whole receptive field
+        from wdsr_lib.models import receptive_field_radius
+
+        overlap = receptive_field_radius(model, scale) if tile is not None else 0
     if overlap < 0:
         raise ValueError(f"overlap must be >= 0 pixels; got {overlap!r}.")
     was_training = model.training
@@ -147,7 +151,7 @@ def evaluate_pairs(
     *,
     self_ensemble: bool = False,
     tile: Optional[int] = None,
-    overlap: int = 16,
+    overlap: Optional[int] = None,
     pass_scale: bool = False,
     device: str = "cpu",
     progress: bool = False,
@@ -176,7 +180,7 @@ def evaluate_pairs(
 
 
 def evaluate_protocols(model: nn.Module, pairs: Iterable, scale: int, protocols: Sequence[str], *,
-                       self_ensemble: bool = False, tile: Optional[int] = None, overlap: int = 16,
+                       self_ensemble: bool = False, tile: Optional[int] = None, overlap: Optional[int] = None,
                        pass_scale: bool = False, device: str = "cpu",
                        progress: bool = False) -> dict[str, list[dict]]:
     """`evaluate_pairs` under several protocols at once: each image is super-resolved once and scored under each.
