@@ -1,6 +1,6 @@
 """Does the data pipeline keep up with training? Patches/s produced vs patches/s a training step consumes.
 
-Produces batches of 16 LR 48x48 x2 patches (the WDSR/EDSR recipe, REFERENCE.md section 3) from the sample
+Produces batches of 16 LR 48x48 x2 patches (the WDSR/EDSR recipe, docs/recipes.md) from the sample
 source with ``PatchSampler.batch`` (in process) and ``loader`` (worker processes), and compares with one
 training step of the WDSR-A baseline (forward + L1 backward + Adam on this machine's CPU), or with a step time
 given by ``--step-time`` (e.g. measured on a GPU). Margin = patches/s produced / patches/s consumed; above 1

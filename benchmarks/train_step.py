@@ -1,6 +1,6 @@
 """Training step: the engine's defaults vs the naive reference, WDSR-A and EDSR baselines, one process, interleaved.
 
-Batch 16, LR patch 48, x2 (REFERENCE.md section 3). Also the achieved FLOP/s of the step (conv MACs x 2 x 3 for
+Batch 16, LR patch 48, x2 (docs/recipes.md). Also the achieved FLOP/s of the step (conv MACs x 2 x 3 for
 forward + backward, the usual estimate) and, in `psnr_check`, a short training of both paths on the sample
 photos from the same seed and the same batches, compared by validation PSNR (DIV2K protocol).
 Writes results/bench/train_step.json and results/bench/train_psnr.json.

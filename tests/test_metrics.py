@@ -1,4 +1,4 @@
-"""PSNR / SSIM against hand-computed cases and scikit-image (STYLE.md 8), and the named protocols."""
+"""PSNR / SSIM against hand-computed cases and scikit-image (docs/design.md, "Tests"), and the named protocols."""
 import math
 
 import numpy as np

@@ -121,7 +121,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where (LR, HR) pairs come from and how patches are cut (REFERENCE.md sections 3 and 6)."""
+    """Where (LR, HR) pairs come from and how patches are cut (docs/recipes.md, docs/data.md)."""
 
     source: str = "sample"  # "sample" | "div2k" | "folder"
     root: Optional[str] = None  # data root for div2k / folder (None: $WDSR_DATA or ./data)

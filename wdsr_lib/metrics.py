@@ -1,11 +1,11 @@
-"""PSNR and SSIM under the two named protocols of the study (REFERENCE.md section 4).
+"""PSNR and SSIM under the two named protocols of the study (docs/protocols.md).
 
 - DIV2K protocol (WDSR Table 1 and README, EDSR Table 2): SR rounded to 8 bit, PSNR on RGB, border of
   scale + 6 pixels ignored.
 - Benchmark protocol (EDSR Table 3, Set5/Set14/B100/Urban100): PSNR / SSIM on BT.601 Y, border of scale pixels.
 
 PSNR follows EDSR-PyTorch `utility.calc_psnr` (quantise, optional Y, shave, 10 log10(255^2 / MSE)) but computes
-in float64 and takes the channel and border from a named protocol instead of a dataset flag (STYLE.md 4). SSIM
+in float64 and takes the channel and border from a named protocol instead of a dataset flag (docs/design.md). SSIM
 follows Wang et al.'s MATLAB `ssim.m` (Gaussian window 11x11, sigma 1.5, K1 0.01, K2 0.03, L 255, 'valid'
 filtering), as the MATLAB evaluation scripts of the EDSR/RCAN line use it.
 
@@ -53,7 +53,7 @@ def _to_hwc_float64(img: Image, what: str) -> np.ndarray:
 
 
 def rgb_to_y(img: np.ndarray) -> np.ndarray:
-    """BT.601 luma Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255 (MATLAB rgb2ycbcr x 255; REFERENCE.md 4).
+    """BT.601 luma Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255 (MATLAB rgb2ycbcr x 255; docs/protocols.md).
 
     Args:
         img: (H, W, 3) array, R, G, B in [0, 255] (uint8 or float).
@@ -166,7 +166,7 @@ def ssim(sr: Image, hr: Image, scale_shave: int, y_only: bool = True) -> float:
 
 @dataclass(frozen=True)
 class Protocol:
-    """An evaluation protocol of REFERENCE.md section 4: which channel and how many border pixels to ignore.
+    """An evaluation protocol of docs/protocols.md: which channel and how many border pixels to ignore.
 
     Args:
         name: "div2k" or "benchmark".

@@ -1,4 +1,4 @@
-"""Profiles: the same study from a 2-core laptop to the paper's settings, in one place (DESIGN.md, STYLE.md 2).
+"""Profiles: the same study from a 2-core laptop to the paper's settings, in one place (docs/design.md, "Profiles").
 
 A profile scales iterations, crop sizes, seeds and data only; models, batch 16, Adam, L1 and the learning
 rates of WDSR Sec. 4 stay the paper's. The learning-rate halving keeps the paper's position: WDSR halves at

@@ -1,6 +1,6 @@
 """Download and unpack DIV2K (Agustsson & Timofte, NTIRE 2017) from the official ETH Zurich CVL page.
 
-Archives (REFERENCE.md section 6): ``DIV2K_{train,valid}_HR.zip`` and ``DIV2K_{train,valid}_LR_bicubic_X{s}.zip``.
+Archives (docs/data.md): ``DIV2K_{train,valid}_HR.zip`` and ``DIV2K_{train,valid}_LR_bicubic_X{s}.zip``.
 Each is streamed to ``<root>/<zip>.part`` with HTTP Range resume (a server answering 200 instead of 206 restarts
 the file), checked with ``zipfile.testzip``, checked for the expected image count (800 train, 100 valid) and for
 entries escaping the target folder, extracted into a temporary folder and moved into place with one rename, so

@@ -3,7 +3,7 @@
 Follows MATLAB's ``imresize.m`` (Image Processing Toolbox) ``contributions()``: cubic kernel with a = -0.5
 (Keys 1981), output coordinate ``u = x/scale + 0.5 (1 - 1/scale)``, kernel width 4 stretched to 4/scale when
 downscaling (antialiasing), symmetric (mirror) boundary indices, weights normalised to sum 1, separable passes
-ordered by increasing scale factor (rows first when equal). REFERENCE.md section 4 explains why this matters:
+ordered by increasing scale factor (rows first when equal). docs/protocols.md explains why this matters:
 PIL / OpenCV / torch bicubic kernels differ and cost whole dB of PSNR.
 
 Deviation: for uint8 input both passes run in float64 and the result is rounded once at the end, as the

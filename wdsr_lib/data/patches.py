@@ -1,6 +1,6 @@
 """Random aligned patch sampling with the 8 dihedral augmentations, built for exact resume and DDP.
 
-Recipe (EDSR Sec. 4.2, WDSR Sec. 4, REFERENCE.md section 3): batches of 16 LR patches (48x48 for x2) with their
+Recipe (EDSR Sec. 4.2, WDSR Sec. 4, docs/recipes.md): batches of 16 LR patches (48x48 for x2) with their
 aligned HR patches, randomly flipped and rotated by 90 degrees. The global batch of iteration ``step`` is a pure
 function of ``(seed, step)``, so a resumed run only needs the step, and DDP rank r takes its slice of the same
 global batch: the ranks together see exactly what a single process would.

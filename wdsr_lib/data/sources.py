@@ -1,6 +1,6 @@
 """Sources of aligned (LR, HR) uint8 RGB image pairs: embedded sample photos, DIV2K, or any HR folder.
 
-Every pair follows the papers' protocol (EDSR Sec. 4.1, WDSR Sec. 4, REFERENCE.md sections 4 and 6): the HR image
+Every pair follows the papers' protocol (EDSR Sec. 4.1, WDSR Sec. 4, docs/protocols.md, docs/data.md): the HR image
 is cropped top-left-anchored to a multiple of the scale, and the LR image is exactly HR / scale in size, made by
 MATLAB's bicubic ``imresize`` (or, for DIV2K, the MATLAB-made LR images shipped with the data set).
 Arrays are read-only memory maps from the decode cache (``cache.py``), so 800 DIV2K images cost no RAM.
@@ -10,7 +10,7 @@ Layouts under ``root`` (default ``$WDSR_DATA``, else ``./data``):
     DIV2K_valid_HR/0801.png ... 0900.png          DIV2K_valid_LR_bicubic/X2/0801x2.png ...
     benchmark/{Set5,Set14,B100,Urban100}/HR/*.png (EDSR-PyTorch's benchmark layout; LR made here)
 
-Deviation: numbers on the sample photos are not comparable with DIV2K numbers (REFERENCE.md section 6).
+Deviation: numbers on the sample photos are not comparable with DIV2K numbers (docs/data.md).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from wdsr_lib import env
 from wdsr_lib import env
 from wdsr_lib.data.cache import cached_array, decode_cached, file_key, lr_key
 from wdsr_lib.data.decode import IMAGE_SUFFIXES

@@ -1,4 +1,4 @@
-"""The training loop of both papers (WDSR Sec. 4, EDSR Sec. 4.2), read top to bottom (STYLE.md section 6).
+"""The training loop of both papers (WDSR Sec. 4, EDSR Sec. 4.2), read top to bottom (docs/design.md, "Engine").
 
 `train(cfg, run_dir)`: setup (seed, device, model, optimiser, resume), the iteration loop (autocast,
 channels_last, L1/L2 loss, lr halving, validation, checkpoints), then the final fp32 evaluation.

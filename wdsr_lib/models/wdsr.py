@@ -6,7 +6,7 @@ Deviation: the official code hard-codes expansion 6 and low-rank 0.8 in WDSR-B; 
 (`expansion`, `low_rank`) so that the Sec. 3.1/3.2 ablations can sweep them.
 Deviation: WDSR-B's default width is F=64 (the "natural" Table 1 setting, whose block costs what an EDSR-64
 block costs); the paper's Table 1 WDSR-B column (0.08/0.23/0.37/0.60M) is not reproduced by any setting we
-know of: ours gives 84,250 / 233,318 / 382,386 / 605,988 at 1/3/5/8 blocks with weight norm (REFERENCE.md 2).
+know of: ours gives 84,250 / 233,318 / 382,386 / 605,988 at 1/3/5/8 blocks with weight norm (docs/parameter_counts.md).
 """
 from __future__ import annotations
 
