@@ -84,19 +84,6 @@ def call_model(model: nn.Module, x: torch.Tensor, scale: int | None = None) -> t
     return model(x)
 
 
-def call_model(model: nn.Module, x: torch.Tensor, scale: int | None = None) -> torch.Tensor:
-    """`model(x)`, or `model(x, scale)` for a multi-scale model (MDSR picks its branch per call, EDSR Sec. 3.3).
-
-    The one place that knows which models take a scale: those with a true `multi_scale` attribute, looked up
-    through a DistributedDataParallel (or torch.compile) wrapper. Single-scale models ignore `scale`; for MDSR,
-    `scale=None` means its default scale.
-    """
-    inner = getattr(model, "module", model)  # DDP keeps the network in .module
-    if getattr(inner, "multi_scale", False) or getattr(model, "multi_scale", False):
-        return model(x, scale)
-    return model(x)
-
-
 def count_parameters(model: nn.Module) -> int:
     """Every parameter `parameters()` yields, fixed MeanShift convs included (as EDSR-PyTorch counts)."""
     return sum(p.numel() for p in model.parameters())
@@ -129,14 +116,6 @@ def count_macs(model: nn.Module, lr_hw: tuple[int, int], scale: int | None = Non
     for handle in handles:
         handle.remove()
     return int(total)
-
-
-OUTPUT_HW = (720, 1280)  # (H, W): every MAC figure of the study is for one 1280x720 output image
-
-
-def count_macs_for_output(model: nn.Module, scale: int, output_hw: tuple[int, int] = OUTPUT_HW) -> int:
-    """Conv multiply-adds to produce one `output_hw` (H, W) image at `scale` (default 1280x720)."""
-    return count_macs(model, (output_hw[0] // scale, output_hw[1] // scale), scale)
 
 
 OUTPUT_HW = (720, 1280)  # (H, W): every MAC figure of the study is for one 1280x720 output image
