@@ -42,5 +42,11 @@ bench: $(STAMP)
 models: $(STAMP)
 	$(BIN)/wdsr models
 
+# Retrain the RUNS cheapest stored runs into a scratch store; every logged number must match (wdsr_lib/verify.py).
+RUNS ?= 3
+.PHONY: verify
+verify: $(STAMP)
+	$(BIN)/wdsr verify --runs $(RUNS)
+
 clean-venv:
 	rm -rf $(VENV)

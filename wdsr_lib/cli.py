@@ -336,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notebooks", nargs="+", default=None, metavar="NAME",
                    help="a subset of the notebooks, e.g. 01_table1 (default: all, in pipeline order)")
     p.set_defaults(func=_cmd_reproduce)
+    from .verify import add_commands  # wdsr verify, wdsr rebuild (wdsr_lib/verify.py)
+
+    add_commands(sub, common)
     return parser
 
 
