@@ -21,9 +21,8 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import Mapping, Optional, Sequence
 
-from tqdm.auto import tqdm
-
 from wdsr_lib.data.errors import DataError
+from wdsr_lib.engine.progress import progress_bar  # the study's one progress bar (torch-free, like this module)
 
 DIV2K_URL = "https://data.vision.ee.ethz.ch/cvl/DIV2K/"
 DIV2K_COUNTS: Mapping[str, int] = {"train": 800, "valid": 100}
@@ -55,7 +54,7 @@ def _fetch(url: str, part: Path, progress: bool, retries: int) -> None:
                     mode, total = "ab", offset + int(resp.headers.get("Content-Length", 0))
                 else:  # 200: the server ignored the range, start over
                     mode, offset, total = "wb", 0, int(resp.headers.get("Content-Length", 0))
-                with open(part, mode) as f, tqdm(
+                with open(part, mode) as f, progress_bar(
                     total=total or None, initial=offset, unit="B", unit_scale=True, desc=part.name[:-5],
                     disable=not progress,
                 ) as bar:

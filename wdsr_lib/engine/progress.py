@@ -11,6 +11,10 @@ from tqdm import tqdm
 
 
 def progress_bar(**kwargs) -> tqdm:
+    """A tqdm bar with the study's terminal / log settings; `kwargs` (total, desc, iterable, unit, ...) go to tqdm.
+
+    The one progress bar of the study: training iterations, evaluation images, download bytes.
+    """
     tty = sys.stderr.isatty()
     options = {"dynamic_ncols": tty, "ncols": None if tty else 100, "ascii": not tty,
                "mininterval": 0.5 if tty else 15.0, "file": sys.stderr, "leave": True}
