@@ -58,8 +58,11 @@ def autocast_dtype(device: torch.device, precision: str) -> Optional[torch.dtype
 
 @dataclass(frozen=True)
 class DistInfo:
+    """This process's place in the torchrun group, and the device its collectives' tensors must live on."""
+
     rank: int = 0
     world_size: int = 1
+    device: torch.device = torch.device("cpu")  # the rank's GPU under NCCL (which rejects CPU tensors), else CPU
 
     @property
     def is_main(self) -> bool:
@@ -80,9 +83,40 @@ def init_distributed(device: torch.device) -> DistInfo:
         if device.type == "cuda":
             torch.cuda.set_device(device)
         dist.init_process_group(backend=backend)
-    return DistInfo(rank=dist.get_rank(), world_size=dist.get_world_size())
+    return DistInfo(rank=dist.get_rank(), world_size=dist.get_world_size(),
+                    device=collective_device(dist.get_backend(), device))
+
+
+def collective_device(backend: str, device: torch.device) -> torch.device:
+    """Where a collective's tensors must be: NCCL reduces CUDA tensors only (a CPU tensor raises "No backend
+    type associated with device type cpu" at the first collective); gloo reduces CPU tensors."""
+    return device if backend == "nccl" else torch.device("cpu")
+
+
+def all_reduce_mean(value: float, info: DistInfo) -> float:
+    """The mean of `value` over the ranks, reduced as a float64 tensor on the group's device (`info.device`)."""
+    mean = torch.tensor(float(value), dtype=torch.float64, device=info.device)
+    if info.enabled:
+        dist.all_reduce(mean)
+        mean /= info.world_size
+    return float(mean.item())
+
+
+def sync_batch_norm(model: torch.nn.Module, info: DistInfo, norm: str) -> torch.nn.Module:
+    """Batch-norm arms under DDP on GPUs: BatchNorm2d -> SyncBatchNorm, so the statistics are those of the
+    global batch of 16 as in a single process (WDSR Sec. 3.3 / Fig. 3 trains BN on one batch).
+
+    Only where SyncBatchNorm runs (CUDA / NCCL); on CPU (gloo) the statistics stay per rank. The parameters are
+    the same objects (an optimiser built on `model` keeps working) and the state-dict keys are unchanged.
+    """
+    if info.enabled and norm == "batch" and info.device.type == "cuda":
+        return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return model
 
 
 def barrier(info: DistInfo) -> None:
     if info.enabled:
-        dist.barrier()
+        if info.device.type == "cuda":  # NCCL: name the rank's GPU instead of letting it guess
+            dist.barrier(device_ids=[info.device.index or 0])
+        else:
+            dist.barrier()

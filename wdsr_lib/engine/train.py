@@ -141,7 +141,11 @@ def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
         losses = list(state.get("pending_losses", []))  # under DDP: rank 0's share of the window
         log(f"resuming {run_dir.name} at iteration {start}")
     # Every rank seeds identically and resumes from the same file, so the weights already agree: skip DDP's
-    # initial broadcast (which rejects some channels_last layouts). BN running statistics stay per rank.
+    # initial broadcast (which rejects some channels_last layouts). Batch norm syncs over the global batch on
+    # GPUs (SyncBatchNorm, same parameters and keys); on CPU (gloo) its statistics stay per rank.
+    from .device import sync_batch_norm
+
+    model = sync_batch_norm(model, info, cfg.model.resolved_norm)
     net = (torch.nn.parallel.DistributedDataParallel(model, init_sync=False, broadcast_buffers=False)
            if info.enabled else model)
     net = compile_model(net)  # $WDSR_COMPILE=1 only; `model` stays eager for checkpoints and evaluation
@@ -221,12 +225,11 @@ def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
 
 
 def _mean_over_ranks(losses: list[float], info: DistInfo) -> float:
-    """The mean training loss over the global batch (each rank saw an equal share of it)."""
-    mean = torch.tensor(float(np.mean(losses)), dtype=torch.float64)
-    if info.enabled:
-        torch.distributed.all_reduce(mean)
-        mean /= info.world_size
-    return float(mean)
+    """The mean training loss over the global batch (each rank saw an equal share of it), reduced on the
+    process group's device (NCCL rejects CPU tensors)."""
+    from .device import all_reduce_mean
+
+    return all_reduce_mean(float(np.mean(losses)), info)
 
 
 def sampler_iter(sampler: PatchSampler, start: int, end: int, workers: int):
