@@ -112,11 +112,42 @@ class PatchSampler:
         hr = torch.from_numpy(np.stack(hrs)).permute(0, 3, 1, 2).contiguous()  # (b, 3, p*s, p*s)
         return lr, hr
 
+    def scale_at(self, step: int) -> int:
+        """The scale of ``step``'s batch: always this sampler's (see MultiScaleSampler for MDSR)."""
+        return self.scale
+
+
+class MultiScaleSampler:
+    """One random scale per minibatch, then that scale's batch: MDSR's training (EDSR Sec. 3.3, "we randomly
+    select a scale among x2, x3 and x4 for each minibatch"; EDSR-PyTorch draws it uniformly).
+
+    The scale of ``step`` comes from its own stream, ``default_rng([seed, step, 1])``, so it is a pure function of
+    (seed, step) like the patches (the same on every DDP rank, unchanged by resume or worker count), and the
+    single-scale samplers' plans are untouched. Every scale uses the same LR patch size (48 in EDSR Sec. 4.2),
+    so the HR patches are ``scale`` times larger.
+
+    Args:
+        samplers: {scale: PatchSampler of that scale's pairs}, all with the same seed and batch size.
+    """
+
+    def __init__(self, samplers: dict[int, PatchSampler], seed: int) -> None:
+        if not samplers:
+            raise ValueError("MultiScaleSampler needs at least one scale.")
+        self.samplers, self.seed = dict(sorted(samplers.items())), seed
+        self.scales = tuple(self.samplers)
+
+    def scale_at(self, step: int) -> int:
+        return self.scales[int(np.random.default_rng([self.seed, step, 1]).integers(len(self.scales)))]
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's share of ``step``'s batch at ``scale_at(step)`` (see PatchSampler.batch)."""
+        return self.samplers[self.scale_at(step)].batch(step)
+
 
 class _Steps(Dataset):
     """Map-style dataset whose item i is the batch of step ``start + i``."""
 
-    def __init__(self, sampler: PatchSampler, start: int, end: int) -> None:
+    def __init__(self, sampler: PatchSampler | MultiScaleSampler, start: int, end: int) -> None:
         self.sampler, self.start, self.end = sampler, start, end
 
     def __len__(self) -> int:
