@@ -28,9 +28,15 @@ test: $(STAMP)
 		$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=900 \
 		-p no:cacheprovider notebooks/*.ipynb
 
+# JupyterLab on notebooks/ (jupytext pairs) with this venv's kernel: the `python3` spec is rewritten to .venv's
+# python and JUPYTER_PATH puts it before any user-level spec of that name; --allow-root only when run as root.
+# Relative paths in the notebooks resolve against the project root (wdsr_lib/notebook_env.py).
+LAB_ARGS ?=
 lab: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[lab]"
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/python -m ipykernel install --prefix $(VENV) --name python3 --display-name "Python 3 (wdsr-study)" >/dev/null
+	JUPYTER_PATH=$(abspath $(VENV))/share/jupyter $(BIN)/jupyter lab $$(test "$$(id -u)" = 0 && echo --allow-root) \
+		$(LAB_ARGS) notebooks
 
 # The notebooks are jupytext pairs: edit notebooks/NN_name.py, then re-sync (and strip) the .ipynb papermill runs.
 notebooks: $(STAMP)

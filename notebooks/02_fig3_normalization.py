@@ -27,14 +27,14 @@ figures_dir = "figures"  # PNG + PDF figures
 seeds = None  # None: the profile's seeds
 
 # %% [markdown]
-# Environment overrides for `pytest --nbval-lax` (`WDSR_PROFILE`, `WDSR_RESULTS_DIR`, `WDSR_FIGURES_DIR`); the papermill pipeline does not set them, so its parameters win.
+# Relative `results_dir` / `figures_dir` resolve against the project root (`$WDSR_ROOT`, else the folder holding this project's `pyproject.toml`), so JupyterLab, papermill and nbval use the same store. Environment overrides for `pytest --nbval-lax` (`WDSR_PROFILE`, `WDSR_RESULTS_DIR`, `WDSR_FIGURES_DIR`); the papermill pipeline does not set them, so its parameters win.
 
 # %%
-from wdsr_lib import plots, report, study
+from wdsr_lib import notebook_env, plots, report, study
 
-profile = study.profile_from_env(profile)
-results_dir = study.results_dir_from_env(results_dir)
-figures_dir = study.figures_dir_from_env(figures_dir)
+profile = notebook_env.profile_from_env(profile)
+results_dir = notebook_env.results_dir_from_env(results_dir)
+figures_dir = notebook_env.figures_dir_from_env(figures_dir)
 data = report.data_description(profile)
 print(f"profile {profile}; results in {results_dir}; figures in {figures_dir}")
 print("data:", data)

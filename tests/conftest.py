@@ -39,3 +39,16 @@ def full_disk(monkeypatch):
 
     monkeypatch.setattr(store, "atomic_write_text", write)
     return lambda: monkeypatch.setattr(store, "atomic_write_text", real)
+
+
+@pytest.fixture(scope="session")
+def smoke_store(tmp_path_factory):
+    """A results store with the smoke profile's Table 1 runs: 1 block at seeds 0 and 1, 3 blocks at seed 0
+    (weights included). Shared by the explorer and qualitative tests; copy it before changing anything."""
+    from wdsr_lib import study
+
+    results = tmp_path_factory.mktemp("smoke-store") / "results"
+    one = study.select(study.table1("smoke", seeds=(0, 1)), blocks=1)
+    three = study.select(study.table1("smoke", seeds=(0,)), blocks=3)
+    study.run_plan(list(one) + list(three), results, progress=False)
+    return results

@@ -13,6 +13,7 @@ from wdsr_lib.store import trained_runs
 
 NOTEBOOKS = [pipeline.NOTEBOOKS_DIR / n for n in pipeline.NOTEBOOKS]
 PAIRS = notebook_pairs.pairs()
+EXPLORER = pipeline.NOTEBOOKS_DIR / "06_explore.ipynb"
 FIGURES = ["table1_psnr_vs_params", "fig3_normalization", "fig4_bn_lr", "edsr_baselines", "edsr_l1_vs_l2",
            "edsr_x4_from_x2", "ablation_wdsr_a_ratio", "ablation_wdsr_b_expansion", "ablation_low_rank_relu"]
 CLAIMS = {"table1": 2, "fig3": 1, "fig4": 1, "edsr_comparison": 5, "ablations": 3}
@@ -60,6 +61,52 @@ def test_sync_rewrites_an_edited_source_keeps_cell_ids_and_strips_outputs(tmp_pa
     assert not after.cells[3].outputs and after.cells[3].execution_count is None
 
 
+def _parameters(nb) -> set:
+    assert nb.cells[1].metadata.get("tags") == ["parameters"]
+    params = ast.parse(nb.cells[1].source)
+    assert all(isinstance(s, ast.Assign) and isinstance(s.value, ast.Constant) for s in params.body)
+    return {t.id for s in params.body for t in s.targets}
+
+
+def test_the_explorer_is_thin_stripped_and_resolves_its_paths_like_the_others():
+    nb = nbformat.read(EXPLORER, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.kernelspec.name == "python3"
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    assert _parameters(nb) == {"profile", "results_dir", "figures_dir", "seeds", "image"}
+    setup = nb.cells[3].source
+    for name in ("profile", "results_dir", "figures_dir"):
+        assert f"{name} = notebook_env.{name}_from_env({name})" in setup
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None
+            assert not any(isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.Lambda, ast.For, ast.While))
+                           for n in ast.walk(ast.parse(cell.source))), "logic belongs in the library"
+    assert EXPLORER.name not in pipeline.NOTEBOOKS  # interactive: not part of `wdsr reproduce`
+
+
+@pytest.mark.slow
+def test_the_explorer_runs_headless_at_smoke_trains_its_variant_once_and_reports_missing_pictures(tmp_path):
+    import papermill as pm
+
+    results, figures = tmp_path / "results", tmp_path / "figures"
+    params = {"profile": "smoke", "results_dir": str(results), "figures_dir": str(figures)}
+    for run in (1, 2):
+        pm.execute_notebook(str(EXPLORER), str(tmp_path / f"06_run{run}.ipynb"), parameters=params,
+                            kernel_name="python3", cwd=str(pipeline.NOTEBOOKS_DIR), progress_bar=False)
+    assert len(trained_runs(results)) == 1  # the variant, trained by the first run only
+    (variant,) = trained_runs(results)
+    assert variant.startswith("wdsr_b-x2-b3-weight-s0-")
+    nb = nbformat.read(tmp_path / "06_run2.ipynb", as_version=4)
+    text = "\n".join(o.get("text", "") + o.get("data", {}).get("text/plain", "")
+                     for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert f"loaded from the store: {variant} (WDSR-B, x2, 3 blocks, e=4, l=" in text
+    assert "qualitative figure for profile 'smoke' skipped" in text  # no Table 1 runs in this store
+    pngs = [c for c in nb.cells if c.cell_type == "code" and any("image/png" in o.get("data", {}) for o in c.outputs)]
+    assert len(pngs) == 2  # the curves and the variant on a held-out photo
+    assert not (pipeline.NOTEBOOKS_DIR / "results").exists()
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_structure(path):
     nb = nbformat.read(path, as_version=4)
@@ -67,10 +114,7 @@ def test_notebook_structure(path):
     assert nb.metadata.kernelspec.name == "python3"
     cells = nb.cells
     assert cells[0].cell_type == "markdown" and cells[0].source.startswith("# ")
-    assert cells[1].metadata.get("tags") == ["parameters"]
-    params = ast.parse(cells[1].source)
-    assert all(isinstance(s, ast.Assign) and isinstance(s.value, ast.Constant) for s in params.body)
-    assert {t.id for s in params.body for t in s.targets} == {"profile", "results_dir", "figures_dir", "seeds"}
+    assert _parameters(nb) == {"profile", "results_dir", "figures_dir", "seeds"}
     assert cells[-2].cell_type == "markdown" and "Verdict" in cells[-2].source
     assert "format_verdicts" in cells[-1].source
     for cell in cells:

@@ -94,15 +94,6 @@ def test_dependency_order_moves_a_transfer_after_its_source():
     assert names.index(x4.train.init_from) < names.index(f"{x4.short_name()}-{x4.key()}")
 
 
-def test_env_overrides_apply_only_when_set(monkeypatch):
-    monkeypatch.delenv("WDSR_PROFILE", raising=False)
-    assert study.profile_from_env("quick") == "quick"
-    monkeypatch.setenv("WDSR_PROFILE", "smoke")
-    assert study.profile_from_env("quick") == "smoke"
-    monkeypatch.setenv("WDSR_RESULTS_DIR", "/tmp/x")
-    assert study.results_dir_from_env("results") == "/tmp/x"
-
-
 def test_run_name_is_the_store_directory_name(tmp_path):
     from wdsr_lib.store import run_dir_for
 

@@ -80,24 +80,6 @@ class Plan:
 
 # --- helpers -----------------------------------------------------------------------------------------------
 
-def profile_from_env(profile: str) -> str:
-    """The profile a notebook runs: $WDSR_PROFILE when set (nbval, `make test`), else the parameter.
-
-    papermill runs (the pipeline) do not set the variable, so their injected parameter wins.
-    """
-    return os.environ.get("WDSR_PROFILE") or profile
-
-
-def results_dir_from_env(results_dir: str) -> str:
-    """$WDSR_RESULTS_DIR when set, else the parameter (see `profile_from_env`)."""
-    return os.environ.get("WDSR_RESULTS_DIR") or results_dir
-
-
-def figures_dir_from_env(figures_dir: str) -> str:
-    """$WDSR_FIGURES_DIR when set, else the parameter (see `profile_from_env`)."""
-    return os.environ.get("WDSR_FIGURES_DIR") or figures_dir
-
-
 def _profile(profile: Profile | str) -> Profile:
     return get_profile(profile) if isinstance(profile, str) else profile
 

@@ -1,0 +1,225 @@
+"""Explore the results store interactively: pick runs, overlay their curves with seed bands, train a variant.
+
+The logic of `notebooks/06_explore.py`, which stays thin. `runs_frame` is `store.collect()` (long form) with
+three columns added from each run's config: `family` (EDSR / WDSR-A / WDSR-B / MDSR), `profile` (the profile
+whose data settings the run was trained with, else "custom") and `label` (the model and recipe settings that
+tell runs apart, seed excluded, so that runs differing only in their seed pool into one curve with a band).
+`choose` filters it by model, blocks, norm, profile, seed or any other column; `curves_figure` draws validation
+PSNR against iterations with seaborn (mean over seeds, 95% bootstrap interval); `variant_config` /
+`train_variant` put a new `ModelConfig` (any `build_model` option, WDSR Sec. 3) through a profile into the store.
+`pickers` gives ipywidgets controls in JupyterLab and degrades to a printed hint where ipywidgets is absent, so
+papermill and nbval run the notebook headless.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Optional, Sequence
+
+import pandas as pd
+
+from .config import MODEL_DEFAULTS, ModelConfig, RunConfig, paper_lr
+from .profiles import PROFILES, get_profile
+
+FILTERS = ("model", "blocks", "norm", "profile", "seed")
+FAMILIES = {"edsr": "EDSR", "edsr_paper": "EDSR", "wdsr_a": "WDSR-A", "wdsr_b": "WDSR-B", "mdsr": "MDSR",
+            "mdsr_paper": "MDSR"}
+_SHORT = {"n_feats": "F", "block_feats": "w", "expansion": "e", "low_rank": "l", "res_scale": "res",
+          "low_rank_relu": "relu", "mean_shift": "meanshift"}
+
+
+def profile_of(cfg: RunConfig) -> str:
+    """The profile whose data settings (source, patches, validation images and crop) `cfg` was trained with."""
+    mine = dataclasses.replace(cfg.data, workers=0, root=None)
+    for name, p in PROFILES.items():
+        if dataclasses.replace(p.data, workers=0, root=None) == mine:
+            return name
+    return "custom"
+
+
+def describe(cfg: RunConfig) -> str:
+    """A run's label without its seed: family, scale, blocks, every non-default model field, norm, and the loss,
+    learning rate and initialisation where they differ from the paper recipe (WDSR Sec. 4)."""
+    m = cfg.model
+    defaults = MODEL_DEFAULTS[m.name]
+    parts = [FAMILIES[m.name], f"x{m.scale}", f"{m.resolved_blocks} blocks"]
+    for field, value in m.overrides().items():
+        if field in ("n_resblocks", "norm") or value == defaults.get(field):
+            continue
+        parts.append(f"{_SHORT.get(field, field)}={value:g}" if isinstance(value, float) else
+                     f"{_SHORT.get(field, field)}={value}")
+    parts.append(f"{m.resolved_norm} norm")
+    if cfg.train.loss != "l1":
+        parts.append(cfg.train.loss.upper())
+    if cfg.train.lr is not None and cfg.train.lr != paper_lr(m.resolved_norm):
+        parts.append(f"lr {cfg.train.lr:g}")
+    if cfg.train.init_from:
+        parts.append("from " + cfg.train.init_from.split("-s")[0])
+    return ", ".join(parts)
+
+
+def runs_frame(results_dir: str | os.PathLike) -> pd.DataFrame:
+    """`store.collect(results_dir)` with `family`, `profile` and `label` columns (see the module docstring)."""
+    from .store import collect, load_record, runs_dir
+
+    frame = collect(results_dir)
+    extra = []
+    for run in frame["run"].unique():
+        cfg = load_record(runs_dir(results_dir) / run).config
+        extra.append({"run": run, "family": FAMILIES[cfg.model.name], "profile": profile_of(cfg),
+                      "label": describe(cfg)})
+    columns = ["run", "family", "profile", "label"]
+    return frame.merge(pd.DataFrame(extra, columns=columns), on="run", how="left")
+
+
+def options(frame: pd.DataFrame, columns: Sequence[str] = FILTERS) -> dict[str, list]:
+    """The values each filter column takes in `frame`, sorted (what the pickers offer)."""
+    return {c: sorted(frame[c].dropna().unique().tolist(), key=str) for c in columns}
+
+
+def choose(frame: pd.DataFrame, **filters: Any) -> pd.DataFrame:
+    """The rows of `frame` whose columns match every filter: a value, or a list / tuple / set of values; None
+    means any. E.g. `choose(runs, model=["edsr", "wdsr_b"], blocks=3, profile="quick")`.
+
+    Raises:
+        ValueError: a filter names no column, or no run matches (naming the values the store has).
+    """
+    if frame.empty:
+        raise ValueError("the results store holds no finished runs yet; train some (e.g. `make reproduce`).")
+    chosen = frame
+    for column, wanted in filters.items():
+        if wanted is None:
+            continue
+        if column not in frame.columns:
+            raise ValueError(f"cannot filter on {column!r}; the columns are {', '.join(frame.columns)}.")
+        values = list(wanted) if isinstance(wanted, (list, tuple, set, frozenset)) else [wanted]
+        narrowed = chosen[chosen[column].isin(values)]
+        if narrowed.empty:
+            have = options(chosen, [column])[column]
+            raise ValueError(f"no stored run matches {column}={wanted!r} (with the filters before it); "
+                             f"the matching runs have {column} in {have}.")
+        chosen = narrowed
+    return chosen.copy()
+
+
+def curves_figure(frame: pd.DataFrame, metric: str = "val_psnr", hue: str = "label", title: Optional[str] = None):
+    """`metric` against iterations, one line per `hue` value: the mean over seeds with its 95% bootstrap
+    interval (seaborn `lineplot`, errorbar=("ci", 95), a fixed bootstrap seed); a single seed draws no band."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from .plots import _data_note
+
+    curves = frame[(frame["metric"] == metric) & frame["iteration"].notna()]
+    if curves.empty:
+        raise ValueError(f"the chosen runs log no {metric!r} curve; metrics present: "
+                         f"{', '.join(sorted(frame['metric'].unique()))}.")
+    seeds = curves.groupby(hue)["seed"].nunique()
+    curves = curves.assign(**{hue: curves[hue].map(lambda v: f"{v} ({seeds[v]} seed{'s' if seeds[v] > 1 else ''})")})
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    sns.lineplot(data=curves, x="iteration", y="value", hue=hue, errorbar=("ci", 95), seed=0, marker="o",
+                 markersize=4, ax=ax)
+    ylabel = {"val_psnr": "validation PSNR (dB)", "train_loss": "training loss"}.get(metric, metric)
+    ax.set(xlabel="iteration", ylabel=ylabel,
+           title=title or f"{ylabel} of the chosen runs, mean and 95% CI over seeds\n({_data_note(curves)})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def final_table(frame: pd.DataFrame, highlight: Optional[str] = None) -> pd.DataFrame:
+    """Final metrics per label and profile: mean PSNR (and x8, bicubic), parameters, seeds; best first.
+    `highlight`: a run name whose row is marked in the `new` column (the variant just trained)."""
+    final = frame[frame["iteration"].isna()]
+    if final.empty:
+        print("no finished runs to tabulate (an empty store, or a filter that matched none).")
+        return pd.DataFrame(columns=["label", "profile", "psnr", "psnr_x8", "bicubic_psnr", "params", "seeds", "new"])
+    wide = final.pivot_table(index=["run", "label", "profile", "seed"], columns="metric", values="value",
+                             aggfunc="first").reset_index()
+    for metric in ("psnr", "psnr_x8", "bicubic_psnr", "params"):
+        if metric not in wide:
+            wide[metric] = float("nan")
+    wide["new"] = wide["run"] == highlight
+    table = wide.groupby(["label", "profile"]).agg(
+        psnr=("psnr", "mean"), psnr_x8=("psnr_x8", "mean"), bicubic_psnr=("bicubic_psnr", "mean"),
+        params=("params", "first"), seeds=("seed", "nunique"), new=("new", "any")).reset_index()
+    table["params"] = table["params"].astype("Int64")
+    return table.sort_values("psnr", ascending=False, ignore_index=True)
+
+
+def run_dirs(frame: pd.DataFrame, results_dir: str | os.PathLike) -> list:
+    """The store directories of the runs in `frame`, in order of first appearance."""
+    from .store import runs_dir
+
+    return [runs_dir(results_dir) / run for run in frame["run"].unique()]
+
+
+def show(figure_or_path):
+    """An inline PNG of a matplotlib Figure (closed afterwards) or of a PNG file; None passes through.
+
+    `wdsr_lib.plots` selects matplotlib's Agg backend (headless papermill), under which a Figure left as a cell's
+    value shows as text; this shows it in JupyterLab and keeps it in executed notebooks.
+    """
+    import io
+
+    from IPython.display import Image
+
+    if figure_or_path is None:
+        return None
+    if isinstance(figure_or_path, (str, os.PathLike)):
+        return Image(filename=str(figure_or_path))
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    figure_or_path.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(figure_or_path)
+    return Image(data=buf.getvalue(), format="png")
+
+
+def variant_config(model: ModelConfig, profile: str, seed: Optional[int] = None, **train: Any) -> RunConfig:
+    """The RunConfig of `model` trained at `profile` (its data, iterations, validation; `train` overrides
+    recipe fields such as lr or loss). The same model at the same profile is the same store entry."""
+    return get_profile(profile).run(model, seed, **train)
+
+
+def train_variant(cfg: RunConfig, results_dir: str | os.PathLike, *, progress: bool = True):
+    """`store.load_or_train(cfg, results_dir)` with a progress bar: trains once, then loads from the store."""
+    from .store import load_or_train
+
+    record = load_or_train(cfg, results_dir, progress=progress)
+    print(f"{'trained' if record.trained else 'loaded from the store'}: {record.name} "
+          f"({describe(cfg)}; PSNR {record.summary.get('psnr', float('nan')):.3f} dB)")
+    return record
+
+
+def pickers(frame: pd.DataFrame, metric: str = "val_psnr"):
+    """ipywidgets multi-select pickers (model, blocks, norm, profile, seed) redrawing `curves_figure`.
+
+    Returns the widget box, or None (printing how to get them) when ipywidgets is not installed: the cells
+    that call `choose` do the same work as plain code.
+    """
+    try:
+        import ipywidgets as widgets
+        from IPython.display import display
+    except ImportError:
+        print("ipywidgets is not installed (`pip install -e .[lab]`): edit the `explore.choose(...)` cell above "
+              "to pick runs instead.")
+        return None
+    choices = options(frame)
+    selectors = {c: widgets.SelectMultiple(options=v, value=tuple(v), description=c, rows=min(6, max(2, len(v))))
+                 for c, v in choices.items()}
+    out = widgets.Output()
+
+    def redraw(**selected):
+        out.clear_output(wait=True)
+        with out:
+            try:
+                fig = curves_figure(choose(frame, **{c: list(v) for c, v in selected.items()}), metric)
+            except ValueError as exc:
+                print(exc)
+                return
+            display(show(fig))
+
+    widgets.interactive_output(redraw, selectors)
+    return widgets.VBox([widgets.HBox(list(selectors.values())), out])

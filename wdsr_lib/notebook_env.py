@@ -1,0 +1,82 @@
+"""Where a notebook's parameters point: environment overrides and the project root (`notebooks/README.md`).
+
+Each notebook's `parameters` cell holds plain literals (`profile = "quick"`, `results_dir = "results"`,
+`figures_dir = "figures"`); its setup cell passes them through the three functions below, so that one rule holds
+under every way a notebook is run:
+
+- **Overrides.** `$WDSR_PROFILE`, `$WDSR_RESULTS_DIR` and `$WDSR_FIGURES_DIR`, when set, replace the parameter
+  (nbval in `make test` points them at the smoke profile and a scratch store). `wdsr reproduce` hides them from
+  its kernels, so papermill's injected parameters win there.
+- **Relative paths resolve against the project root**, never the kernel's working directory: JupyterLab starts a
+  kernel in `notebooks/`, papermill and nbval in wherever they were told; `"results"` means `<root>/results` in
+  all of them. The root is `$WDSR_ROOT` when set, else the nearest folder at or above the working directory
+  that holds this project's `pyproject.toml` (name `wdsr-study`), else the working directory itself (e.g. a
+  notebook copied out of an installed package). Absolute paths are kept as given.
+
+Torch-free; the variables are listed with the others in `wdsr_lib/env.py`.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Optional
+
+from . import env
+
+PROJECT_NAME = "wdsr-study"
+_NAME_LINE = re.compile(r'^name\s*=\s*"([^"]+)"', re.MULTILINE)
+
+
+def _set(name: str) -> Optional[str]:
+    """The variable's value when it (or its deprecated alias) is set and non-empty, else None."""
+    names = [name] + [old for old, new in env.DEPRECATED.items() if new == name]
+    return env.get(name) if any(os.environ.get(n) for n in names) else None
+
+
+def _is_project(folder: Path) -> bool:
+    pyproject = folder / "pyproject.toml"
+    if not pyproject.is_file():
+        return False
+    match = _NAME_LINE.search(pyproject.read_text(errors="replace"))
+    return match is not None and match.group(1) == PROJECT_NAME
+
+
+def project_root(start: Optional[str | os.PathLike] = None) -> Path:
+    """The folder relative notebook paths resolve against (see the module docstring), absolute.
+
+    Args:
+        start: where the search for `pyproject.toml` begins (default: the working directory).
+    Raises:
+        NotADirectoryError: `$WDSR_ROOT` is set but is not a folder.
+    """
+    explicit = _set("WDSR_ROOT")
+    if explicit is not None:
+        root = Path(explicit).expanduser().resolve()
+        if not root.is_dir():
+            raise NotADirectoryError(f"$WDSR_ROOT is {explicit!r}, which is not a folder; point it at the project "
+                                     "root (the folder holding pyproject.toml) or unset it.")
+        return root
+    here = Path(start if start is not None else os.getcwd()).resolve()
+    return next((folder for folder in (here, *here.parents) if _is_project(folder)), here)
+
+
+def resolve(path: str | os.PathLike, start: Optional[str | os.PathLike] = None) -> str:
+    """`path` made absolute: kept when absolute, else joined to `project_root(start)` (`~` expanded)."""
+    p = Path(path).expanduser()
+    return str(p if p.is_absolute() else project_root(start) / p)
+
+
+def profile_from_env(profile: str) -> str:
+    """The profile a notebook runs: $WDSR_PROFILE when set (nbval, `make test`), else the parameter."""
+    return _set("WDSR_PROFILE") or profile
+
+
+def results_dir_from_env(results_dir: str) -> str:
+    """The results store a notebook uses: $WDSR_RESULTS_DIR when set, else the parameter, resolved (`resolve`)."""
+    return resolve(_set("WDSR_RESULTS_DIR") or results_dir)
+
+
+def figures_dir_from_env(figures_dir: str) -> str:
+    """The figure folder a notebook writes to: $WDSR_FIGURES_DIR when set, else the parameter, resolved."""
+    return resolve(_set("WDSR_FIGURES_DIR") or figures_dir)
