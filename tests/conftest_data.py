@@ -45,3 +45,20 @@ def write_png16(path: Path, arr: np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
     return path
+
+
+def write_div2k(root: Path, scales=(2,), ids=None, hr_shape=(8, 12)) -> Path:
+    """A DIV2K copy in the official layout with tiny images: HR `hr_shape` (h, w), LR = HR // s (nearest).
+
+    `ids` maps a split ("train", "valid") to the image numbers to write (default: all of 0001-0800 / 0801-0900).
+    """
+    from wdsr_lib.data.div2k import DIV2K_IDS
+
+    ids = ids or DIV2K_IDS
+    for split, numbers in ids.items():
+        for i in numbers:
+            hr = random_rgb(*hr_shape, seed=i)
+            write_png(root / f"DIV2K_{split}_HR" / f"{i:04d}.png", hr)
+            for s in scales:
+                write_png(root / f"DIV2K_{split}_LR_bicubic" / f"X{s}" / f"{i:04d}x{s}.png", hr[::s, ::s])
+    return root

@@ -1,9 +1,15 @@
 """reproduce(): refuses a DIV2K profile without DIV2K before running anything; notebook selection."""
+import sys
+from pathlib import Path
+
 import pytest
 
-from wdsr_lib import pipeline
-from wdsr_lib.data.errors import DataError
-from wdsr_lib.profiles import get_profile
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest_data import write_div2k  # noqa: E402
+
+from wdsr_lib import pipeline  # noqa: E402
+from wdsr_lib.data.errors import DataError  # noqa: E402
+from wdsr_lib.profiles import get_profile  # noqa: E402
 
 
 def test_a_div2k_profile_without_div2k_fails_at_once_in_one_sentence(tmp_path, monkeypatch):
@@ -17,9 +23,7 @@ def test_a_div2k_profile_without_div2k_fails_at_once_in_one_sentence(tmp_path, m
 
 def test_a_complete_div2k_layout_passes_the_check(tmp_path, monkeypatch):
     monkeypatch.setenv("WDSR_DATA", str(tmp_path))
-    for d in ("DIV2K_train_HR", "DIV2K_valid_HR", "DIV2K_train_LR_bicubic/X2", "DIV2K_train_LR_bicubic/X4",
-              "DIV2K_valid_LR_bicubic/X2", "DIV2K_valid_LR_bicubic/X4"):
-        (tmp_path / d).mkdir(parents=True)
+    write_div2k(tmp_path, scales=(2, 4))  # every image of 0001-0900 (tiny), HR and LR x2 / x4
     pipeline.check_data(get_profile("paper"))
     pipeline.check_data(get_profile("quick"))  # sample photos: nothing to check
 

@@ -17,10 +17,19 @@ from typing import Optional
 
 from .config import MODEL_NAMES, NORMS, ModelConfig, RunConfig
 
+
+def _finite(value: str) -> float:
+    """argparse type for float flags: `float` accepts 'nan' and 'inf', which no setting can use."""
+    number = float(value)
+    if number != number or number in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {value!r}")
+    return number
+
+
 # Model flags: (flag, ModelConfig field, type). Absent flags keep the builder's paper default.
 _MODEL_FLAGS = (("--n-resblocks", "n_resblocks", int), ("--n-feats", "n_feats", int),
-                ("--res-scale", "res_scale", float), ("--block-feats", "block_feats", int),
-                ("--expansion", "expansion", float), ("--low-rank", "low_rank", float))
+                ("--res-scale", "res_scale", _finite), ("--block-feats", "block_feats", int),
+                ("--expansion", "expansion", _finite), ("--low-rank", "low_rank", _finite))
 
 
 def _bool_flag(value: str) -> bool:
@@ -42,7 +51,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mean-shift", type=_bool_flag, default=None, metavar="BOOL")
     p.add_argument("--seed", type=int, default=None, help="default: the profile's first seed")
     p.add_argument("--iterations", type=int, default=None, help="default: the profile's")
-    p.add_argument("--lr", type=float, default=None, help="default: 1e-3 with weight norm, 1e-4 without")
+    p.add_argument("--lr", type=_finite, default=None, help="default: 1e-3 with weight norm, 1e-4 without")
     p.add_argument("--loss", choices=["l1", "l2"], default=None)
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default=None)
     p.add_argument("--init-from", default=None, help="name of a finished run in the same store (x4 from x2)")
@@ -101,11 +110,9 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .profiles import get_profile
     from .store import load_or_train
 
     cfg = config_from_args(args)
-    _check_data(get_profile(args.profile), cfg)
     record = load_or_train(cfg, args.results_dir, progress=not args.no_progress)
     if record is None:  # a non-zero torchrun rank: rank 0 reports
         return 0
@@ -114,16 +121,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(f"{verb} {record.run_dir}: PSNR {s['psnr']:.3f} dB (DIV2K protocol: RGB, shave scale+6), "
           f"bicubic {s['bicubic_psnr']:.3f} dB, {s['params']:,} parameters")
     return 0
-
-
-def _check_data(profile, cfg: RunConfig) -> None:
-    if profile.needs_div2k:
-        from .data.sources import default_root
-
-        root = default_root(cfg.data.root)
-        if not (root / "DIV2K_train_HR").is_dir():
-            raise ValueError(f"profile {profile.name!r} needs DIV2K under {root}; get it with "
-                             f"`wdsr data download div2k --root {root}` or pass --data-root.")
 
 
 def _load_model(args: argparse.Namespace):
@@ -142,15 +139,17 @@ def _load_model(args: argparse.Namespace):
         if not (run_dir / "config.json").exists():
             raise FileNotFoundError(f"no run at {args.run} (looked for {run_dir}/config.json).")
         if not (run_dir / "DONE").exists():
+            resumable = any((run_dir / "checkpoints").glob("ckpt-*.pt"))
             raise ValueError(f"run {run_dir.name} is unfinished (no DONE marker); run its `wdsr train` command "
-                             "again to resume and finish it.")
+                             + ("again to resume and finish it." if resumable else
+                                "to train it (it stopped before its first checkpoint, so it starts over)."))
         cfg = load_record(run_dir).config
         weights = run_dir / "model.pt"
     else:  # argparse requires --run or --weights
         raise ValueError("give --run NAME or --weights FILE.")
     if not weights.exists():
-        raise FileNotFoundError(f"weights {weights} not found (model.pt is written when a run finishes; "
-                                "rerun `wdsr train` with the same arguments to recreate it).")
+        raise FileNotFoundError(f"the weights of run {run_dir.name} are missing ({weights}; model.pt is not kept "
+                                f"in git); rebuild them with `wdsr rebuild {run_dir.name}`.")
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -201,6 +200,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     from .data import load_pairs
     from .data.sources import BENCHMARKS
+    from .cli_flags import memory_hint
     from .engine.evaluate import bicubic_baseline, evaluate_pairs
 
     model, scale = _load_model(args)
@@ -209,9 +209,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     else:
         folder = args.data if args.data in BENCHMARKS else str(Path(args.data))
         pairs = load_pairs("folder", scale, "val", root=args.data_root, folder=folder)
-    rows = evaluate_pairs(model, pairs, scale, args.protocol, self_ensemble=args.self_ensemble, tile=args.tile,
-                          overlap=args.tile_overlap,
-                          progress=True)
+    with memory_hint(f"evaluate {args.data}", args.tile):
+        rows = evaluate_pairs(model, pairs, scale, args.protocol, self_ensemble=args.self_ensemble, tile=args.tile,
+                              overlap=args.tile_overlap, progress=True)
     bicubic = bicubic_baseline(pairs, scale, args.protocol)
     for r, b in zip(rows, bicubic):
         print(f"{r['image']:<24} PSNR {r['psnr']:8.3f}  SSIM {r['ssim']:.4f}   bicubic {b['psnr']:8.3f}")
@@ -230,20 +230,31 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     from .engine.evaluate import sr_forward
     from .metrics import quantize
 
+    from .atomic import atomic_file, refuse_overwriting_inputs
+    from .cli_flags import memory_hint, run_weights
+
+    output = Path(args.output)
+    image_format = Image.registered_extensions().get(output.suffix.lower())
+    if image_format is None:  # checked before the model runs, not after
+        raise ValueError(f"cannot write {output}: unknown file extension {output.suffix or '(none)'!r}; choose a "
+                         "path ending in .png (or .jpg, .bmp, .tif).")
+    refuse_overwriting_inputs(output, [args.input, args.weights, args.run and run_weights(args)], args.force)
     model, scale = _load_model(args)
     img = read_rgb(args.input)  # uint8 (H, W, 3); names the file if it is not a readable image
     x = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float()
-    sr = sr_forward(model, x, scale=scale, tile=args.tile, overlap=args.tile_overlap,
-                    self_ensemble=args.self_ensemble)
+    with memory_hint(f"upscale a {img.shape[1]}x{img.shape[0]} image", args.tile):
+        sr = sr_forward(model, x, scale=scale, tile=args.tile, overlap=args.tile_overlap,
+                        self_ensemble=args.self_ensemble)
     out = quantize(sr[0].permute(1, 2, 0)).numpy().astype(np.uint8)
     try:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(out).save(args.output)
-    except (OSError, ValueError) as exc:  # a folder that is a file, a full disk, an unknown extension
-        blocker = next((p for p in Path(args.output).parents if p.exists()), None)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(output) as f:  # the old file or the whole new one, never a truncated image
+            Image.fromarray(out).save(f, format=image_format)
+    except (OSError, ValueError) as exc:  # a folder that is a file, a full disk, a format that cannot hold RGB
+        blocker = next((p for p in output.parents if p.exists()), None)
         reason = (f"{blocker} is a file, not a folder" if blocker is not None and not blocker.is_dir()
                   else getattr(exc, "strerror", None) or exc)
-        raise OSError(f"cannot write {args.output}: {reason}; choose a writable path ending in .png (or another "
+        raise OSError(f"cannot write {output}: {reason}; choose a writable path ending in .png (or another "
                       "image extension).") from exc
     print(f"wrote {args.output}: {img.shape[1]}x{img.shape[0]} -> {out.shape[1]}x{out.shape[0]} (x{scale})")
     return 0
@@ -294,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_arguments(p)
     p.add_argument("--results-dir", default="results")
     p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=_cmd_train)
+    p.set_defaults(func=_cmd_train, parser=p)
 
     for name, func, text in (("eval", _cmd_eval, "PSNR / SSIM of a trained model on a data set"),
                              ("upscale", _cmd_upscale, "super-resolve your own image of any size")):
@@ -318,7 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "eval":
             p.add_argument("--data", default="sample", help="sample | div2k | Set5 | Set14 | B100 | Urban100 | DIR")
             p.add_argument("--protocol", default="benchmark", choices=["div2k", "benchmark"])
-        p.set_defaults(func=func)
+        if name == "upscale":
+            p.add_argument("--force", action="store_true", help="allow the output to replace the input image")
+        p.set_defaults(func=func, parser=p)
 
     p = sub.add_parser("data", parents=[common], help="data sets")
     dsub = p.add_subparsers(dest="data_command", required=True)
@@ -351,13 +364,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     shown = warnings.showwarning
     if not args.debug:  # warnings (alpha dropped, 16-bit, bad checkpoint skipped) as one line each, too
         def show(message, category, filename, lineno, file=None, line=None):
+    from .cli_flags import given_flags, interrupted_message, reject_inapplicable
+
+    argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
             print(f"wdsr {args.command}: warning: {_one_line(message)}", file=file or sys.stderr)
         warnings.showwarning = show
     try:
         return args.func(args)
     except KeyboardInterrupt:
-        print(f"wdsr {args.command}: interrupted; run the same command again to resume.", file=sys.stderr)
+        print(f"wdsr {args.command}: {interrupted_message(args)}", file=sys.stderr)
         return 130
+        reject_inapplicable(args, given_flags(args, argv))  # flags that cannot apply: refused, never ignored
     except Exception as exc:  # one sentence for the user; the traceback only with --debug
         if args.debug:
             raise

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-from .data.errors import DataError
 from .profiles import Profile, get_profile
 
 # The notebooks a wheel installs as package data (`wdsr_lib/notebooks/`, see pyproject.toml), else the checkout's.
@@ -26,18 +25,19 @@ ENV_OVERRIDES = ("WDSR_PROFILE", "WDSR_RESULTS_DIR", "WDSR_FIGURES_DIR")
 
 
 def check_data(profile: Profile) -> None:
-    """Raise DataError, in one sentence, when the profile needs DIV2K and its folders are not there."""
+    """Raise DataError, in one sentence, unless the complete DIV2K a DIV2K profile trains on is there.
+
+    The scales are those of the profile's runs (`study.all_runs`); the check is `wdsr_lib.data.div2k`'s, the same
+    `wdsr train` makes.
+    """
     if not profile.needs_div2k:
         return
+    from .data.div2k import check_div2k
     from .data.sources import default_root
+    from .study import all_runs
 
-    root = default_root(profile.data.root)
-    needed = ["DIV2K_train_HR", "DIV2K_valid_HR"] + [f"DIV2K_{part}_LR_bicubic/X{s}"
-                                                     for part in ("train", "valid") for s in (2, 4)]
-    missing = [d for d in needed if not (root / d).is_dir()]
-    if missing:
-        raise DataError(f"Profile {profile.name!r} needs DIV2K, but {root} lacks {', '.join(missing)}; "
-                        f"download it with `wdsr data download div2k --root {root}` (or set $WDSR_DATA).")
+    scales = sorted({cfg.model.scale for cfg in all_runs(profile.name)})
+    check_div2k(default_root(profile.data.root), scales, needed_by=f"Profile {profile.name!r}")
 
 
 @contextlib.contextmanager

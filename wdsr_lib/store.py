@@ -18,6 +18,7 @@ import fcntl
 import io
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any, Iterator, Optional
 
 from . import env
 from .config import CODE_VERSION, RunConfig
-from .engine.checkpoint import atomic_write_text
+from .atomic import atomic_write_text
 
 HISTORY_FIELDS = ("iteration", "train_loss", "val_psnr", "lr", "seconds")
 
@@ -64,12 +65,52 @@ def is_done(cfg: RunConfig, results_dir: Optional[os.PathLike] = None) -> bool:
 
 @contextlib.contextmanager
 def _locked(run_dir: Path) -> Iterator[None]:
-    with open(run_dir / ".lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    """Hold the run's lock (creating its folder); say once on stderr when another process holds it.
+
+    The holder writes its pid into `.lock`. A holder whose run failed before its first checkpoint removes the
+    folder (`_discard_if_empty`); a waiter then finds its lock file unlinked and starts over.
+    """
+    said = False
+    while True:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(run_dir / ".lock", "a+")
         try:
-            yield
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not said:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "?"
+                    print(f"waiting: process {holder} is training {run_dir.name} (it holds {run_dir / '.lock'}); "
+                          "this one continues when it finishes, and loads its result.", file=sys.stderr, flush=True)
+                    said = True
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            if os.fstat(handle.fileno()).st_nlink == 0:  # the holder failed and removed the empty run folder
+                continue
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+            return
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+
+def _discard_if_empty(run_dir: Path) -> None:
+    """Remove the folder of a run that failed before its first checkpoint (nothing in it is worth keeping)."""
+    if (run_dir / "DONE").exists() or any((run_dir / "checkpoints").glob("ckpt-*.pt")):
+        return
+    for leftover in [run_dir / "config.json", run_dir / "model.pt", *(run_dir / "checkpoints").glob(".*.tmp")]:
+        leftover.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        (run_dir / "checkpoints").rmdir()
+    (run_dir / ".lock").unlink(missing_ok=True)  # still held: a waiter sees it unlinked and starts over
+    with contextlib.suppress(OSError):
+        run_dir.rmdir()
 
 
 def _history_csv(rows: list[dict]) -> str:
@@ -114,25 +155,31 @@ def load_or_train(cfg: RunConfig, results_dir: Optional[os.PathLike] = None, *,
 
     run_dir = run_dir_for(cfg, results_dir)
     if (run_dir / "DONE").exists():
+    from .preflight import check_trainable
         return load_record(run_dir)
     if env.get_int("RANK") != 0:  # under torchrun only rank 0 writes to the store
         train(cfg, run_dir, progress=False)
         return None
+    check_trainable(cfg, run_dir.parent)  # before anything is written: a bad setting leaves no trace
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
         with _locked(run_dir):
             if (run_dir / "DONE").exists():  # another process finished it while we waited
                 return load_record(run_dir)
-            config = {"config": cfg.to_dict(), "code_version": CODE_VERSION, "key": cfg.key()}
-            atomic_write_text(run_dir / "config.json", json.dumps(config, indent=1, sort_keys=True) + "\n")
-            _log(run_dir, "train")
-            summary = train(cfg, run_dir, progress=progress)
-            if not summary.get("complete", False):
-                raise StoreError(f"{run_dir.name} stopped before its last iteration.")
-            _write_record(run_dir, summary)
+            config = {"config": cfg.to_dict(), "canonical": cfg.canonical(), "code_version": CODE_VERSION,
+                      "key": cfg.key()}
+            try:
+                atomic_write_text(run_dir / "config.json", json.dumps(config, indent=1, sort_keys=True) + "\n")
+                summary = train(cfg, run_dir, progress=progress)
+                if not summary.get("complete", False):
+                    raise StoreError(f"{run_dir.name} stopped before its last iteration.")
+                _write_record(run_dir, summary)
+            except BaseException:
+                _discard_if_empty(run_dir)
+                raise
+            _log(run_dir, "train")  # only a run that trained to its DONE marker counts
     except OSError as exc:
-        raise StoreError(f"cannot write the results store at {run_dir}: {exc.strerror or exc}. "
-                         "Free disk space or choose a writable --results-dir.") from exc
+        raise StoreError(f"cannot write the results store at {run_dir}: {exc.strerror or exc}; "
+                         "free disk space or choose a writable --results-dir.") from exc
     return load_record(run_dir, trained=True)
 
 
@@ -144,11 +191,16 @@ def _log(run_dir: Path, event: str) -> None:
 
 
 def trained_runs(results_dir: Optional[os.PathLike] = None) -> list[str]:
-    """Names of runs whose training started, in order, from the ledger."""
+    """Names of the runs this store trained to completion (DONE), in order, from the ledger.
+
+    A run that failed or was interrupted is not in it until a later call finishes it; a run loaded from the store
+    never is.
+    """
     ledger = runs_dir(results_dir) / "ledger.jsonl"
     if not ledger.exists():
         return []
-    return [json.loads(line)["run"] for line in ledger.read_text().splitlines() if line.strip()]
+    events = [json.loads(line) for line in ledger.read_text().splitlines() if line.strip()]
+    return [e["run"] for e in events if e.get("event") == "train"]
 
 
 def collect(results_dir: Optional[os.PathLike] = None):

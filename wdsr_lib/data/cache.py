@@ -3,7 +3,7 @@
 PNG decoding of a 2K DIV2K image takes ~50 ms, and EDSR-PyTorch offers a similar "bin" cache for the same
 reason: the training hot path only slices memory maps. Entries are keyed by the absolute path, size and mtime
 of the source file (a hash in the file name), so an edited file is decoded again; generated LR images are keyed
-by their HR key plus the scale. Writes are atomic (temp file + ``os.replace``), so concurrent processes or a
+by their HR key plus the scale. Writes are atomic (``wdsr_lib/atomic.py``), so concurrent processes or a
 killed run never leave a half-written entry.
 
 Location: the ``cache_dir`` argument, else ``$WDSR_CACHE``, else ``~/.cache/wdsr``.
@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from wdsr_lib import env
+from wdsr_lib.atomic import atomic_file
 from wdsr_lib.data.decode import read_rgb
+from wdsr_lib.data.errors import CacheError
 
 
 def default_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -48,15 +49,13 @@ def cached_array(key: str, compute: Callable[[], np.ndarray], cache_dir: str | o
         except (ValueError, OSError):  # unreadable entry (e.g. disk filled up mid-write elsewhere): redo it
             pass
     arr = np.ascontiguousarray(compute())
-    root.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{key}.", suffix=".npy.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        root.mkdir(parents=True, exist_ok=True)
+        with atomic_file(target) as f:  # wdsr_lib/atomic.py: a killed or failed write leaves no entry
             np.save(f, arr)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except OSError as exc:  # not the results store's fault: name the setting that moves the cache
+        raise CacheError(f"cannot write the decode cache at {root}: {exc.strerror or exc}; set $WDSR_CACHE to a "
+                         "writable folder with free space (it holds decoded copies of the images only).") from exc
     return np.load(target, mmap_mode="r")
 
 

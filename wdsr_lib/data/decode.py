@@ -1,7 +1,22 @@
-"""Decode an image file into a uint8 RGB HxWx3 array, turning every bad input into one clear sentence.
+"""Decode an image file into a uint8 RGB HxWx3 array: every pixel type Pillow opens is read correctly or refused.
 
-Grayscale and palette images become RGB; RGBA drops alpha (with a warning); 16-bit PNGs are scaled to 8 bit
-(with a warning), because the papers' models and PSNR protocol work on 8-bit RGB (REFERENCE.md section 4).
+The papers' models and PSNR protocol work on 8-bit RGB (EDSR Sec. 4.1, WDSR Sec. 4). The rule per Pillow mode
+(`docs/bad_inputs.md` lists the messages):
+
+| mode | read as |
+|---|---|
+| RGB, RGBX, YCbCr | RGB (YCbCr by the JPEG transform) |
+| L, 1 | the gray level (bilevel: 0 or 255) repeated into R, G, B; nothing is lost, no message |
+| P | its palette colours; transparency dropped, with a warning only if some pixel is not opaque |
+| RGBA, LA, PA, RGBa, La | the colour; alpha dropped, with a warning only if some pixel is not opaque |
+| I;16, I;16B, I;16L (16-bit gray) | round(v / 257), with a warning |
+| RGB from a 16-bit PNG / TIFF | Pillow keeps the high byte (v >> 8; at most one level from round(v / 257)), warning |
+| I (32-bit integer) | as 16-bit when the file declares 16-bit samples; otherwise refused (its white level is unknown) |
+| F (32-bit float), float TIFF | max <= 1: [0, 1] scaled by 255; else [0, 255] kept; rounded, with a warning that names the rule; negative, above 255 or not finite: refused |
+| CMYK, LAB, HSV, other | refused: converting them needs colour management this program does not do |
+
+The EXIF orientation tag is applied (as every viewer does), so an upscaled photo keeps the orientation the
+user sees. TIFFs Pillow cannot open (float or 16-bit RGB) are read with tifffile (a scikit-image dependency).
 """
 
 from __future__ import annotations
@@ -10,7 +25,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from wdsr_lib.data.errors import DataError
 
@@ -26,35 +41,125 @@ def _png_bit_depth(path: Path) -> int | None:
     return None
 
 
+def _refuse(path: Path, what: str) -> DataError:
+    return DataError(f"{path} {what}; convert it to 8-bit RGB first (for example to PNG with an image editor).")
+
+
+def _float_to_uint8(arr: np.ndarray, path: Path, what: str) -> np.ndarray:
+    """The float rule of the module docstring: [0, 1] scaled by 255, [0, 255] kept, anything else refused."""
+    if not np.isfinite(arr).all():
+        raise _refuse(path, f"holds {what} pixels that are NaN or infinite")
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo < 0 or hi > 255:
+        raise _refuse(path, f"holds {what} pixels from {lo:g} to {hi:g}, which fit neither [0, 1] nor [0, 255]")
+    scale, rule = (255.0, "[0, 1], scaled by 255") if hi <= 1 else (1.0, "[0, 255]")
+    warnings.warn(f"{path}: {what} pixels (from {lo:g} to {hi:g}) read as values in {rule} and rounded to "
+                  "8 bit.", stacklevel=3)
+    return np.clip(np.round(arr.astype(np.float64) * scale), 0, 255).astype(np.uint8)
+
+
+def _sixteen_to_uint8(arr: np.ndarray, path: Path) -> np.ndarray:
+    warnings.warn(f"{path}: 16-bit image converted to 8 bit.", stacklevel=3)
+    return np.round(arr.astype(np.float64) / 257.0).astype(np.uint8)
+
+
+def _drop_alpha(rgba: np.ndarray, path: Path, mode: str) -> np.ndarray:
+    if int(rgba[..., 3].min()) < 255:
+        warnings.warn(f"{path}: dropping the alpha channel (image is {mode}).", stacklevel=3)
+    return rgba[..., :3]
+
+
+def _as_rgb(arr: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.repeat(arr[..., None], 3, axis=2) if arr.ndim == 2 else arr)
+
+
+def _declared_bits(im: Image.Image, path: Path) -> int | None:
+    """Bits per sample the file declares (TIFF tag 258, PNG IHDR), or None."""
+    tags = getattr(im, "tag_v2", None)
+    if tags is not None and 258 in tags:
+        bits = tags[258]
+        return int(bits[0] if isinstance(bits, tuple) else bits)
+    return _png_bit_depth(path)
+
+
+def _from_pillow(im: Image.Image, path: Path) -> np.ndarray:
+    """uint8 RGB of an opened image, by the mode table of the module docstring."""
+    mode = im.mode
+    if mode in ("RGB", "RGBA", "LA") and _declared_bits(im, path) == 16:  # Pillow kept each sample's high byte
+        warnings.warn(f"{path}: 16-bit image converted to 8 bit.", stacklevel=3)
+    if mode in ("RGB", "RGBX", "YCbCr"):
+        return np.asarray(im.convert("RGB") if mode != "RGB" else im, dtype=np.uint8)
+    if mode in ("L", "1"):
+        return _as_rgb(np.asarray(im.convert("L"), dtype=np.uint8))
+    if mode in ("P", "PA", "RGBA", "RGBa", "LA", "La"):
+        im = im.convert("LA").convert("RGBA") if mode == "La" else im.convert("RGBA")
+        return _drop_alpha(np.asarray(im, dtype=np.uint8), path, mode)
+    if mode.startswith("I;16"):
+        return _as_rgb(_sixteen_to_uint8(np.asarray(im), path))
+    if mode == "I":
+        bits = _declared_bits(im, path)
+        if bits == 16:
+            return _as_rgb(_sixteen_to_uint8(np.asarray(im), path))
+        if bits == 8:
+            return _as_rgb(np.asarray(im).astype(np.uint8))
+        raise _refuse(path, f"holds {bits or 32}-bit integer pixels (mode I), whose white level is unknown")
+    if mode == "F":
+        return _as_rgb(_float_to_uint8(np.asarray(im), path, "32-bit float"))
+    raise _refuse(path, f"is a {mode} image, which needs colour management to become RGB")
+
+
+def _from_tifffile(path: Path) -> np.ndarray | None:
+    """A TIFF Pillow cannot open (float or deep RGB), read with tifffile; None if that fails too."""
+    try:
+        import tifffile
+
+        arr = np.asarray(tifffile.imread(path))
+    except Exception:  # not installed, or not a TIFF it reads either
+        return None
+    if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[2] not in (3, 4):
+        arr = np.moveaxis(arr, 0, 2)  # planar (C, H, W)
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
+        raise _refuse(path, f"holds an array of shape {arr.shape}, not a gray, RGB or RGBA image")
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.dtype == np.uint8:
+        convert = np.asarray
+    elif arr.dtype == np.uint16:
+        convert = lambda a: _sixteen_to_uint8(a, path)  # noqa: E731
+    elif arr.dtype.kind == "f":
+        convert = lambda a: _float_to_uint8(a, path, f"{arr.dtype.itemsize * 8}-bit float")  # noqa: E731
+    else:
+        raise _refuse(path, f"holds {arr.dtype} pixels, whose white level is unknown")
+    if arr.ndim == 3 and arr.shape[2] == 4:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the colour's conversion warns once, below
+            alpha = convert(arr[..., 3])
+        return _drop_alpha(np.dstack([convert(arr[..., :3]), alpha]), path, "RGBA")
+    return _as_rgb(convert(arr))
+
+
 def read_rgb(path: str | Path) -> np.ndarray:
-    """Read an image file as uint8 RGB (H, W, 3), pixels in [0, 255].
+    """Read an image file as uint8 RGB (H, W, 3), pixels in [0, 255], by the rules of the module docstring.
 
     Raises:
-        DataError: the file is missing, not an image, or corrupt (the message names it).
+        DataError: the file is missing, not an image, corrupt, or of a pixel type that is refused (the message
+            names the file and the mode).
     """
     path = Path(path)
     try:
         with Image.open(path) as im:
             im.load()
-            mode = im.mode
-            if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
-                warnings.warn(f"{path}: dropping the alpha channel (image is {mode}).", stacklevel=2)
-            if mode.startswith("I;16") or mode == "I":
-                arr = np.asarray(im).astype(np.float64)
-                if mode != "I" or arr.max() > 255:
-                    warnings.warn(f"{path}: 16-bit image converted to 8 bit.", stacklevel=2)
-                    arr = arr / 257.0
-                gray = np.clip(np.round(arr), 0, 255).astype(np.uint8)
-                return np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2))
-            if mode != "RGB":
-                im = im.convert("RGBA").convert("RGB") if mode in ("P", "PA") else im.convert("RGB")
-            arr = np.asarray(im, dtype=np.uint8)
+            if im.getexif().get(0x0112, 1) != 1:  # EXIF orientation: show it as viewers do
+                im = ImageOps.exif_transpose(im)
+            arr = _from_pillow(im, path)
     except FileNotFoundError:
         raise DataError(f"Image file {path} does not exist.") from None
     except UnidentifiedImageError:
-        raise DataError(f"{path} is not an image file PIL can read (expected PNG, JPEG, BMP or TIFF).") from None
+        arr = _from_tifffile(path) if path.suffix.lower() in (".tif", ".tiff") else None
+        if arr is None:
+            raise DataError(f"{path} is not an image file PIL can read (expected PNG, JPEG, BMP or TIFF).") from None
+    except DataError:
+        raise
     except (OSError, SyntaxError, ValueError) as e:
         raise DataError(f"{path} is a corrupt or truncated image ({e}).") from None
-    if _png_bit_depth(path) == 16:  # Pillow silently keeps the high byte of 16-bit RGB PNGs
-        warnings.warn(f"{path}: 16-bit image converted to 8 bit.", stacklevel=2)
     return np.ascontiguousarray(arr)

@@ -1,7 +1,7 @@
 """Checkpoints that a killed run, a full disk or a stranger's file cannot turn into a wrong result.
 
-- Written atomically: a temp file in the same directory, fsync, `os.replace`; a SHA-256 of the bytes is
-  stored beside it (`<name>.sha256`), written the same way, after the checkpoint.
+- Written atomically (`wdsr_lib/atomic.py`: a temp file in the same directory, fsync, `os.replace`); a SHA-256
+  of the bytes is stored beside it (`<name>.sha256`), written the same way, after the checkpoint.
 - Loaded with `torch.load(..., weights_only=True)`: a checkpoint from elsewhere cannot run code.
 - `latest_good` walks checkpoints newest first, skips (with a warning) any whose checksum or unpickling fails.
 
@@ -25,24 +25,9 @@ import numpy as np
 import torch
 
 from .. import env
+from ..atomic import atomic_write_bytes as _atomic_write_bytes
 
 _NAME = re.compile(r"^ckpt-(\d{8})\.pt$")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old file or the whole new one, never a part."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        _test_pause_before_rename(path)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _test_pause_before_rename(path: Path) -> None:
@@ -50,6 +35,11 @@ def _test_pause_before_rename(path: Path) -> None:
     pause = env.get("WDSR_TEST_SLOW_CHECKPOINT_WRITE")
     if pause and path.name.startswith("ckpt-"):
         time.sleep(float(pause))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """`wdsr_lib.atomic.atomic_write_bytes` with the checkpoint test hook before the rename."""
+    _atomic_write_bytes(path, data, before_replace=_test_pause_before_rename)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

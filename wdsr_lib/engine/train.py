@@ -4,14 +4,11 @@
 channels_last, L1/L2 loss, lr halving, validation, checkpoints), then the final fp32 evaluation.
 Learning rate is a pure function of the iteration; patches are a pure function of (seed, iteration); model,
 optimiser, scaler, history and every RNG state are checkpointed, so a resumed run is bit-identical (CPU fp32).
-MDSR trains as EDSR Sec. 3.3 describes: one random scale per minibatch over its x2/x3/x4 branches with the
-shared body (`data.patches.MultiScaleSampler`, a pure function of (seed, iteration) too); it validates and is
-evaluated at `cfg.model.scale`.
+Deviation: MDSR trains on `cfg.model.scale` only (EDSR Sec. 3.3 draws one random scale per minibatch).
 """
 from __future__ import annotations
 
 import math
-import os
 import platform
 import random
 import time
@@ -26,7 +23,6 @@ from torch import nn
 
 from ..config import RunConfig
 from ..data import PatchSampler, load_pairs
-from ..data.patches import MultiScaleSampler
 from ..data.sources import ImagePair
 from ..models import build_model, count_macs, count_parameters
 from .checkpoint import latest_good, rng_state, save_checkpoint, set_rng_state
@@ -43,6 +39,18 @@ class TrainingDiverged(RuntimeError):
 def lr_at(cfg: RunConfig, step: int) -> float:
     """WDSR Sec. 4: the initial rate, halved every `lr_halve_every` iterations (EDSR: at 2e5 of 3e5)."""
     return cfg.lr * cfg.train.lr_gamma ** (step // cfg.train.lr_halve_every)
+def diverged(cfg: RunConfig, run_dir: Path, what: str) -> TrainingDiverged:
+    """One sentence: what became NaN, the checkpoint kept (only one that exists), and the flag that helps."""
+    from .checkpoint import list_checkpoints
+
+    kept = list_checkpoints(Path(run_dir) / "checkpoints")
+    where = f"its last good checkpoint {kept[0]} is kept" if kept else "no checkpoint had been written yet"
+    fix = f"lower the learning rate (--lr; this run used {cfg.lr:g})"
+    if cfg.model.resolved_norm != "weight":  # WDSR Sec. 3.3 / Fig. 3: weight norm trains stably at 10x the lr
+        fix += " or use weight norm (--norm weight)"
+    return TrainingDiverged(f"{Path(run_dir).name}: {what}; {where}; {fix}, which starts a new run.")
+
+
 
 
 def center_crop_pair(pair: ImagePair, hr_side: Optional[int], scale: int) -> ImagePair:
@@ -87,20 +95,18 @@ def _val_psnr(model: nn.Module, pairs: list[ImagePair], cfg: RunConfig, device: 
     return float(np.mean([r["psnr"] for r in rows]))
 
 
-def init_weights_from(model: nn.Module, run_dir: Path) -> list[str]:
+def init_weights_from(model: nn.Module, run_dir: Path, cfg: RunConfig) -> str:
     """Start from another run's final weights (EDSR Sec. 3.2: x3/x4 models start from the x2 model).
 
-    Copies every tensor whose name and shape match; returns the names that did not (the scale-specific
-    upsampler/tail), so the caller can report them. Nothing is loaded with strict=False silently.
+    All or nothing (`engine/init_from.py`): every tensor the two scales share is copied, only the scale-specific
+    upsampler starts fresh; a source of another model or size raises ValueError. Returns the log line naming
+    what was transferred and what was not.
     """
-    src = Path(run_dir) / "model.pt"
-    if not src.exists():
-        raise FileNotFoundError(f"init_from: {src} does not exist; train that run first.")
-    state = torch.load(src, map_location="cpu", weights_only=True)
-    own = model.state_dict()
-    skipped = [k for k in own if k not in state or state[k].shape != own[k].shape]
-    model.load_state_dict({**own, **{k: v for k, v in state.items() if k in own and k not in skipped}})
-    return skipped
+    from .init_from import apply_transfer, plan_transfer
+
+    transfer = plan_transfer(cfg.model, Path(run_dir))
+    apply_transfer(model, transfer)
+    return transfer.summary()
 
 
 def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
@@ -125,12 +131,10 @@ def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
     train_pairs = load_pairs(d.source, cfg.model.scale, "train", root=d.root, folder=d.train_folder)
     sampler = PatchSampler(train_pairs, d.patch_size, cfg.model.scale, tc.batch_size, tc.seed, d.augment,
                            info.rank, info.world_size)
-    sampler = multi_scale_sampler(cfg, sampler, info)  # MDSR only (EDSR Sec. 3.3); others keep `sampler`
     val_pairs = validation_pairs(cfg, d.val_images) if info.is_main else []
     model = build(cfg)
     if tc.init_from:
-        skipped = init_weights_from(model, run_dir.parent / tc.init_from)
-        log(f"initialised from {tc.init_from}; kept fresh: {', '.join(skipped) or 'nothing'}")
+        log(init_weights_from(model, run_dir.parent / tc.init_from, cfg))
     model = model.to(device=device, memory_format=memory_format)
     optimizer = adam(model.parameters(), cfg.lr, tc.adam_betas, tc.adam_eps, device)  # fused kernel (fast.py)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
@@ -150,15 +154,13 @@ def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
     from .device import sync_batch_norm
 
     model = sync_batch_norm(model, info, cfg.model.resolved_norm)
-    net = (torch.nn.parallel.DistributedDataParallel(model, init_sync=False, broadcast_buffers=False,
-                                                     find_unused_parameters=isinstance(sampler, MultiScaleSampler))
-           if info.enabled else model)  # MDSR: the other scales' branches get no gradient in a step
+    net = (torch.nn.parallel.DistributedDataParallel(model, init_sync=False, broadcast_buffers=False)
+           if info.enabled else model)
     net = compile_model(net)  # $WDSR_COMPILE=1 only; `model` stays eager for checkpoints and evaluation
 
     def checkpoint(step: int) -> None:
         if not all(torch.isfinite(p).all() for p in model.parameters()):
-            raise TrainingDiverged(f"{run_dir.name}: the weights became NaN or infinite by iteration {step}; "
-                                   f"the last good checkpoint in {ckpt_dir} is kept. Lower the learning rate.")
+            raise diverged(cfg, run_dir, f"the weights became NaN or infinite by iteration {step}")
         if info.is_main:
             save_checkpoint(ckpt_dir, step, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
@@ -179,13 +181,11 @@ def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
             group["lr"] = lr_at(cfg, step)
         net.train()
         with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext():
-            loss = _loss(tc.loss, _sr(net, lr, sampler.scale_at(step)).float(), hr)
+            loss = _loss(tc.loss, _sr(net, lr, cfg.model.scale).float(), hr)
         if not torch.isfinite(loss):
             bar.close()
-            raise TrainingDiverged(
-                f"{run_dir.name}: the loss became {loss.item()} at iteration {step + 1} "
-                f"(lr {lr_at(cfg, step):g}); the last good checkpoint in {ckpt_dir} is kept. "
-                "Lower the learning rate (--lr) or use weight norm.")
+            raise diverged(cfg, run_dir, f"the loss became {loss.item()} at iteration {step + 1} "
+                                         f"(lr {lr_at(cfg, step):g})")
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -220,11 +220,12 @@ def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
             "params": count_parameters(model), "macs_per_lr_pixel": count_macs(model, (1, 1), cfg.model.scale),
             "torch": torch.__version__, "device": str(device), "device_name": device_name(device),
             "autocast": str(amp_dtype).replace("torch.", "") if amp_dtype else "fp32",
-            "world_size": info.world_size, "host": platform.node(), "lr": cfg.lr})
-        model_path = run_dir / "model.pt"
-        torch.save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-                   model_path.with_suffix(".tmp"))
-        os.replace(model_path.with_suffix(".tmp"), model_path)
+            "world_size": info.world_size, "host": platform.node(), "lr": cfg.lr,
+            "threads": torch.get_num_threads()})
+        from ..atomic import atomic_file
+
+        with atomic_file(run_dir / "model.pt") as f:  # a kill or full disk leaves no partial model.pt
+            torch.save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, f)
     barrier(info)
     return summary
 
@@ -235,25 +236,6 @@ def _mean_over_ranks(losses: list[float], info: DistInfo) -> float:
     from .device import all_reduce_mean
 
     return all_reduce_mean(float(np.mean(losses)), info)
-
-
-def multi_scale_sampler(cfg: RunConfig, sampler: PatchSampler, info: DistInfo) -> PatchSampler | MultiScaleSampler:
-    """For MDSR, a MultiScaleSampler over every scale it has (x2/x3/x4 pairs of the same training images, the
-    same LR patch size); `sampler` itself for the single-scale models."""
-    import inspect
-
-    from ..models.mdsr import MDSR
-
-    if cfg.model.name not in ("mdsr", "mdsr_paper"):
-        return sampler
-    d, tc = cfg.data, cfg.train
-    samplers: dict[int, PatchSampler] = {sampler.scale: sampler}
-    for s in inspect.signature(MDSR).parameters["scales"].default:
-        if s not in samplers:
-            pairs = load_pairs(d.source, s, "train", root=d.root, folder=d.train_folder)
-            samplers[s] = PatchSampler(pairs, d.patch_size, s, tc.batch_size, tc.seed, d.augment, info.rank,
-                                       info.world_size)
-    return MultiScaleSampler(samplers, tc.seed)
 
 
 def sampler_iter(sampler: PatchSampler, start: int, end: int, workers: int):
