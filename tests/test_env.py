@@ -12,7 +12,9 @@ from wdsr_lib.data.sources import default_root
 from wdsr_lib.engine.fast import compile_enabled
 
 ROOT = Path(__file__).resolve().parents[1]
-READ = re.compile(r"""(?:environ(?:\.get|\.pop|\.setdefault)?\(|environ\[|getenv\(|env\.get(?:_int|_flag)?\()\s*["']([A-Z_]+)["']""")
+# os.environ.get("X") / os.environ["X"] / os.getenv("X") / env.get("X"), env.get_int, env.get_flag
+READ = re.compile(r"(?:environ(?:\.get|\.pop|\.setdefault)?\(|environ\[|getenv\(|env\.get(?:_int|_flag)?\()"
+                  r"""\s*["']([A-Z_]+)["']""")
 
 
 def _reads(folder: str) -> dict[str, list[str]]:

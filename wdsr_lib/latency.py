@@ -2,7 +2,8 @@
 
 Latency is the median wall time of a few fp32 forwards of a fixed LR input after warm-up, in eval mode with
 the normalisation folded into plain convolutions (`fold_normalization`), as a deployed model would run.
-It is a machine-dependent measurement, never asserted in tests (speed lives in `benchmarks/`); the notebook prints the machine.
+It is a machine-dependent measurement, never asserted in tests (speed lives in `benchmarks/`); the notebook
+prints the machine.
 """
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from .profiles import Profile, get_profile
 
 # The notebooks a wheel installs as package data (`wdsr_lib/notebooks/`, see pyproject.toml), else the checkout's.
 _HERE = Path(__file__).resolve().parent
-NOTEBOOKS_DIR = next((d for d in (_HERE / "notebooks", _HERE.parent / "notebooks") if (d / "01_table1.ipynb").is_file()),
+NOTEBOOKS_DIR = next((d for d in (_HERE / "notebooks", _HERE.parent / "notebooks") if (d / "01_table1.ipynb").exists()),
                      _HERE.parent / "notebooks")
 NOTEBOOKS = ("01_table1.ipynb", "02_fig3_normalization.ipynb", "03_fig4_bn_lr.ipynb",
              "04_edsr_comparison.ipynb", "05_ablations.ipynb")
