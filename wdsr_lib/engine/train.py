@@ -4,7 +4,9 @@
 channels_last, L1/L2 loss, lr halving, validation, checkpoints), then the final fp32 evaluation.
 Learning rate is a pure function of the iteration; patches are a pure function of (seed, iteration); model,
 optimiser, scaler, history and every RNG state are checkpointed, so a resumed run is bit-identical (CPU fp32).
-Deviation: MDSR trains on `cfg.model.scale` only (EDSR Sec. 3.3 draws one random scale per minibatch).
+MDSR trains as EDSR Sec. 3.3 describes: one random scale per minibatch over its x2/x3/x4 branches with the
+shared body (`data.patches.MultiScaleSampler`, a pure function of (seed, iteration) too); it validates and is
+evaluated at `cfg.model.scale`.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from torch import nn
 
 from ..config import RunConfig
 from ..data import PatchSampler, load_pairs
+from ..data.patches import MultiScaleSampler
 from ..data.sources import ImagePair
 from ..models import build_model, count_macs, count_parameters
 from .checkpoint import latest_good, rng_state, save_checkpoint, set_rng_state
@@ -131,6 +134,7 @@ def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
     train_pairs = load_pairs(d.source, cfg.model.scale, "train", root=d.root, folder=d.train_folder)
     sampler = PatchSampler(train_pairs, d.patch_size, cfg.model.scale, tc.batch_size, tc.seed, d.augment,
                            info.rank, info.world_size)
+    sampler = multi_scale_sampler(cfg, sampler, info)  # MDSR only (EDSR Sec. 3.3); others keep `sampler`
     val_pairs = validation_pairs(cfg, d.val_images) if info.is_main else []
     model = build(cfg)
     if tc.init_from:
@@ -154,8 +158,9 @@ def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
     from .device import sync_batch_norm
 
     model = sync_batch_norm(model, info, cfg.model.resolved_norm)
-    net = (torch.nn.parallel.DistributedDataParallel(model, init_sync=False, broadcast_buffers=False)
-           if info.enabled else model)
+    net = (torch.nn.parallel.DistributedDataParallel(model, init_sync=False, broadcast_buffers=False,
+                                                     find_unused_parameters=isinstance(sampler, MultiScaleSampler))
+           if info.enabled else model)  # MDSR: the other scales' branches get no gradient in a step
     net = compile_model(net)  # $WDSR_COMPILE=1 only; `model` stays eager for checkpoints and evaluation
 
     def checkpoint(step: int) -> None:
@@ -181,7 +186,7 @@ def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
             group["lr"] = lr_at(cfg, step)
         net.train()
         with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext():
-            loss = _loss(tc.loss, _sr(net, lr, cfg.model.scale).float(), hr)
+            loss = _loss(tc.loss, _sr(net, lr, sampler.scale_at(step)).float(), hr)
         if not torch.isfinite(loss):
             bar.close()
             raise diverged(cfg, run_dir, f"the loss became {loss.item()} at iteration {step + 1} "
@@ -236,6 +241,25 @@ def _mean_over_ranks(losses: list[float], info: DistInfo) -> float:
     from .device import all_reduce_mean
 
     return all_reduce_mean(float(np.mean(losses)), info)
+
+
+def multi_scale_sampler(cfg: RunConfig, sampler: PatchSampler, info: DistInfo) -> PatchSampler | MultiScaleSampler:
+    """For MDSR, a MultiScaleSampler over every scale it has (x2/x3/x4 pairs of the same training images, the
+    same LR patch size); `sampler` itself for the single-scale models."""
+    import inspect
+
+    from ..models.mdsr import MDSR
+
+    if cfg.model.name not in ("mdsr", "mdsr_paper"):
+        return sampler
+    d, tc = cfg.data, cfg.train
+    samplers: dict[int, PatchSampler] = {sampler.scale: sampler}
+    for s in inspect.signature(MDSR).parameters["scales"].default:
+        if s not in samplers:
+            pairs = load_pairs(d.source, s, "train", root=d.root, folder=d.train_folder)
+            samplers[s] = PatchSampler(pairs, d.patch_size, s, tc.batch_size, tc.seed, d.augment, info.rank,
+                                       info.world_size)
+    return MultiScaleSampler(samplers, tc.seed)
 
 
 def sampler_iter(sampler: PatchSampler, start: int, end: int, workers: int):
