@@ -60,5 +60,6 @@ def write_div2k(root: Path, scales=(2,), ids=None, hr_shape=(8, 12)) -> Path:
             hr = random_rgb(*hr_shape, seed=i)
             write_png(root / f"DIV2K_{split}_HR" / f"{i:04d}.png", hr)
             for s in scales:
-                write_png(root / f"DIV2K_{split}_LR_bicubic" / f"X{s}" / f"{i:04d}x{s}.png", hr[::s, ::s])
+                lr = hr[: hr_shape[0] // s * s : s, : hr_shape[1] // s * s : s]  # exactly HR // s a side
+                write_png(root / f"DIV2K_{split}_LR_bicubic" / f"X{s}" / f"{i:04d}x{s}.png", lr)
     return root
