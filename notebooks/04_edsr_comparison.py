@@ -90,6 +90,16 @@ fig = plots.val_curves(study.where(history, study="x4", scale=4), "arm", "EDSR x
 plots.save_figure(fig, figures_dir, "edsr_x4_from_x2")
 
 # %% [markdown]
+# What the Table 1 models do to held-out photos: HR, bicubic, EDSR, WDSR-A, WDSR-B and WDSR-B's x8 self-ensemble
+# (EDSR Sec. 4 "+") at the deepest Table 1 budget, zoomed where the models' errors differ most, PSNR on each crop
+# (`wdsr_lib/qualitative.py`). Skipped with a message when their weights (`model.pt`, not in git) are absent.
+
+# %%
+from wdsr_lib import qualitative
+
+qualitative.profile_figure(profile, results_dir, figures_dir)
+
+# %% [markdown]
 # The claims.
 
 # %%

@@ -4,6 +4,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from wdsr_lib import qualitative
 from wdsr_lib.data.sources import ImagePair
@@ -30,24 +31,15 @@ def test_the_window_is_where_the_outputs_errors_differ_most():
         qualitative.choose_window(hr, [good], 16)
 
 
-class _Shift:
+class _Shift(torch.nn.Module):
     """A stand-in SR model: nearest-neighbour x2 plus a constant offset (a known, different error per model)."""
 
     def __init__(self, offset):
+        super().__init__()
         self.offset = offset
 
-    def __call__(self, x):
-        import torch
-
+    def forward(self, x):
         return torch.repeat_interleave(torch.repeat_interleave(x, 2, dim=-1), 2, dim=-2) + self.offset
-
-    def eval(self):
-        return self
-
-    def train(self, mode=True):
-        return self
-
-    training = False
 
 
 def test_each_panel_is_labelled_with_its_psnr_on_the_crop():
@@ -88,6 +80,21 @@ def test_profile_figure_is_written_from_the_store_and_skipped_without_weights(sm
     assert f"skipped: no finished run with weights (model.pt) for {runs['WDSR-A'].name}" in out
     assert "wdsr rebuild <run name>" in out
     assert png.read_bytes() == before  # the existing figure is kept
+
+
+@pytest.mark.slow
+def test_the_ensemble_on_the_crop_equals_the_whole_image_ensemble_there(smoke_store):
+    from wdsr_lib.data import load_pairs
+    from wdsr_lib.models import load_pretrained
+
+    model = load_pretrained(qualitative.profile_runs("smoke", smoke_store)["WDSR-B"] / "model.pt")
+    lr = load_pairs("sample", 2, "val")[0].lr[:60, :70]
+    whole = qualitative.upscale(model, lr, 2, self_ensemble=True).astype(int)
+    for box in [(0, 0, 24), (37, 51, 30), (96, 100, 24)]:  # at the top-left corner, inside, at the bottom-right
+        top, left, size = box
+        crop = qualitative.ensemble_crop(model, lr, 2, box).astype(int)
+        assert crop.shape == (size, size, 3)
+        assert np.abs(crop - whole[top:top + size, left:left + size]).max() <= 1  # 8-bit rounding of float noise
 
 
 @pytest.mark.slow

@@ -71,6 +71,21 @@ def bicubic(lr: np.ndarray, scale: int) -> np.ndarray:
     return np.asarray(quantize(imresize(np.asarray(lr, dtype=np.float64), scale)), dtype=np.uint8)
 
 
+def ensemble_crop(model, lr: np.ndarray, scale: int, box: tuple[int, int, int]) -> np.ndarray:
+    """The x8 self-ensemble output on the HR window `box` = (top, left, size), computed on the LR window plus the
+    model's receptive-field radius of context (`models.receptive_field_radius`), so it equals the same window
+    of the whole-image ensemble (up to float rounding) at a fraction of the cost."""
+    from .models import receptive_field_radius
+
+    top, left, size = box
+    r = receptive_field_radius(model, scale)
+    t0, l0 = max(0, top // scale - r), max(0, left // scale - r)
+    t1 = min(lr.shape[0], -(-(top + size) // scale) + r)
+    l1 = min(lr.shape[1], -(-(left + size) // scale) + r)
+    out = upscale(model, lr[t0:t1, l0:l1], scale, self_ensemble=True)
+    return out[top - t0 * scale: top - t0 * scale + size, left - l0 * scale: left - l0 * scale + size]
+
+
 def choose_window(hr: np.ndarray, outputs: Sequence[np.ndarray], size: int, margin: int = 0,
                   stride: Optional[int] = None) -> tuple[int, int]:
     """(top, left) of the `size` x `size` window where the outputs' mean squared errors against `hr` differ most
@@ -112,7 +127,8 @@ def crop_psnr(sr: np.ndarray, hr: np.ndarray) -> float:
 def compare_rows(pairs, models: Mapping[str, object], scale: int, ensemble: Optional[str] = None,
                  size: Optional[int] = None) -> list[Row]:
     """One Row per (LR, HR) pair: HR, bicubic, each model of `models` and, if `ensemble` names one of them, its
-    x8 self-ensemble, cropped by the rule of the module docstring (chosen on the single-forward models)."""
+    x8 self-ensemble, cropped by the rule of the module docstring (chosen on the single-forward models; with
+    one model, on it and bicubic)."""
     from .metrics import get_protocol
 
     if ensemble is not None and ensemble not in models:
@@ -124,15 +140,17 @@ def compare_rows(pairs, models: Mapping[str, object], scale: int, ensemble: Opti
         hr = np.asarray(pair.hr)[: lr.shape[0] * scale, : lr.shape[1] * scale]
         outputs = {label: upscale(m, lr, scale) for label, m in models.items()}
         side = size or max(16, min(96, (min(hr.shape[:2]) - 2 * margin) // 3))
+        baseline = bicubic(lr, scale)
         chosen = list(outputs.values())
-        top, left = choose_window(hr, chosen if len(chosen) > 1 else chosen + [bicubic(lr, scale)], side, margin)
-        images = {"HR": hr, "bicubic": bicubic(lr, scale), **outputs}
-        if ensemble is not None:
-            images[f"{ensemble} x8"] = upscale(models[ensemble], lr, scale, self_ensemble=True)
+        top, left = choose_window(hr, chosen if len(chosen) > 1 else chosen + [baseline], side, margin)
+        images = {"HR": hr, "bicubic": baseline, **outputs}
         window = (slice(top, top + side), slice(left, left + side))
+        crops = {label: img[window] for label, img in images.items()}
+        if ensemble is not None:
+            crops[f"{ensemble} x8"] = ensemble_crop(models[ensemble], lr, scale, (top, left, side))
         hr_crop = hr[window]
-        panels = tuple(Panel(label, img[window], None if label == "HR" else crop_psnr(img[window], hr_crop))
-                       for label, img in images.items())
+        panels = tuple(Panel(label, img, None if label == "HR" else crop_psnr(img, hr_crop))
+                       for label, img in crops.items())
         rows.append(Row(pair.name, hr, (top, left, side), panels))
     return rows
 
