@@ -67,6 +67,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     profile = get_profile(args.profile)
     if args.iterations is not None and args.iterations <= 0:  # name the flag, not TrainConfig's field
         raise ValueError(f"--iterations must be a positive number; got {args.iterations}.")
+    if args.workers is not None and args.workers < 0:
+        raise ValueError(f"--workers must be 0 or more; got {args.workers}.")
     model = ModelConfig(name=args.model, scale=args.scale, norm=args.norm, low_rank_relu=args.low_rank_relu,
                         mean_shift=args.mean_shift,
                         **{name: getattr(args, name) for _, name, _ in _MODEL_FLAGS})
@@ -137,7 +139,8 @@ def _load_model(args: argparse.Namespace):
         if not run_dir.is_dir():
             run_dir = runs_dir(args.results_dir) / args.run
         if not (run_dir / "config.json").exists():
-            raise FileNotFoundError(f"no run at {args.run} (looked for {run_dir}/config.json).")
+            raise FileNotFoundError(f"no run at {args.run} (looked for {run_dir}/config.json); give a run folder, "
+                                    "or the name of a run in --results-dir (`ls <results-dir>/runs` lists them).")
         if not (run_dir / "DONE").exists():
             resumable = any((run_dir / "checkpoints").glob("ckpt-*.pt"))
             raise ValueError(f"run {run_dir.name} is unfinished (no DONE marker); run its `wdsr train` command "
@@ -348,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list-runs", action="store_true", help="print a `wdsr train` command per missing run")
     p.add_argument("--notebooks", nargs="+", default=None, metavar="NAME",
                    help="a subset of the notebooks, e.g. 01_table1 (default: all, in pipeline order)")
-    p.set_defaults(func=_cmd_reproduce)
+    p.set_defaults(func=_cmd_reproduce, parser=p)
     from .verify import add_commands  # wdsr verify, wdsr rebuild (wdsr_lib/verify.py)
 
     add_commands(sub, common)
@@ -360,21 +363,21 @@ def _one_line(text: str) -> str:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    from .cli_flags import given_flags, interrupted_message, reject_inapplicable
+
+    argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
     args = build_parser().parse_args(argv)
     shown = warnings.showwarning
     if not args.debug:  # warnings (alpha dropped, 16-bit, bad checkpoint skipped) as one line each, too
         def show(message, category, filename, lineno, file=None, line=None):
-    from .cli_flags import given_flags, interrupted_message, reject_inapplicable
-
-    argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
             print(f"wdsr {args.command}: warning: {_one_line(message)}", file=file or sys.stderr)
         warnings.showwarning = show
     try:
+        reject_inapplicable(args, given_flags(args, argv))  # flags that cannot apply: refused, never ignored
         return args.func(args)
     except KeyboardInterrupt:
         print(f"wdsr {args.command}: {interrupted_message(args)}", file=sys.stderr)
         return 130
-        reject_inapplicable(args, given_flags(args, argv))  # flags that cannot apply: refused, never ignored
     except Exception as exc:  # one sentence for the user; the traceback only with --debug
         if args.debug:
             raise

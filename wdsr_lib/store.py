@@ -152,15 +152,15 @@ def load_or_train(cfg: RunConfig, results_dir: Optional[os.PathLike] = None, *,
     Returns None on a non-zero torchrun rank, which trains its share but leaves the record to rank 0.
     """
     from .engine.train import train  # the engine is only needed when something must be trained
+    from .preflight import check_trainable
 
     run_dir = run_dir_for(cfg, results_dir)
     if (run_dir / "DONE").exists():
-    from .preflight import check_trainable
         return load_record(run_dir)
+    check_trainable(cfg, run_dir.parent)  # before anything is written: a bad setting leaves no trace
     if env.get_int("RANK") != 0:  # under torchrun only rank 0 writes to the store
         train(cfg, run_dir, progress=False)
         return None
-    check_trainable(cfg, run_dir.parent)  # before anything is written: a bad setting leaves no trace
     try:
         with _locked(run_dir):
             if (run_dir / "DONE").exists():  # another process finished it while we waited

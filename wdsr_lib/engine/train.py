@@ -42,6 +42,8 @@ class TrainingDiverged(RuntimeError):
 def lr_at(cfg: RunConfig, step: int) -> float:
     """WDSR Sec. 4: the initial rate, halved every `lr_halve_every` iterations (EDSR: at 2e5 of 3e5)."""
     return cfg.lr * cfg.train.lr_gamma ** (step // cfg.train.lr_halve_every)
+
+
 def diverged(cfg: RunConfig, run_dir: Path, what: str) -> TrainingDiverged:
     """One sentence: what became NaN, the checkpoint kept (only one that exists), and the flag that helps."""
     from .checkpoint import list_checkpoints
@@ -52,8 +54,6 @@ def diverged(cfg: RunConfig, run_dir: Path, what: str) -> TrainingDiverged:
     if cfg.model.resolved_norm != "weight":  # WDSR Sec. 3.3 / Fig. 3: weight norm trains stably at 10x the lr
         fix += " or use weight norm (--norm weight)"
     return TrainingDiverged(f"{Path(run_dir).name}: {what}; {where}; {fix}, which starts a new run.")
-
-
 
 
 def center_crop_pair(pair: ImagePair, hr_side: Optional[int], scale: int) -> ImagePair:
