@@ -19,9 +19,12 @@ import subprocess
 import sys
 import tempfile
 import warnings
-from dataclasses import dataclass
+import json
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Union
+from typing import Callable, ContextManager, Optional, Union
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -29,7 +32,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest_data import random_rgb, write_png, write_png16  # noqa: E402
+from conftest_data import random_rgb, write_div2k, write_png, write_png16  # noqa: E402
 
 from wdsr_lib import cli  # noqa: E402
 from wdsr_lib.data import DataError, PatchSampler, imresize, load_pairs  # noqa: E402
@@ -52,6 +55,7 @@ class Case:
     expect: str  # "error" (exit 2 / raises), "warning" (works, one warning line), "ok" (works silently)
     phrase: str  # a key phrase the message must contain
     fix: str  # what the user should do
+    around: Optional[Callable[[Path], ContextManager]] = None  # a condition around the command (env, a fault)
 
 
 def weights(tmp: Path, name: str = "wdsr_a", **kw) -> Path:
@@ -124,6 +128,79 @@ def results_file(tmp: Path) -> list:
     return [*TRAIN, "--iterations", "2", "--results-dir", tmp / "results"]
 
 
+# --- issue 15: outputs, pixel types, --init-from, complete data, flags that cannot apply, validation, messages --
+
+TINY_A = {"name": "wdsr_a", "n_resblocks": 1, "n_feats": 8, "block_feats": 16}
+
+
+def stored_run(tmp: Path, model: dict = TINY_A, *, weights: bool = True, scale: int = 2) -> Path:
+    """A DONE run in `<tmp>/results` holding (random) weights of `model`: what `--run` / `--init-from` name."""
+    from wdsr_lib.config import ModelConfig
+    from wdsr_lib.profiles import get_profile
+
+    m = ModelConfig(scale=scale, **model)
+    cfg = get_profile("smoke").run(m)
+    run = tmp / "results" / "runs" / cfg.run_name()
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"config": cfg.to_dict()}))
+    (run / "summary.json").write_text("{}")
+    (run / "history.csv").write_text("iteration,train_loss,val_psnr,lr,seconds\n")
+    if weights:
+        torch.save(m.build().state_dict(), run / "model.pt")
+    (run / "DONE").write_text("done\n")
+    return run
+
+
+def tiff(tmp: Path, arr: np.ndarray, name: str) -> Path:
+    Image.fromarray(arr).save(tmp / name)
+    return tmp / name
+
+
+def symlinked_input(tmp: Path) -> list:
+    src = photo(tmp)
+    (tmp / "link.png").symlink_to(src)
+    return ["upscale", src, tmp / "link.png", "--checkpoint", weights(tmp), *MODEL]
+
+
+def existing_output(tmp: Path) -> list:
+    photo(tmp, random_rgb(4, 4), name="out.png")  # a previous result, which must survive
+    return upscale(tmp, photo(tmp))
+
+
+@contextlib.contextmanager
+def small_disk(tmp: Path, limit: int = 4000):
+    """Writes beyond `limit` bytes fail with EFBIG, as a nearly full disk fails with ENOSPC (RLIMIT_FSIZE)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+def cache_is_a_file(tmp: Path):
+    (tmp / "cache-file").write_text("not a folder")
+    return mock.patch.dict(os.environ, {"WDSR_CACHE": str(tmp / "cache-file")})
+
+
+def out_of_memory(tmp: Path):
+    failure = RuntimeError("[enforce fail at alloc_cpu.cpp:114] . DefaultCPUAllocator: can't allocate memory: "
+                           "you tried to allocate 68719476736 bytes.")
+    return mock.patch("wdsr_lib.engine.evaluate.sr_forward", side_effect=failure)
+
+
+def init_from(tmp: Path, source: Path, *model: str) -> list:
+    return [*TRAIN[:3], *model, "--precision", "fp32", "--no-progress", "--iterations", "2",
+            "--results-dir", tmp / "results", "--init-from", source.name]
+
+
+def partial_div2k(tmp: Path) -> list:
+    root = write_div2k(tmp / "div2k", scales=(2,), ids={"train": range(1, 4), "valid": range(801, 803)})
+    return ["train", "--profile", "paper", "--data-root", root, "--results-dir", tmp / "results", "--no-progress"]
+
+
 CASES = [
     Case("missing-data-root", "`wdsr eval --data div2k` with a data root that does not exist",
          lambda t: evaluate(t, "--data", "div2k", "--data-root", t / "nowhere"), "error", "DIV2K not found under",
@@ -186,7 +263,7 @@ CASES = [
          "Use smoke, quick, cpu or paper."),
     Case("nan-loss", "a learning rate that makes training diverge (`--lr 1e30`)",
          lambda t: [*TRAIN, "--iterations", "4", "--lr", "1e30", "--results-dir", t / "results"], "error",
-         "NaN or infinite", "Lower `--lr` (or keep weight norm); the last good checkpoint is kept, rerun resumes."),
+         "NaN or infinite", "Lower `--lr` (a new run); weight norm is suggested only when it is off."),
     Case("unwritable-results", "a results directory that cannot be written (here: a file in its place)",
          results_file, "error", "cannot write the results store",
          "Free disk space or pass a writable `--results-dir`; nothing is marked DONE, rerun resumes."),
@@ -209,7 +286,8 @@ CASES = [
          lambda t: ["eval", "--checkpoint", t / "absent.pt", *MODEL], "error", "not found",
          "Check the path; model.pt is written when a run finishes."),
     Case("unfinished-run", "`wdsr upscale --run DIR` of a run that was killed before DONE",
-         unfinished_run, "error", "is unfinished (no DONE marker)", "Rerun its `wdsr train` command: it resumes."),
+         unfinished_run, "error", "is unfinished (no DONE marker)",
+         "Rerun its `wdsr train` command: it resumes from its last checkpoint (or starts over if it had none)."),
     Case("unwritable-output", "`wdsr upscale` to a path inside a file",
          lambda t: ["upscale", photo(t), photo(t, name="f.png") / "out.png", "--checkpoint", weights(t), *MODEL],
          "error", "cannot write", "Choose a writable output path."),
@@ -219,6 +297,95 @@ CASES = [
     Case("bad-tile", "`wdsr upscale --tile 0`",
          lambda t: [*upscale(t, photo(t)), "--tile", "0"], "error", "tile must be a positive number",
          "Give a positive LR tile side in pixels, or omit `--tile`."),
+    Case("output-is-input", "`wdsr upscale same.png same.png` (the output would replace the input)",
+         lambda t: upscale(t, photo(t))[:1] + [photo(t), photo(t)] + upscale(t, photo(t))[3:], "error",
+         "would destroy the input", "Choose another output path; `--force` replaces the input on purpose."),
+    Case("output-is-input-via-symlink", "`wdsr upscale in.png link.png` where link.png is a symlink to in.png",
+         symlinked_input, "error", "would destroy the input",
+         "Choose another output path (hard links and `..` spellings are caught too)."),
+    Case("output-full-disk", "`wdsr upscale` onto an existing out.png while the disk fills up (here: a 4 kB "
+         "file-size limit)", existing_output, "error", "cannot write",
+         "Free disk space; the previous out.png is left whole and no partial file remains (the write is atomic).",
+         around=small_disk),
+    Case("output-without-extension", "`wdsr upscale in.png out` (no extension)",
+         lambda t: ["upscale", photo(t), t / "out", "--checkpoint", weights(t), *MODEL], "error",
+         "unknown file extension '(none)'", "End the output name in .png (checked before the model runs)."),
+    Case("float-image", "`wdsr upscale` of a 32-bit float TIFF with values in [0, 1]",
+         lambda t: upscale(t, tiff(t, np.random.default_rng(0).random((20, 24)).astype(np.float32), "f.tif")),
+         "warning", "read as values in [0, 1], scaled by 255",
+         "Nothing, if the values mean [0, 1] (max <= 1); values up to 255 are read as [0, 255], others refused."),
+    Case("float-image-out-of-range", "`wdsr upscale` of a float TIFF with values up to 300",
+         lambda t: upscale(t, tiff(t, np.full((20, 24), 300, np.float32), "f.tif")), "error",
+         "which fit neither [0, 1] nor [0, 255]", "Rescale it to [0, 1] or [0, 255], or save it as 8-bit PNG."),
+    Case("int32-image", "`wdsr upscale` of a 32-bit integer TIFF",
+         lambda t: upscale(t, tiff(t, np.full((20, 24), 70000, np.int32), "i.tif")), "error",
+         "32-bit integer pixels (mode I)", "Save it as 8- or 16-bit (PNG or TIFF)."),
+    Case("cmyk-image", "`wdsr upscale` of a CMYK JPEG",
+         lambda t: Image.new("CMYK", (24, 20), (0, 80, 160, 10)).save(t / "c.jpg") or upscale(t, t / "c.jpg"),
+         "error", "is a CMYK image, which needs colour management",
+         "Convert it to RGB with a colour-managed tool (its ICC profile), then upscale the RGB file."),
+    Case("16-bit-gray", "`wdsr upscale` of a 16-bit grayscale PNG",
+         lambda t: upscale(t, tiff(t, np.full((20, 24), 40000, np.uint16), "g16.png")), "warning",
+         "16-bit image converted to 8 bit", "Nothing: round(v / 257), the gray repeated into RGB."),
+    Case("folder-as-image", "`wdsr upscale` of a folder",
+         lambda t: upscale(t, folder(t, {})), "error", "is a folder, not an image file", "Give one image file."),
+    Case("init-from-other-model", "`wdsr train --model edsr --scale 4 --init-from <a WDSR-A x2 run>`",
+         lambda t: init_from(t, stored_run(t), "--model", "edsr", "--scale", "4", "--n-resblocks", "1",
+                             "--n-feats", "8"), "error", "whose weights are not those of this edsr",
+         "Give `--init-from` a run of the same `--model` and size flags at another scale (EDSR Sec. 3.2)."),
+    Case("init-from-unknown", "`wdsr train --init-from` a name that is not in the store",
+         lambda t: init_from(t, stored_run(t).with_name("wdsr_a-x2-b1-typo"), *MODEL[:2], "--scale", "4",
+                             *MODEL[2:]), "error", "there is no run of that name",
+         "Copy the run name from `<results-dir>/runs` (the nearest name is suggested), or pass its `--results-dir`."),
+    Case("init-from-without-weights", "`wdsr train --init-from` a DONE run whose model.pt is absent (fresh clone)",
+         lambda t: init_from(t, stored_run(t, weights=False), *MODEL, "--scale", "4"), "error",
+         "rebuild them with `wdsr rebuild", "Run the printed `wdsr rebuild <run>`, then the same `wdsr train`."),
+    Case("incomplete-div2k", "`wdsr train --profile paper` with 3 train and 2 validation DIV2K images",
+         partial_div2k, "error", "DIV2K_train_HR holds 3 of its 800 images",
+         "Remove the incomplete folders and run the printed `wdsr data download div2k` (or point `--data-root` "
+         "at a complete copy)."),
+    Case("model-flags-with-run", "`wdsr upscale in.png out.png --run R --scale 4 --n-resblocks 32`",
+         lambda t: ["upscale", photo(t), t / "out.png", "--run", stored_run(t), "--scale", "4", "--n-resblocks",
+                    "32"], "error", "--scale, --n-resblocks do not apply with --run",
+         "Drop them (the run's stored model is used), or choose a run trained with them."),
+    Case("training-flag-in-eval", "`wdsr eval --run R --lr 1e-3 --seed 3`",
+         lambda t: ["eval", "--run", stored_run(t), "--lr", "1e-3", "--seed", "3"], "error",
+         "--seed, --lr do not apply to `wdsr eval`", "Drop them: eval and upscale use a trained model as it is."),
+    Case("data-root-in-upscale", "`wdsr upscale ... --data-root d`",
+         lambda t: [*upscale(t, photo(t)), "--data-root", t], "error", "--data-root does not apply to `wdsr upscale`",
+         "Drop it: upscale reads only its input image."),
+    Case("data-root-for-sample-profile", "`wdsr train --profile quick --data-root d`",
+         lambda t: ["train", "--profile", "quick", "--data-root", t], "error",
+         "--data-root does not apply to profile 'quick'", "Drop it, or train on DIV2K with `--profile paper`."),
+    Case("tile-overlap-without-tile", "`wdsr upscale --tile-overlap 8` without `--tile`",
+         lambda t: [*upscale(t, photo(t)), "--tile-overlap", "8"], "error", "--tile-overlap does not apply without",
+         "Give `--tile` too, or drop `--tile-overlap`."),
+    Case("list-runs-with-notebooks", "`wdsr reproduce --list-runs --notebooks 01_table1`",
+         lambda t: ["reproduce", "--list-runs", "--notebooks", "01_table1"], "error",
+         "--notebooks does not apply with --list-runs", "Drop `--notebooks` (or `--list-runs`)."),
+    Case("negative-seed", "`wdsr train --seed -1`",
+         lambda t: [*TRAIN, "--seed", "-1", "--results-dir", t / "results"], "error",
+         "seed must be an integer from 0 to 4294967295", "Give a seed from 0 to 2**32 - 1; nothing is written."),
+    Case("nan-lr", "`wdsr train --lr nan`", lambda t: [*TRAIN, "--lr", "nan"], "error",
+         "argument --lr: expected a finite number, got 'nan'", "Give a positive finite learning rate."),
+    Case("negative-workers", "`wdsr train --workers -1`", lambda t: [*TRAIN, "--workers", "-1"], "error",
+         "--workers must be 0 or more", "Give 0 (load in the training process) or a positive count."),
+    Case("flag-the-model-lacks", "`wdsr train --model edsr --block-feats 64`",
+         lambda t: [*TRAIN[:3], "--model", "edsr", "--block-feats", "64"], "error", "does not take block_feats",
+         "Drop the flag: `--block-feats` is WDSR-A's (each model's flags are listed in the message)."),
+    Case("run-without-weights", "`wdsr upscale --run R` of a DONE run without model.pt (weights are not in git)",
+         lambda t: ["upscale", photo(t), t / "out.png", "--run", stored_run(t, weights=False)], "error",
+         "rebuild them with `wdsr rebuild", "Run the printed `wdsr rebuild <run>` (retrains and checks the record)."),
+    Case("unknown-run", "`wdsr upscale --run` a name that is not in the store",
+         lambda t: ["upscale", photo(t), t / "out.png", "--run", "nope", "--results-dir", t / "results"], "error",
+         "no run at nope", "Give a run folder, or a name from `<results-dir>/runs`."),
+    Case("unwritable-cache", "`wdsr eval --data DIR` with `$WDSR_CACHE` pointing at a file",
+         lambda t: evaluate(t, "--data", folder(t, {"a.png": random_rgb(20, 24)})), "error",
+         "cannot write the decode cache", "Point `$WDSR_CACHE` at a writable folder with free space.",
+         around=cache_is_a_file),
+    Case("out-of-memory", "`wdsr upscale` of an image too large for memory (simulated allocator failure)",
+         lambda t: upscale(t, photo(t)), "error", "pass --tile 256 (or smaller)",
+         "Pass `--tile 256` (smaller if needed): tiles give the same result.", around=out_of_memory),
 ]
 
 
@@ -228,6 +395,11 @@ def observe(case: Case, tmp: Path) -> tuple[str, str, str]:
     Asserts the shape promised to users: no traceback, exit 2 with exactly one error line, or exit 0.
     """
     target = case.setup(tmp)
+    with case.around(tmp) if case.around else contextlib.nullcontext():
+        return _observe(target)
+
+
+def _observe(target) -> tuple[str, str, str]:
     if callable(target):  # a library call
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -261,6 +433,55 @@ def test_bad_input_gives_one_clear_line(case, tmp_path, monkeypatch):
     outcome, message, _ = observe(case, tmp_path)
     assert outcome == case.expect, message
     assert case.phrase in message
+    if message.startswith("wdsr train: error:"):  # a failed training left no run folder and no ledger line
+        for runs in tmp_path.rglob("runs"):
+            assert all((d / "DONE").exists() for d in runs.iterdir() if d.is_dir()), list(runs.iterdir())
+            assert not (runs / "ledger.jsonl").exists()
+
+
+def test_a_full_disk_keeps_the_previous_output_whole(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    case = next(c for c in CASES if c.id == "output-full-disk")
+    before = None
+
+    def setup(t):
+        nonlocal before
+        argv = existing_output(t)
+        before = (t / "out.png").read_bytes()
+        return argv
+
+    assert observe(replace(case, setup=setup), tmp_path)[0] == "error"
+    assert (tmp_path / "out.png").read_bytes() == before
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_the_input_survives_an_upscale_onto_itself_and_force_replaces_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = upscale(tmp_path, photo(tmp_path))
+    src = tmp_path / "in.png"
+    before = src.read_bytes()
+    with contextlib.redirect_stderr(io.StringIO()):
+        assert cli.main([str(a) for a in [argv[0], src, src, *argv[3:]]]) == 2
+    assert src.read_bytes() == before
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli.main([str(a) for a in [argv[0], src, src, *argv[3:], "--force"]]) == 0
+    assert Image.open(src).size == (48, 40)  # the x2 result replaced the 24x20 input, as asked
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["upscale", "a.png", "b.png", "--weights", "w.pt"], "interrupted; nothing was written."),
+    ([*TRAIN, "--results-dir", "results"], "interrupted before the first checkpoint; nothing was kept"),
+    (["reproduce", "--profile", "smoke"], "runs already DONE are kept and unfinished ones resume"),
+])
+def test_ctrl_c_promises_a_resume_only_where_there_is_one(tmp_path, monkeypatch, argv, said):
+    monkeypatch.chdir(tmp_path)
+    interrupt = mock.Mock(side_effect=KeyboardInterrupt)
+    monkeypatch.setattr(cli, {"upscale": "_cmd_upscale", "train": "_cmd_train", "reproduce": "_cmd_reproduce"}
+                        [argv[0]], interrupt)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert cli.main([str(a) for a in argv]) == 130
+    assert said in err.getvalue() and "run the same command again to resume" not in err.getvalue()
 
 
 def test_a_real_process_prints_one_line_and_exits_2_and_debug_shows_the_traceback(tmp_path):
@@ -304,6 +525,24 @@ exception's message.
 """
 
 FOOTER = """
+Guarantees behind these messages (`tests/test_atomic.py`, `tests/test_preflight.py`, `tests/test_decode_modes.py`):
+
+- **Nothing lost.** Every file a command writes (upscaled images, the store's records, model.pt, checkpoints, the
+  decode cache, tables, claims, figures) is written to a temp file in its own folder and renamed into place
+  (`wdsr_lib/atomic.py`): a full disk, Ctrl-C or kill leaves the previous file whole and no partial new one.
+  An output that is one of the command's inputs (by name, symlink, hard link or `..` spelling) is refused unless
+  `--force`.
+- **Nothing silently wrong.** Every pixel type Pillow opens is decoded by the rule in `wdsr_lib/data/decode.py` or
+  refused naming its mode; `--init-from` transfers every tensor the two scales share or fails; a profile that
+  names DIV2K gets all of it (0001-0800, 0801-0900, LR exactly HR // scale) or does not start; flags that cannot
+  apply are refused, never ignored.
+- **Validation before the store is touched** (`wdsr_lib/preflight.py`): a bad setting leaves no run folder and no
+  ledger line; a run that fails before its first checkpoint removes its folder; `store.trained_runs()` and the
+  ledger list only runs trained to DONE.
+- **Messages name the fix**: a process that waits for another one's lock on the same run prints once
+  `waiting: process <pid> is training <run> ...`, then waits; Ctrl-C says "the same command resumes" only where a
+  checkpoint (or a finished run, or a partial download) is there to resume from.
+
 Faults outside the inputs (kill -9 at any moment, corrupt checkpoints, concurrent writers, a disk that fills up
 during training) are covered by `tests/test_faults.py`: a rerun of the same command resumes and gives the
 uninterrupted run's weights bit for bit, and nothing half-written is ever marked DONE.

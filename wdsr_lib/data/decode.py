@@ -154,6 +154,8 @@ def read_rgb(path: str | Path) -> np.ndarray:
             arr = _from_pillow(im, path)
     except FileNotFoundError:
         raise DataError(f"Image file {path} does not exist.") from None
+    except IsADirectoryError:
+        raise DataError(f"{path} is a folder, not an image file; give the path of one image.") from None
     except UnidentifiedImageError:
         arr = _from_tifffile(path) if path.suffix.lower() in (".tif", ".tiff") else None
         if arr is None:
