@@ -3,6 +3,7 @@
 PYTHON ?= python3
 TORCH ?= torch==2.13.0
 PROFILE ?= quick
+JOBS ?= 1
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -19,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 reproduce: $(STAMP)
-	$(BIN)/wdsr reproduce --profile $(PROFILE)
+	$(BIN)/wdsr reproduce --profile $(PROFILE) --jobs $(JOBS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --durations=15 tests

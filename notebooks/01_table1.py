@@ -30,11 +30,12 @@ seeds = None  # None: the profile's seeds
 # Relative `results_dir` / `figures_dir` resolve against the project root (`$WDSR_ROOT`, else the folder holding this project's `pyproject.toml`), so JupyterLab, papermill and nbval use the same store. Environment overrides for `pytest --nbval-lax` (`WDSR_PROFILE`, `WDSR_RESULTS_DIR`, `WDSR_FIGURES_DIR`); the papermill pipeline does not set them, so its parameters win.
 
 # %%
+from wdsr_lib import claims as judge
 from wdsr_lib import notebook_env, plots, report, study
 
 profile = notebook_env.profile_from_env(profile)
 results_dir = notebook_env.results_dir_from_env(results_dir)
-figures_dir = notebook_env.figures_dir_from_env(figures_dir)
+figures_dir = notebook_env.figures_dir_from_env(figures_dir) + f"/{profile}"  # one folder per profile
 data = report.data_description(profile)
 print(f"profile {profile}; results in {results_dir}; figures in {figures_dir}")
 print("data:", data)
@@ -65,7 +66,7 @@ params
 # %%
 final = study.final_frame(plan, results_dir)
 table = report.table1_frame(final, params)
-report.write_table(table, results_dir, "table1", report.caption("WDSR Table 1, x2", profile))
+report.write_table(table, results_dir, "table1", report.caption("WDSR Table 1, x2", profile), profile)
 table
 
 # %% [markdown]
@@ -76,10 +77,20 @@ fig = plots.table1_figure(final)
 plots.save_figure(fig, figures_dir, "table1_psnr_vs_params")
 
 # %% [markdown]
+# The paired gaps against iterations, per budget: where the orderings settle (seed mean, 95% band).
+
+# %%
+history = study.history_frame(plan, results_dir)
+fig = plots.gap_figure(history, [("WDSR-A", "EDSR"), ("WDSR-B", "EDSR"), ("WDSR-B", "WDSR-A")],
+                       title="WDSR Table 1: paired validation-PSNR gaps")
+plots.save_figure(fig, figures_dir, "table1_gaps")
+
+# %% [markdown]
 # The claims of Sec. 4.1, judged on paired differences per budget (written to `results/claims/`).
 
 # %%
-claims = report.table1_claims(final, data)
+noise = study.measure_noise(profile, results_dir)
+claims = judge.table1_claims(final, history, data, noise)
 report.write_claims(results_dir, "table1", claims, profile)
 report.verdict_table(claims)
 

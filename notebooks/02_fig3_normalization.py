@@ -30,11 +30,12 @@ seeds = None  # None: the profile's seeds
 # Relative `results_dir` / `figures_dir` resolve against the project root (`$WDSR_ROOT`, else the folder holding this project's `pyproject.toml`), so JupyterLab, papermill and nbval use the same store. Environment overrides for `pytest --nbval-lax` (`WDSR_PROFILE`, `WDSR_RESULTS_DIR`, `WDSR_FIGURES_DIR`); the papermill pipeline does not set them, so its parameters win.
 
 # %%
+from wdsr_lib import claims as judge
 from wdsr_lib import notebook_env, plots, report, study
 
 profile = notebook_env.profile_from_env(profile)
 results_dir = notebook_env.results_dir_from_env(results_dir)
-figures_dir = notebook_env.figures_dir_from_env(figures_dir)
+figures_dir = notebook_env.figures_dir_from_env(figures_dir) + f"/{profile}"  # one folder per profile
 data = report.data_description(profile)
 print(f"profile {profile}; results in {results_dir}; figures in {figures_dir}")
 print("data:", data)
@@ -58,13 +59,13 @@ study.run_plan(plan, results_dir)
 # %%
 history = study.history_frame(plan, results_dir)
 final = study.final_frame(plan, results_dir)
-final[["norm", "lr", "seed", "psnr", "bicubic_psnr", "params", "train_seconds"]]
+final[["norm", "lr", "arm", "seed", "endpoint", "converged", "psnr", "bicubic_psnr", "params"]]
 
 # %% [markdown]
 # Figure 3: loss and validation PSNR against iterations.
 
 # %%
-fig = plots.training_curves(history, hue="norm", order=["weight", "batch", "none"],
+fig = plots.training_curves(history, hue="norm", order=["weight", "batch", "none"], style="lr",
                             title="WDSR Figure 3: WDSR-A with weight / batch / no normalisation")
 plots.save_figure(fig, figures_dir, "fig3_normalization")
 
@@ -72,7 +73,8 @@ plots.save_figure(fig, figures_dir, "fig3_normalization")
 # The claim: WN faster (mean validation PSNR over the first half) and higher (final validation PSNR).
 
 # %%
-claims = report.fig3_claims(history, data)
+noise = study.measure_noise(profile, results_dir)
+claims = judge.fig3_claims(final, history, data, noise)
 report.write_claims(results_dir, "fig3", claims, profile)
 report.verdict_table(claims)
 

@@ -30,11 +30,12 @@ seeds = None  # None: the profile's seeds
 # Relative `results_dir` / `figures_dir` resolve against the project root (`$WDSR_ROOT`, else the folder holding this project's `pyproject.toml`), so JupyterLab, papermill and nbval use the same store. Environment overrides for `pytest --nbval-lax` (`WDSR_PROFILE`, `WDSR_RESULTS_DIR`, `WDSR_FIGURES_DIR`); the papermill pipeline does not set them, so its parameters win.
 
 # %%
+from wdsr_lib import claims as judge
 from wdsr_lib import notebook_env, plots, report, study
 
 profile = notebook_env.profile_from_env(profile)
 results_dir = notebook_env.results_dir_from_env(results_dir)
-figures_dir = notebook_env.figures_dir_from_env(figures_dir)
+figures_dir = notebook_env.figures_dir_from_env(figures_dir) + f"/{profile}"  # one folder per profile
 data = report.data_description(profile)
 print(f"profile {profile}; results in {results_dir}; figures in {figures_dir}")
 print("data:", data)
@@ -60,7 +61,9 @@ study.run_plan(reference, results_dir)
 # %%
 history = study.history_frame(plan, results_dir)
 reference_history = study.history_frame(reference, results_dir)
-study.final_frame(plan, results_dir)[["lr", "seed", "psnr", "bicubic_psnr"]]
+final = study.final_frame(plan, results_dir)
+reference_final = study.final_frame(reference, results_dir)
+final[["lr", "seed", "endpoint", "psnr", "psnr_bn_train_mode", "bicubic_psnr"]]
 
 # %% [markdown]
 # Figure 4: loss and validation PSNR against iterations for each learning rate.
@@ -74,7 +77,7 @@ plots.save_figure(fig, figures_dir, "fig4_bn_lr")
 # Instability: the maximum drawdown of validation PSNR over the last half of training (how far it falls back from its running best), BN at 1e-4 against weight norm.
 
 # %%
-claims = report.fig4_claims(history, reference_history, data)
+claims = judge.fig4_claims(final, history, reference_final, reference_history, data)
 report.write_claims(results_dir, "fig4", claims, profile)
 report.verdict_table(claims)
 

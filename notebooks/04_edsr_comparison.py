@@ -30,11 +30,12 @@ seeds = None  # None: the profile's seeds
 # Relative `results_dir` / `figures_dir` resolve against the project root (`$WDSR_ROOT`, else the folder holding this project's `pyproject.toml`), so JupyterLab, papermill and nbval use the same store. Environment overrides for `pytest --nbval-lax` (`WDSR_PROFILE`, `WDSR_RESULTS_DIR`, `WDSR_FIGURES_DIR`); the papermill pipeline does not set them, so its parameters win.
 
 # %%
+from wdsr_lib import claims as judge
 from wdsr_lib import notebook_env, plots, report, study
 
 profile = notebook_env.profile_from_env(profile)
 results_dir = notebook_env.results_dir_from_env(results_dir)
-figures_dir = notebook_env.figures_dir_from_env(figures_dir)
+figures_dir = notebook_env.figures_dir_from_env(figures_dir) + f"/{profile}"  # one folder per profile
 data = report.data_description(profile)
 print(f"profile {profile}; results in {results_dir}; figures in {figures_dir}")
 print("data:", data)
@@ -62,7 +63,7 @@ costs = latency.cost_frame(study.select(plan, study="baseline"), latency.latency
 final = study.final_frame(plan, results_dir)
 history = study.history_frame(plan, results_dir)
 baselines = report.baseline_frame(final, costs)
-report.write_table(baselines, results_dir, "baselines", report.caption("WDSR README baselines, x2", profile))
+report.write_table(baselines, results_dir, "baselines", report.caption("WDSR README baselines, x2", profile), profile)
 baselines
 
 # %% [markdown]
@@ -103,7 +104,9 @@ qualitative.profile_figure(profile, results_dir, figures_dir)
 # The claims.
 
 # %%
-claims = report.edsr_comparison_claims(final, history, data)
+noise = study.measure_noise(profile, results_dir)
+everything = study.final_frame(study.every_plan(profile), results_dir)
+claims = judge.edsr_comparison_claims(final, history, data, noise) + [judge.bicubic_claim(everything, data)]
 report.write_claims(results_dir, "edsr_comparison", claims, profile)
 report.verdict_table(claims)
 

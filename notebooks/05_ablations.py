@@ -32,11 +32,12 @@ seeds = None  # None: the profile's seeds
 # Relative `results_dir` / `figures_dir` resolve against the project root (`$WDSR_ROOT`, else the folder holding this project's `pyproject.toml`), so JupyterLab, papermill and nbval use the same store. Environment overrides for `pytest --nbval-lax` (`WDSR_PROFILE`, `WDSR_RESULTS_DIR`, `WDSR_FIGURES_DIR`); the papermill pipeline does not set them, so its parameters win.
 
 # %%
+from wdsr_lib import claims as judge
 from wdsr_lib import notebook_env, plots, report, study
 
 profile = notebook_env.profile_from_env(profile)
 results_dir = notebook_env.results_dir_from_env(results_dir)
-figures_dir = notebook_env.figures_dir_from_env(figures_dir)
+figures_dir = notebook_env.figures_dir_from_env(figures_dir) + f"/{profile}"  # one folder per profile
 data = report.data_description(profile)
 print(f"profile {profile}; results in {results_dir}; figures in {figures_dir}")
 print("data:", data)
@@ -89,7 +90,9 @@ plots.save_figure(fig, figures_dir, "ablation_low_rank_relu")
 # The claims.
 
 # %%
-claims = report.ablation_claims(final, data)
+noise = study.measure_noise(profile, results_dir)
+history = study.history_frame(plan, results_dir)
+claims = judge.ablation_claims(final, history, data, noise)
 report.write_claims(results_dir, "ablations", claims, profile)
 report.verdict_table(claims)
 

@@ -102,14 +102,20 @@ def test_rng_state_round_trips():
     assert torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
 
 
-def test_autocast_dtype_choice():
+def test_autocast_dtype_is_what_the_run_asked_for_never_what_the_hardware_has(monkeypatch):
+    from wdsr_lib.engine import device as dev
+
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert autocast_dtype(cpu, "fp32") is None
+    for amx in (False, True):  # an AMX CPU must not change what "fp32" computes
+        monkeypatch.setattr(dev, "cpu_has_amx", lambda amx=amx: amx)
+        assert autocast_dtype(cpu, "fp32") is None
+        assert autocast_dtype(cuda, "fp32") is None
     assert autocast_dtype(cpu, "bf16") is torch.bfloat16
-    assert autocast_dtype(cpu, "auto") in (None, torch.bfloat16)
-    if not torch.cuda.is_available():
-        return
-    assert autocast_dtype(cuda, "auto") in (torch.bfloat16, torch.float16)
+    assert autocast_dtype(cuda, "fp16") is torch.float16
+    with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
+        autocast_dtype(cpu, "fp16")
+    with pytest.raises(ValueError, match="precision must be"):
+        autocast_dtype(cpu, "auto")
 
 
 def test_bf16_autocast_training_runs_and_stays_close_to_fp32(tmp_path):

@@ -31,7 +31,7 @@ def test_table1_figure_shows_ours_and_the_papers_numbers():
     rows = [{"family": f, "blocks": b, "seed": 0, "psnr": 30 + b / 10, "params": 1e5 * b, "paper_params_m": 0.1 * b,
              "paper_psnr": 33 + b / 10, "source": "sample"} for f in ("EDSR", "WDSR-A", "WDSR-B") for b in (1, 3)]
     ours, paper = plots.table1_figure(pd.DataFrame(rows)).axes
-    assert "parameters" in ours.get_xlabel() and ours.get_ylabel() == "PSNR (dB)"
+    assert "parameters" in ours.get_xlabel() and ours.get_ylabel().startswith("PSNR (dB, final")
     assert len(ours.get_legend().get_texts()) == 3 and len(paper.get_legend().get_texts()) == 3
     assert "DIV2K" in paper.get_title()
 
@@ -46,3 +46,19 @@ def test_ablation_and_bar_figures(tmp_path):
     low, high = ax.get_ylim()
     assert low < 29.0 < high  # the bicubic floor stays visible
     assert all(p.exists() for p in plots.save_figure(fig, tmp_path, "bars"))
+
+
+def test_gap_figure_draws_one_panel_per_budget_with_a_line_per_pair():
+    import numpy as np
+
+    rows = [{"family": f, "blocks": b, "seed": s, "iteration": it, "metric": "val_psnr",
+             "value": 30 + 0.1 * (f == "WDSR-A") + 0.01 * s + it / 1e4, "source": "sample"}
+            for f in ("EDSR", "WDSR-A") for b in (1, 3) for s in (0, 1, 2) for it in np.arange(100, 1001, 100)]
+    fig = plots.gap_figure(pd.DataFrame(rows), [("WDSR-A", "EDSR"), ("WDSR-B", "EDSR")], title="gaps")
+    axes = [a for a in fig.axes if a.get_title()]
+    assert [a.get_title() for a in axes] == ["blocks = 1", "blocks = 3"]
+    for ax in axes:
+        assert ax.get_ylabel() == "validation PSNR gap (dB)" and ax.get_xlabel() == "iteration"
+        line = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 10][0]
+        assert np.allclose(line.get_ydata(), 0.1)  # the A - EDSR gap; the missing WDSR-B pair draws nothing
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["WDSR-A - EDSR"]

@@ -46,7 +46,9 @@ def test_wdsr_b_equal_budget_keeps_the_official_point_and_exact_ranks():
 def test_table1_plan_covers_every_family_budget_and_seed():
     plan = study.table1("cpu")
     p = get_profile("cpu")
-    assert len(plan) == 3 * len(p.table1_blocks) * len(p.seeds)
+    assert len(plan) == 3 * sum(len(p.budget("table1", b).seeds) for b in p.table1_blocks)
+    assert len(plan) == 3 * (5 + 3)  # the cpu study: 5 seeds at 1 block, 3 at 3 blocks
+    assert {r.config.train.iterations for r in plan} == {20_000}
     assert {r.config.model.resolved_norm for r in plan} == {"weight"}
     wdsr_a_1 = [r for r in plan if r.labels["family"] == "WDSR-A" and r.labels["blocks"] == 1][0]
     assert _params(wdsr_a_1.config.model) == 79_380  # 79,164 without the weight-norm gains
@@ -56,14 +58,16 @@ def test_table1_plan_covers_every_family_budget_and_seed():
 
 
 def test_fig3_uses_the_paper_learning_rates_and_fig4_three_rates():
-    lrs = {r.labels["norm"]: r.config.lr for r in study.fig3("quick")}
-    assert lrs == {"weight": 1e-3, "batch": 1e-4, "none": 1e-4}
+    paper = {r.labels["norm"]: r.config.lr for r in study.fig3("quick") if r.labels["arm"] == "paper"}
+    assert paper == {"weight": 1e-3, "batch": 1e-4, "none": 1e-4}
+    confound = {(r.labels["norm"], r.config.lr) for r in study.fig3("quick") if r.labels["arm"] == "confound"}
+    assert confound == {("weight", 1e-4), ("none", 1e-3)}  # each norm also at the other's learning rate
     assert sorted(r.config.lr for r in study.fig4("quick")) == [1e-5, 1e-4, 1e-3]
 
 
 def test_plans_share_runs_where_the_models_are_equal():
     t1 = {r.name for r in study.table1("quick")}
-    fig3_weight = [r.name for r in study.fig3("quick") if r.labels["norm"] == "weight"][0]
+    fig3_weight = [r.name for r in study.fig3("quick") if r.labels["norm"] == "weight" and r.labels["lr"] == 1e-3][0]
     assert fig3_weight in t1  # quick: Fig. 3's model is Table 1's 8-block WDSR-A
     fig3_bn = [r.name for r in study.fig3("quick") if r.labels["norm"] == "batch"][0]
     assert fig3_bn in {r.name for r in study.fig4("quick")}  # BN at 1e-4 is in both figures
@@ -77,12 +81,12 @@ def test_all_runs_is_deduplicated_and_in_dependency_order(profile):
     runs = study.all_runs(profile)
     names = [f"{c.short_name()}-{c.key()}" for c in runs]
     assert len(names) == len(set(names))
-    every = {r.name for plan in study.PLANS.values() for r in plan(profile)}
-    assert set(names) == every
+    every = {r.name for plan in list(study.PLANS.values()) + [study.noise] for r in plan(profile)}
+    assert set(names) == every == {r.name for r in study.every_plan(profile)}
     for i, cfg in enumerate(runs):
         if cfg.train.init_from:
             assert cfg.train.init_from in names[:i], "an x4 run must come after the x2 run it starts from"
-    assert sum(1 for c in runs if c.train.init_from) == len(get_profile(profile).seeds)
+    assert sum(1 for c in runs if c.train.init_from) == len(get_profile(profile).budget("edsr_comparison").seeds)
 
 
 def test_dependency_order_moves_a_transfer_after_its_source():

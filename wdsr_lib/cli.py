@@ -53,7 +53,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iterations", type=int, default=None, help="default: the profile's")
     p.add_argument("--lr", type=_finite, default=None, help="default: 1e-3 with weight norm, 1e-4 without")
     p.add_argument("--loss", choices=["l1", "l2"], default=None)
-    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default=None)
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
+                   help="default fp32 (the papers'); bf16/fp16 autocast only on request")
     p.add_argument("--init-from", default=None, help="name of a finished run in the same store (x4 from x2)")
     p.add_argument("--eval-self-ensemble", type=_bool_flag, default=None, metavar="BOOL")
     p.add_argument("--data-root", default=None, help="DIV2K / benchmark root (default $WDSR_DATA or ./data)")
@@ -129,7 +130,6 @@ def _load_model(args: argparse.Namespace):
     """(model, scale) from `--run` (a store directory or name) or `--weights FILE` (alias `--checkpoint`)."""
     import torch
 
-    from .engine.train import build
     from .store import load_record, runs_dir
 
     if args.weights:
@@ -163,7 +163,7 @@ def _load_model(args: argparse.Namespace):
         state = state["model"]  # a training checkpoint holds the weights under "model"
     if not isinstance(state, dict) or not all(hasattr(v, "shape") for v in state.values()):
         raise ValueError(f"{weights} holds a {type(state).__name__}, not a dict of weight tensors (model.pt).")
-    model = build(cfg)
+    model = cfg.model.build()
     _check_weights(model, state, weights, cfg)
     model.load_state_dict(state)  # strict: every key and shape must match
     return model.eval(), cfg.model.scale
@@ -287,8 +287,10 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     from .pipeline import reproduce
 
     get_profile(args.profile)
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be at least 1; got {args.jobs}.")
     result = reproduce(args.profile, results_dir=args.results_dir, figures_dir=args.figures_dir,
-                       notebooks=args.notebooks)
+                       notebooks=args.notebooks, jobs=args.jobs)
     print(json.dumps(result, indent=1, default=str))
     return 0
 
@@ -351,6 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list-runs", action="store_true", help="print a `wdsr train` command per missing run")
     p.add_argument("--notebooks", nargs="+", default=None, metavar="NAME",
                    help="a subset of the notebooks, e.g. 01_table1 (default: all, in pipeline order)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="train this many runs at once first (each with its config's pinned thread count)")
     p.set_defaults(func=_cmd_reproduce, parser=p)
     from .verify import add_commands  # wdsr verify, wdsr rebuild (wdsr_lib/verify.py)
 

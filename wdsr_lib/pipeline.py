@@ -51,8 +51,13 @@ def _without_env(names: Sequence[str]) -> Iterator[None]:
 
 def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_dir: str | os.PathLike = "figures",
               executed_dir: Optional[str | os.PathLike] = None, cell_timeout: Optional[int] = None,
-              notebooks: Optional[Sequence[str]] = None, log_output: bool = True) -> dict:
-    """Run the notebooks for `profile` and write `<results_dir>/report.md`.
+              notebooks: Optional[Sequence[str]] = None, log_output: bool = True, jobs: int = 1,
+              notes: Sequence[str] = ()) -> dict:
+    """Run the notebooks for `profile` and write `<results_dir>/reports/<profile>.md`.
+
+    With `jobs` > 1 every run the profile needs is first trained `jobs` at a time (`wdsr_lib.schedule`; each
+    run's thread count is pinned by its config, so its numbers do not depend on `jobs`), then the notebooks
+    find everything in the store. Figures go to `<figures_dir>/<profile>/`.
 
     Args:
         profile: a name in `wdsr_lib.profiles.PROFILES`.
@@ -64,7 +69,7 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
         log_output: stream cell output (training progress) to this process's log.
     Returns:
         {"profile", "seconds" (total), "notebooks": {name: seconds}, "trained": runs trained by this call,
-         "trained_runs": their names, "report": path of report.md, "executed_dir"}.
+         "trained_runs": their names, "report": path of reports/<profile>.md, "executed_dir"}.
     Raises:
         DataError: the profile needs DIV2K and it is absent (checked before anything runs).
     """
@@ -86,6 +91,12 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
     before = len(trained_runs(results))
     timings: dict[str, float] = {}
     t0 = time.time()
+    if jobs > 1:
+        from .schedule import train_all
+        from .study import all_runs
+
+        train_all(all_runs(p), results, jobs=jobs)
+        timings["training (parallel)"] = round(time.time() - t0, 1)
     with _without_env(ENV_OVERRIDES):
         for name in chosen:
             t = time.time()
@@ -97,8 +108,11 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
             timings[name] = round(time.time() - t, 1)
     total = round(time.time() - t0, 1)
     new = trained_runs(results)[before:]
-    path = report.write_report(results, p, figures, timings={**timings, "total": total},
-                               trained=len(new))
+    from .study import budget_lines, run_seconds
+
+    path = report.write_report(results, p, figures / p.name, timings={**timings, "total": total},
+                               trained=len(new), budget_lines=budget_lines(p), run_seconds=run_seconds(p, results),
+                               notes=notes)
     return {"profile": p.name, "seconds": total, "notebooks": timings, "trained": len(new), "trained_runs": new,
             "report": str(path), "executed_dir": str(executed)}
 

@@ -41,7 +41,7 @@ def _data_note(frame: pd.DataFrame) -> str:
     sources = sorted(set(frame["source"].dropna())) if "source" in frame else []
     if sources == ["div2k"]:
         return "DIV2K val, RGB, shave s+6"
-    return "sample photos (not comparable with DIV2K), RGB, shave s+6"
+    return "sample images, whole (not comparable with DIV2K), RGB, shave s+6"
 
 
 def _mean_curve(frame: pd.DataFrame, metric: str, keys: Sequence[str]) -> pd.DataFrame:
@@ -50,52 +50,95 @@ def _mean_curve(frame: pd.DataFrame, metric: str, keys: Sequence[str]) -> pd.Dat
     return sub.groupby(list(keys) + ["iteration"])["value"].agg(["mean", "std", "count"]).reset_index()
 
 
+def _seaborn():
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="notebook")
+    return sns
+
+
 def training_curves(history: pd.DataFrame, hue: str, title: str, hue_format: str = "{}",
-                    order: Optional[Sequence] = None) -> plt.Figure:
-    """WDSR Fig. 3 / 4: training L1 loss (left) and validation PSNR (right) vs iterations, one line per `hue`.
+                    order: Optional[Sequence] = None, style: Optional[str] = None) -> plt.Figure:
+    """WDSR Fig. 3 / 4: training L1 loss (left) and validation PSNR (right) vs iterations, one line per `hue`
+    (and `style`), seed-averaged with a 95% confidence band (seaborn) when there are several seeds.
 
     Args:
-        history: `study.history_frame` output (iteration, metric, value and the `hue` label column).
+        history: `study.history_frame` output (iteration, metric, value and the label columns).
         hue: label column that tells the lines apart ("norm" for Fig. 3, "lr" for Fig. 4).
         hue_format: legend format of a hue value, e.g. "lr = {:g}".
+        style: a second label column drawn as the line style (e.g. "lr" in Fig. 3).
     """
-    fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(11, 4.2))
-    levels = list(order) if order is not None else sorted(history[hue].dropna().unique(), key=str)
-    for i, level in enumerate(levels):
-        part = history[history[hue] == level]
-        color = f"C{i}"
-        for ax, metric in ((ax_loss, "train_loss"), (ax_psnr, "val_psnr")):
-            curve = _mean_curve(part, metric, [hue])
-            if curve.empty:
-                continue
-            ax.plot(curve["iteration"], curve["mean"], color=color, marker=".", label=hue_format.format(level))
-            if (curve["count"] > 1).any():
-                ax.fill_between(curve["iteration"], curve["mean"] - curve["std"].fillna(0),
-                                curve["mean"] + curve["std"].fillna(0), color=color, alpha=0.2)
-    ax_loss.set(xlabel="iteration", ylabel="training L1 loss (pixels, 0-255)", title="Training loss")
-    ax_psnr.set(xlabel="iteration", ylabel="validation PSNR (dB)", title="Validation PSNR")
-    for ax in (ax_loss, ax_psnr):
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend()
-    fig.suptitle(f"{title}\n({_data_note(history)})")
+    sns = _seaborn()
+    frame = history[history["metric"].isin(["train_loss", "val_psnr"])].copy()
+    frame[hue] = frame[hue].map(lambda v: hue_format.format(v))
+    if style is not None:
+        frame[style] = frame[style].map(lambda v: f"{style} = {v:g}" if isinstance(v, float) else f"{style} = {v}")
+    levels = [hue_format.format(v) for v in order] if order is not None else sorted(frame[hue].unique(), key=str)
+    fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, metric, ylabel, name in ((ax_loss, "train_loss", "training L1 loss (pixels, 0-255)", "Training loss"),
+                                     (ax_psnr, "val_psnr", "validation PSNR (dB)", "Validation PSNR")):
+        part = frame[frame["metric"] == metric]
+        if part.empty:
+            continue
+        sns.lineplot(data=part, x="iteration", y="value", hue=hue, hue_order=[v for v in levels
+                                                                             if v in set(part[hue])],
+                     style=style, errorbar=("ci", 95), marker=".", ax=ax)
+        ax.set(xlabel="iteration", ylabel=ylabel, title=name)
+        if metric == "val_psnr":  # zoom on the converged part: the first validations sit far below
+            tail = part[part["iteration"] >= part["iteration"].max() * 0.1]["value"]
+            if len(tail):
+                ax.set_ylim(tail.min() - 0.2, tail.max() + 0.2)
+    seeds = history["seed"].nunique() if "seed" in history else 1
+    fig.suptitle(f"{title}\n({_data_note(history)}; mean of {seeds} seed(s), band = 95% CI)")
+    fig.tight_layout()
+    return fig
+
+
+def gap_figure(history: pd.DataFrame, pairs: Sequence[tuple[str, str]], by: str = "blocks",
+               family: str = "family", title: str = "") -> plt.Figure:
+    """Paired validation-PSNR gaps a - b against iterations (one panel per `by` value), seed-averaged with a
+    95% band: where the Table 1 orderings settle (WDSR Table 1; the CPU study's pilot)."""
+    sns = _seaborn()
+    val = history[history["metric"] == "val_psnr"]
+    panels = sorted(val[by].dropna().unique())
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(6 * max(1, len(panels)), 4.5), squeeze=False)
+    for ax, level in zip(axes[0], panels):
+        sub = val[val[by] == level].pivot_table(index=["seed", "iteration"], columns=family, values="value")
+        rows = []
+        for a, b in pairs:
+            if a in sub and b in sub:
+                g = (sub[a] - sub[b]).dropna().reset_index(name="gap")
+                rows.append(g.assign(pair=f"{a} - {b}"))
+        if rows:
+            sns.lineplot(data=pd.concat(rows), x="iteration", y="gap", hue="pair", errorbar=("ci", 95),
+                         marker=".", ax=ax)
+            ax.axhline(0, color="black", linewidth=0.8)
+        ax.set(xlabel="iteration", ylabel="validation PSNR gap (dB)", title=f"{by} = {level}")
+    seeds = history["seed"].nunique() if "seed" in history else 1
+    fig.suptitle(f"{title}\n({_data_note(history)}; mean of {seeds} seed(s), band = 95% CI)")
     fig.tight_layout()
     return fig
 
 
 def table1_figure(final: pd.DataFrame, params: Optional[pd.DataFrame] = None) -> plt.Figure:
-    """WDSR Table 1 as PSNR vs parameters: ours (left, mean +- std over seeds) and the paper's (right, hollow).
-
-    One line per model family, a marker per block count, annotated with the number of blocks.
+    """WDSR Table 1 as PSNR vs parameters: ours (left: endpoint, seed mean with its 95% t-interval) and the
+    paper's (right, hollow). One line per model family, a marker per block count, annotated with the blocks.
     """
+    from .verdicts import interval
+
     fig, (ax, ax_paper) = plt.subplots(1, 2, figsize=(11, 4.2))
+    metric = "endpoint" if "endpoint" in final else "psnr"
     for family, (color, marker) in FAMILY_STYLE.items():
         part = final[final["family"] == family]
         if part.empty:
             continue
-        g = part.groupby("blocks").agg(params=("params", "mean"), psnr=("psnr", "mean"),
-                                       std=("psnr", "std")).reset_index().sort_values("blocks")
-        ax.errorbar(g["params"] / 1e6, g["psnr"], yerr=g["std"].fillna(0), color=color, marker=marker,
+        rows = []
+        for blocks, grp in part.groupby("blocks"):
+            d = interval(grp[metric])
+            rows.append({"blocks": blocks, "params": grp["params"].mean(), "psnr": d.mean,
+                         "half": (d.high - d.mean) if d.high is not None else 0.0})
+        g = pd.DataFrame(rows).sort_values("blocks")
+        ax.errorbar(g["params"] / 1e6, g["psnr"], yerr=g["half"], color=color, marker=marker,
                     capsize=3, label=family)
         for _, row in g.iterrows():
             ax.annotate(f"{int(row['blocks'])}", (row["params"] / 1e6, row["psnr"]), textcoords="offset points",
@@ -104,7 +147,8 @@ def table1_figure(final: pd.DataFrame, params: Optional[pd.DataFrame] = None) ->
         if not paper.empty:
             ax_paper.plot(paper["paper_params_m"], paper["paper_psnr"], color=color, marker=marker,
                           markerfacecolor="none", linestyle="--", label=f"{family} (paper)")
-    ax.set(xlabel="parameters (M, as trained with weight norm)", ylabel="PSNR (dB)",
+    ax.set(xlabel="parameters (M, as trained with weight norm)",
+           ylabel=f"PSNR (dB, {'endpoint' if metric == 'endpoint' else 'final'}; bars = 95% CI)",
            title=f"Ours ({_data_note(final)})")
     ax_paper.set(xlabel="parameters (M, paper)", ylabel="PSNR (dB)", title="WDSR paper Table 1 (DIV2K val)")
     for a in (ax, ax_paper):
@@ -118,9 +162,11 @@ def table1_figure(final: pd.DataFrame, params: Optional[pd.DataFrame] = None) ->
 
 def ablation_figure(final: pd.DataFrame, x: str, xlabel: str, title: str,
                     reference: Optional[float] = None) -> plt.Figure:
-    """PSNR vs an ablation variable `x` (WDSR-A r, WDSR-B e), mean +- std over seeds, parameters annotated."""
+    """PSNR vs an ablation variable `x` (WDSR-A r, WDSR-B e): endpoint mean +- std over seeds, parameters
+    annotated."""
     fig, ax = plt.subplots(figsize=(6, 4.2))
-    g = final.groupby(x).agg(psnr=("psnr", "mean"), std=("psnr", "std"), params=("params", "mean")).reset_index()
+    m = "endpoint" if "endpoint" in final else "psnr"
+    g = final.groupby(x).agg(psnr=(m, "mean"), std=(m, "std"), params=("params", "mean")).reset_index()
     g = g.sort_values(x)
     ax.errorbar(g[x], g["psnr"], yerr=g["std"].fillna(0), marker="o", capsize=3, label="ours")
     for _, row in g.iterrows():

@@ -2,7 +2,8 @@
 
 Each run trains in its own process with the thread count its config pins (`TrainConfig.threads`), so a run's
 numbers do not depend on N: N only decides how many runs share the machine. A run starts once the run it is
-initialised from (`init_from`, EDSR Sec. 3.2) is DONE. The store's per-run lock makes this safe beside any
+initialised from (`init_from`, EDSR Sec. 3.2) is DONE. Each run's progress bar goes to `<run dir>/train.log`
+(`tail -f` it). The store's per-run lock makes this safe beside any
 other process training into the same store; a killed scheduler loses only the runs' last checkpoint interval.
 """
 from __future__ import annotations
@@ -17,11 +18,21 @@ from .config import RunConfig
 
 
 def _train_one(cfg_dict: dict, results_dir: str) -> tuple[str, bool, float]:
-    """Worker: load or train one run; returns (name, trained, seconds)."""
-    from .store import load_or_train
+    """Worker: load or train one run, its progress bar in `<run dir>/train.log`; returns (name, trained, seconds)."""
+    import contextlib
+    import sys
+    from pathlib import Path
 
+    from .store import load_or_train, run_dir_for
+
+    cfg = RunConfig.from_dict(cfg_dict)
+    run_dir = run_dir_for(cfg, results_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
     t = time.time()
-    rec = load_or_train(RunConfig.from_dict(cfg_dict), results_dir, progress=False)
+    with open(Path(run_dir) / "train.log", "a") as log, contextlib.redirect_stderr(log):
+        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {run_dir.name}", file=log, flush=True)
+        rec = load_or_train(cfg, results_dir, progress=True)
+    sys.stderr.flush()
     return rec.name, rec.trained, time.time() - t
 
 

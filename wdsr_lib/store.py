@@ -56,7 +56,7 @@ def runs_dir(results_dir: Optional[os.PathLike] = None) -> Path:
 
 
 def run_dir_for(cfg: RunConfig, results_dir: Optional[os.PathLike] = None) -> Path:
-    return runs_dir(results_dir) / f"{cfg.short_name()}-{cfg.key()}"
+    return runs_dir(results_dir) / cfg.run_name()
 
 
 def is_done(cfg: RunConfig, results_dir: Optional[os.PathLike] = None) -> bool:
@@ -114,11 +114,14 @@ def _discard_if_empty(run_dir: Path) -> None:
 
 
 def _history_csv(rows: list[dict]) -> str:
+    """The standard columns, then one `val_psnr:<image>` column per validation image (whole-image PSNR)."""
+    extra = sorted({k for row in rows for k in row if k.startswith("val_psnr:")})
+    fields = HISTORY_FIELDS + tuple(extra)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: row.get(k, "") for k in HISTORY_FIELDS})
+        writer.writerow({k: row.get(k, "") for k in fields})
     return buf.getvalue()
 
 
@@ -208,7 +211,8 @@ def collect(results_dir: Optional[os.PathLike] = None):
 
     Columns: run, model, scale, blocks, n_feats, norm, loss, lr, seed, iterations, patch_size, source, key,
     iteration (NaN for final metrics), metric, value. Metrics: train_loss / val_psnr per validation, and the
-    final psnr, psnr_y, ssim_y, bicubic_psnr, psnr_x8, params, macs_per_lr_pixel, train_seconds.
+    final psnr, psnr_y, ssim_y, bicubic_psnr, psnr_x8, psnr_bn_train_mode, params, macs_per_lr_pixel,
+    train_seconds, wall_seconds.
     """
     import pandas as pd
 
@@ -217,15 +221,15 @@ def collect(results_dir: Optional[os.PathLike] = None):
         rec = load_record(run_dir.parent)
         c = rec.config
         base = {"run": rec.name, "model": c.model.name, "scale": c.model.scale,
-                "blocks": c.model.n_resblocks, "n_feats": c.model.n_feats, "norm": c.model.resolved_norm,
+                "blocks": c.model.resolved_blocks, "n_feats": c.model.resolved().n_feats, "norm": c.model.resolved_norm,
                 "loss": c.train.loss, "lr": c.lr, "seed": c.train.seed, "iterations": c.train.iterations,
                 "patch_size": c.data.patch_size, "source": c.data.source, "key": c.key()}
         for h in rec.history:
-            for metric in ("train_loss", "val_psnr"):
+            for metric in [m for m in h if m in ("train_loss", "val_psnr") or m.startswith("val_psnr:")]:
                 if metric in h:
                     rows.append({**base, "iteration": h["iteration"], "metric": metric, "value": h[metric]})
-        for metric in ("psnr", "psnr_y", "ssim_y", "bicubic_psnr", "psnr_x8", "params", "macs_per_lr_pixel",
-                       "train_seconds"):
+        for metric in ("psnr", "psnr_y", "ssim_y", "bicubic_psnr", "psnr_x8", "psnr_bn_train_mode", "params",
+                       "macs_per_lr_pixel", "train_seconds", "wall_seconds"):
             if rec.summary.get(metric) is not None:
                 rows.append({**base, "iteration": float("nan"), "metric": metric,
                              "value": float(rec.summary[metric])})

@@ -43,7 +43,7 @@ WDSR_B_REFERENCE = (6.0, 0.8)  # the official e and l
 
 def run_name(cfg: RunConfig) -> str:
     """A run's directory name in the store, `store.run_dir_for(cfg).name` (what `init_from` refers to)."""
-    return f"{cfg.short_name()}-{cfg.key()}"
+    return cfg.run_name()
 
 
 @dataclass(frozen=True)
@@ -157,39 +157,61 @@ def table1(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> Pla
     builders = {"EDSR": edsr, "WDSR-A": wdsr_a, "WDSR-B": wdsr_b}
     runs = []
     for blocks in p.table1_blocks:
+        budget = p.budget("table1", blocks)
         for family, build in builders.items():
             paper = PAPER_TABLE1[family].get(blocks, (None, None))
-            for seed in _seeds(p, seeds):
+            for seed in tuple(budget.seeds if seeds is None else seeds):
                 labels = {"family": family, "blocks": blocks, "seed": seed,
                           "paper_params_m": paper[0], "paper_psnr": paper[1]}
-                runs.append(PlannedRun("table1", labels, p.run(build(blocks), seed)))
+                runs.append(PlannedRun("table1", labels, p.run(build(blocks), seed,
+                                                               iterations=budget.iterations)))
     return Plan("table1", tuple(runs))
 
 
 def fig3(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> Plan:
-    """WDSR Fig. 3: one WDSR-A with weight / batch / no normalisation, each at its paper lr (WN 1e-3, else 1e-4)."""
+    """WDSR Fig. 3: one WDSR-A with weight / batch / no normalisation, at the paper's lr and at equal lr.
+
+    Arms "paper": WN at 1e-3, BN and none at 1e-4 (WDSR Sec. 4). Arms "confound": WN at 1e-4 and none at 1e-3,
+    so that each norm is also compared at one learning rate (BN at 1e-3 is Fig. 4's arm).
+    """
     p = _profile(profile)
-    runs = [PlannedRun("fig3", {"norm": norm, "lr": 1e-3 if norm == "weight" else 1e-4, "seed": seed,
-                                "blocks": p.norm_blocks},
-                       p.run(wdsr_a(p.norm_blocks, norm=norm), seed))
-            for norm in ("weight", "batch", "none") for seed in _seeds(p, seeds)]
+    budget = p.budget("fig3")
+    arms = (("weight", 1e-3, "paper"), ("batch", 1e-4, "paper"), ("none", 1e-4, "paper"),
+            ("weight", 1e-4, "confound"), ("none", 1e-3, "confound"))
+    runs = [PlannedRun("fig3", {"norm": norm, "lr": lr, "arm": arm, "seed": seed, "blocks": p.norm_blocks},
+                       p.run(wdsr_a(p.norm_blocks, norm=norm), seed, iterations=budget.iterations,
+                             lr=_paper_lr(norm, lr)))
+            for norm, lr, arm in arms for seed in tuple(budget.seeds if seeds is None else seeds)]
     return Plan("fig3", tuple(runs))
 
 
 def fig4(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> Plan:
-    """WDSR Fig. 4: the Fig. 3 model with batch norm at lr 1e-3, 1e-4, 1e-5."""
+    """WDSR Fig. 4: the Fig. 3 model with batch norm at lr 1e-3, 1e-4, 1e-5 (the paper names 1e-4 only)."""
     p = _profile(profile)
+    budget = p.budget("fig3")  # the same budget as Fig. 3: its weight-norm runs are the reference
     runs = [PlannedRun("fig4", {"norm": "batch", "lr": lr, "seed": seed, "blocks": p.norm_blocks},
-                       p.run(wdsr_a(p.norm_blocks, norm="batch"), seed, lr=_paper_lr("batch", lr)))
-            for lr in (1e-3, 1e-4, 1e-5) for seed in _seeds(p, seeds)]
+                       p.run(wdsr_a(p.norm_blocks, norm="batch"), seed, iterations=budget.iterations,
+                             lr=_paper_lr("batch", lr)))
+            for lr in (1e-3, 1e-4, 1e-5) for seed in tuple(budget.seeds if seeds is None else seeds)]
     return Plan("fig4", tuple(runs))
 
 
 def fig4_reference(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> Plan:
-    """The weight-norm arm of Fig. 3: the stable reference the Fig. 4 instability is measured against."""
+    """The weight-norm arms of Fig. 3 (lr 1e-3 and 1e-4): the stable reference of the Fig. 4 instability."""
     p = _profile(profile)
     runs = [r for r in fig3(p, seeds) if r.labels["norm"] == "weight"]
     return Plan("fig4", tuple(PlannedRun("fig4", {**r.labels, "reference": True}, r.config) for r in runs))
+
+
+def noise(profile: Profile | str) -> Plan:
+    """Seeds of the 1-block Table 1 models, from which `verdicts.noise_level` measures single-seed noise.
+
+    At least 3 seeds (the profile's Table 1 seeds where it has more); shares its runs with Table 1.
+    """
+    p = _profile(profile)
+    seeds = tuple(sorted(set(p.budget("table1", 1).seeds) | {0, 1, 2}))
+    blocks = min(p.table1_blocks)
+    return Plan("noise", tuple(r for r in table1(p, seeds) if r.labels["blocks"] == blocks))
 
 
 def edsr_comparison(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> Plan:
@@ -248,6 +270,37 @@ PLANS = {"table1": table1, "fig3": fig3, "fig4": fig4, "fig4_reference": fig4_re
          "edsr_comparison": edsr_comparison, "ablations": ablations}
 
 
+def every_plan(profile: Profile | str) -> Plan:
+    """Every planned run of the profile's artefacts (with the noise seeds), deduplicated by run name."""
+    seen, runs = set(), []
+    for plan in list(PLANS.values()) + [noise]:
+        for r in plan(profile):
+            if r.name not in seen:
+                seen.add(r.name)
+                runs.append(r)
+    return Plan("all", tuple(runs))
+
+
+def budget_lines(profile: Profile | str) -> list[str]:
+    """One line per artefact: runs, iterations per run and seeds (for the report)."""
+    p = _profile(profile)
+    lines = []
+    for name, plan in list(PLANS.items()) + [("noise", noise)]:
+        if name == "fig4_reference":
+            continue
+        runs = list(plan(p))
+        iters = sorted({r.config.train.iterations for r in runs})
+        seeds = sorted({r.config.train.seed for r in runs})
+        lines.append(f"{name}: {len(runs)} runs, {'/'.join(f'{i:,}' for i in iters)} iterations, seeds {seeds}")
+    return lines
+
+
+def run_seconds(profile: Profile | str, results_dir: str | os.PathLike) -> float:
+    """Summed training wall time (summary `wall_seconds`) of the profile's runs that are in the store."""
+    frame = final_frame(every_plan(profile), results_dir)
+    return float(frame["wall_seconds"].sum()) if "wall_seconds" in frame else 0.0
+
+
 def dependency_order(configs: Sequence[RunConfig]) -> list[RunConfig]:
     """Deduplicate by store key (first occurrence wins) and move every run after the run it is initialised from."""
     unique: dict[str, RunConfig] = {}
@@ -274,7 +327,8 @@ def dependency_order(configs: Sequence[RunConfig]) -> list[RunConfig]:
 
 def all_runs(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> list[RunConfig]:
     """Every run the pipeline needs, deduplicated, in dependency order (an x2 run before its x4 transfer)."""
-    return dependency_order([r.config for plan in PLANS.values() for r in plan(profile, seeds)])
+    plans = [plan(profile, seeds) for plan in PLANS.values()] + ([noise(profile)] if seeds is None else [])
+    return dependency_order([r.config for plan in plans for r in plan])
 
 
 # --- running and reading plans ----------------------------------------------------------------------------
@@ -291,6 +345,15 @@ def run_plan(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike, 
         rec = load_or_train(cfg, results_dir, progress=progress)
         (trained if rec.trained else loaded).append(rec.name)
     return {"runs": len(trained) + len(loaded), "trained": trained, "loaded": loaded}
+
+
+def measure_noise(profile: Profile | str, results_dir: str | os.PathLike, *, progress: bool = True):
+    """Train the noise seeds if missing and return `verdicts.noise_level` over them (None without 2 seeds)."""
+    from .verdicts import noise_level
+
+    plan = noise(profile)
+    run_plan(plan, results_dir, progress=progress)
+    return noise_level(final_frame(plan, results_dir), ["family", "blocks"])
 
 
 def select(plan: Plan, **labels: Any) -> Plan:
@@ -322,16 +385,26 @@ def _labelled(plan, collected):
 def final_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike):
     """Final metrics, one row per planned run: labels + psnr, psnr_y, ssim_y, bicubic_psnr, psnr_x8, params, ...
 
-    Read through `store.collect` (the long-form frame) and pivoted; runs missing from the store are NaN.
+    Also each run's `endpoint` (mean of its last validations), `late_change_db` and `converged` (the rules of
+    `wdsr_lib.verdicts`). Read through `store.collect` (the long-form frame) and pivoted; runs missing from the
+    store are NaN.
     """
     from .store import collect
+    from .verdicts import run_stats
 
     long = collect(results_dir)
     final = long[long["iteration"].isna()]
     wide = final.pivot_table(index="run", columns="metric", values="value", aggfunc="first").reset_index()
     wide.columns.name = None
+    curves = long[(long["metric"] == "val_psnr") & long["iteration"].notna()].sort_values("iteration")
+    stats = []
+    for run, part in curves.groupby("run"):
+        stats.append({"run": run, **run_stats(part["iteration"], part["value"])})
+    import pandas as pd
+
+    stats_frame = pd.DataFrame(stats, columns=["run", "endpoint", "late_change_db", "converged"])
     meta = long.drop_duplicates("run")[["run", "model", "scale", "norm", "loss", "lr", "iterations"]]
-    return _labelled(plan, wide.merge(meta, on="run", how="left"))
+    return _labelled(plan, wide.merge(stats_frame, on="run", how="left").merge(meta, on="run", how="left"))
 
 
 def history_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike):

@@ -1,121 +1,312 @@
-"""Verdict statistics: paired differences over seeds, 95% t-intervals, the single-seed noise rule, curve stats.
+"""The judging rules, stated once: endpoints, the convergence gate, paired intervals, the tests, multiplicity.
 
-A claim "a beats b" is judged on the paired difference a - b per seed:
-- with >= 2 seeds, the mean and its 95% t-interval: "reproduced" when the interval lies above 0,
-  "not reproduced" when it lies below 0, "inconclusive" when it straddles 0;
-- with 1 seed, a difference within +-`NOISE_DB` is "inconclusive"; beyond it, its sign decides.
+Every verdict of the report follows these rules (the report prints `RULES`):
+
+1. **Endpoint.** A run's score is the mean of its last `K_ENDPOINT` (3) validation PSNRs (whole held-out
+   images, DIV2K protocol), not a single noisy last point.
+2. **Convergence gate.** A curve has converged when its least-squares line through the validations of the last
+   `WINDOW` (20%) of training (the stretch after the lr halving at 80%) rises or falls by less than `TOL_DB`
+   (0.05 dB) across that stretch. A claim can be "reproduced" or "not reproduced" only when every run behind it
+   and the seed-averaged paired gap curve have converged; otherwise it is "inconclusive (not converged)",
+   numbers still shown.
+3. **Paired differences.** A comparison a - b is made per seed (same seed = same patches and initial draw where
+   shapes allow); with n >= 2 seeds, the mean and its two-sided t-interval (95%).
+4. **Tests.** Superiority: reproduced when the interval lies above 0, not reproduced when below 0.
+   Non-inferiority ("matches or beats") with margin m: reproduced when the interval's lower end lies above -m,
+   not reproduced when its upper end lies below -m. Otherwise inconclusive.
+5. **One seed** decides only when |difference (minus the margin's offset)| exceeds a noise level measured from
+   seeds of the same profile (`noise_level`: 1.96 x sqrt(2) x the pooled seed-to-seed SD of endpoints); without
+   such a measurement, one seed is always inconclusive.
+6. **"At every budget"** (k budgets): each budget's interval at the Bonferroni level 1 - 0.05/k, plus a pooled
+   primary test on the per-seed mean gap over budgets (seeds that have every budget). Reproduced when the pooled
+   test and every budget are reproduced; not reproduced when the pooled test or any budget is not; else
+   inconclusive.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
-NOISE_DB = 0.05  # single-seed PSNR differences below this are inconclusive (seed-to-seed spread on few images)
+K_ENDPOINT = 3
+WINDOW = 0.2
+TOL_DB = 0.05
+LEVEL = 0.95
+NI_MARGIN_DB = 0.05  # non-inferiority margin of "matches or beats"
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
+NOT_CONVERGED = "inconclusive (not converged)"
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_CONVERGED)
+SUPERIORITY, NON_INFERIORITY = "superiority", "non-inferiority"
 
+RULES = (
+    f"Endpoint = mean of the last {K_ENDPOINT} validation PSNRs (whole held-out images). Converged = the "
+    f"least-squares line through the validations of the last {WINDOW:.0%} of training moves < {TOL_DB} dB, "
+    f"for every run and for the seed-averaged paired gap; otherwise the verdict is \"{NOT_CONVERGED}\". "
+    f"Paired differences over seeds with a {LEVEL:.0%} t-interval; superiority: interval above 0; "
+    f"non-inferiority: lower end above -margin ({NI_MARGIN_DB} dB). One seed decides only beyond a noise level "
+    "measured from seeds of the same profile. \"At every budget\": Bonferroni-level intervals per budget plus a "
+    "pooled primary test on the per-seed mean gap.")
+
+
+# --- curves -----------------------------------------------------------------------------------------------
+
+def endpoint(values: Sequence[float], k: int = K_ENDPOINT) -> float:
+    """Mean of the last `k` finite values (all of them if fewer)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return float(v[-k:].mean()) if v.size else float("nan")
+
+
+def late_change(iterations: Sequence[float], values: Sequence[float], window: float = WINDOW) -> float:
+    """Rise (dB) of the least-squares line through the points of the last `window` of training, across it.
+
+    NaN when the window holds fewer than 3 points (too few to tell a trend from jitter).
+    """
+    it, v = np.asarray(iterations, dtype=float), np.asarray(values, dtype=float)
+    ok = np.isfinite(it) & np.isfinite(v)
+    it, v = it[ok], v[ok]
+    if it.size == 0:
+        return float("nan")
+    start = it.max() * (1 - window)
+    sel = it > start
+    if sel.sum() < 3:
+        return float("nan")
+    slope = np.polyfit(it[sel], v[sel], 1)[0]
+    return float(slope * (it.max() - start))
+
+
+def is_converged(change: float, tol: float = TOL_DB) -> bool:
+    """The gate of rule 2: a finite late change smaller than `tol` in size."""
+    return bool(math.isfinite(change) and abs(change) < tol)
+
+
+def run_stats(iterations: Sequence[float], values: Sequence[float]) -> dict[str, Any]:
+    """A run's `endpoint`, `late_change_db` and `converged` (rules 1-2) from its validation curve."""
+    order = np.argsort(np.asarray(iterations, dtype=float), kind="stable")
+    it, v = np.asarray(iterations, dtype=float)[order], np.asarray(values, dtype=float)[order]
+    change = late_change(it, v)
+    return {"endpoint": endpoint(v), "late_change_db": change, "converged": is_converged(change)}
+
+
+def jitter(values: Sequence[float]) -> float:
+    """Noise SD of a curve around its smooth trend: sqrt(mean(second differences^2) / 6).
+
+    A second difference cancels any locally linear trend, so a rising curve has no jitter of its own
+    (unlike a drawdown); for white noise of SD s around a smooth curve the estimate is s.
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size < 3:
+        return float("nan")
+    d2 = v[2:] - 2 * v[1:-1] + v[:-2]
+    return float(math.sqrt(np.mean(d2 ** 2) / 6))
+
+
+# --- paired differences -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Difference:
-    """A paired difference over seeds: mean, 95% interval (None with one seed), number of seeds."""
+    """A paired difference over seeds: mean, interval at `level` (None with one seed), seeds used."""
 
     mean: float
     low: Optional[float]
     high: Optional[float]
     n: int
+    level: float = LEVEL
 
     def text(self, unit: str = "dB") -> str:
         if self.n == 0 or not math.isfinite(self.mean):
             return "no data"
         if self.n == 1:
-            return f"{self.mean:+.3f} {unit} (1 seed; |diff| < {NOISE_DB} {unit} counts as noise)"
-        return f"{self.mean:+.3f} {unit} (95% CI {self.low:+.3f} to {self.high:+.3f}, {self.n} seeds)"
+            return f"{self.mean:+.3f} {unit} (1 seed)"
+        return f"{self.mean:+.3f} {unit} ({self.level:.1%} CI {self.low:+.3f} to {self.high:+.3f}, {self.n} seeds)"
 
 
-def difference(a: Mapping[int, float], b: Mapping[int, float]) -> Difference:
-    """Paired difference a - b over the seeds both have (`a`, `b`: {seed: value})."""
+def difference(a: Mapping[int, float], b: Mapping[int, float], level: float = LEVEL) -> Difference:
+    """Paired difference a - b over the seeds both have (`a`, `b`: {seed: value}), t-interval at `level`."""
     seeds = sorted(set(a) & set(b))
-    d = np.array([a[s] - b[s] for s in seeds], dtype=float)
+    return interval([a[s] - b[s] for s in seeds], level)
+
+
+def interval(samples: Iterable[float], level: float = LEVEL) -> Difference:
+    """Mean and two-sided t-interval of paired differences."""
+    d = np.asarray(list(samples), dtype=float)
     d = d[np.isfinite(d)]
     if d.size == 0:
-        return Difference(float("nan"), None, None, 0)
+        return Difference(float("nan"), None, None, 0, level)
     if d.size == 1:
-        return Difference(float(d[0]), None, None, 1)
+        return Difference(float(d[0]), None, None, 1, level)
     from scipy import stats
 
-    half = stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / math.sqrt(d.size)
-    return Difference(float(d.mean()), float(d.mean() - half), float(d.mean() + half), int(d.size))
+    half = stats.t.ppf(0.5 + level / 2, d.size - 1) * d.std(ddof=1) / math.sqrt(d.size)
+    return Difference(float(d.mean()), float(d.mean() - half), float(d.mean() + half), int(d.size), level)
 
 
-def verdict(diff: Difference, noise: float = NOISE_DB) -> str:
-    """"reproduced" if the difference is credibly > 0, "not reproduced" if credibly < 0, else "inconclusive"."""
+@dataclass(frozen=True)
+class Noise:
+    """A single-seed noise level and where it was measured."""
+
+    db: float
+    source: str
+
+
+def noise_level(endpoints: pd.DataFrame, group: Sequence[str], value: str = "endpoint") -> Optional[Noise]:
+    """1.96 x sqrt(2) x the pooled within-config SD of `value` over seeds (configs: rows equal in `group`).
+
+    None when no config has two seeds. The level is what a difference of two single-seed runs of equal
+    models exceeds 5% of the time (normal approximation).
+    """
+    rows = endpoints.dropna(subset=[value])
+    ss, dof, names = 0.0, 0, []
+    for key, part in rows.groupby(list(group), dropna=False):
+        if len(part) >= 2:
+            ss += float(((part[value] - part[value].mean()) ** 2).sum())
+            dof += len(part) - 1
+            names.append(" ".join(str(k) for k in (key if isinstance(key, tuple) else (key,))))
+    if dof == 0:
+        return None
+    sd = math.sqrt(ss / dof)
+    return Noise(1.96 * math.sqrt(2) * sd, f"pooled seed SD {sd:.3f} dB over {len(names)} configs "
+                                           f"({'; '.join(names)}), {dof} degrees of freedom")
+
+
+# --- verdicts ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Judgement:
+    """A verdict with everything it rests on (the fields of `results/claims/*.json`)."""
+
+    verdict: str
+    n_seeds: int
+    mean_db: Optional[float]
+    ci_low_db: Optional[float]
+    ci_high_db: Optional[float]
+    converged: bool
+    noise_db: Optional[float]
+    test: str
+    margin_db: float
+    level: float = LEVEL
+    parts: tuple[dict, ...] = field(default_factory=tuple)
+
+    def fields(self) -> dict[str, Any]:
+        def num(x: Optional[float]) -> Optional[float]:
+            return None if x is None or not math.isfinite(x) else round(float(x), 4)
+        return {"verdict": self.verdict, "n_seeds": self.n_seeds, "mean_db": num(self.mean_db),
+                "ci_low_db": num(self.ci_low_db), "ci_high_db": num(self.ci_high_db),
+                "converged": self.converged, "noise_db": num(self.noise_db), "test": self.test,
+                "margin_db": self.margin_db, "ci_level": self.level}
+
+
+def _decide(diff: Difference, test: str, margin: float, noise: Optional[Noise]) -> str:
     if diff.n == 0 or not math.isfinite(diff.mean):
         return INCONCLUSIVE
+    bound = 0.0 if test == SUPERIORITY else -margin
     if diff.n == 1:
-        if diff.mean > noise:
+        if noise is None:
+            return INCONCLUSIVE
+        if diff.mean - bound > noise.db:
             return REPRODUCED
-        return NOT_REPRODUCED if diff.mean < -noise else INCONCLUSIVE
-    if diff.low > 0:
+        return NOT_REPRODUCED if diff.mean - bound < -noise.db else INCONCLUSIVE
+    if diff.low > bound:
         return REPRODUCED
-    return NOT_REPRODUCED if diff.high < 0 else INCONCLUSIVE
+    return NOT_REPRODUCED if diff.high < bound else INCONCLUSIVE
 
 
-def combine(verdicts: Iterable[str]) -> str:
-    """All parts reproduced -> reproduced; any part not reproduced -> not reproduced; else inconclusive."""
-    verdicts = list(verdicts)
-    if verdicts and all(v == REPRODUCED for v in verdicts):
+def judge(diff: Difference, *, test: str = SUPERIORITY, margin: float = 0.0, converged: bool = True,
+          noise: Optional[Noise] = None) -> Judgement:
+    """Rules 2-5 for one paired difference."""
+    if test not in (SUPERIORITY, NON_INFERIORITY):
+        raise ValueError(f"test must be {SUPERIORITY!r} or {NON_INFERIORITY!r}; got {test!r}.")
+    margin = margin if test == NON_INFERIORITY else 0.0
+    v = _decide(diff, test, margin, noise)
+    if not converged and diff.n > 0:
+        v = NOT_CONVERGED
+    return Judgement(v, diff.n, diff.mean if diff.n else None, diff.low, diff.high, converged,
+                     noise.db if noise is not None and diff.n == 1 else None, test, margin, diff.level)
+
+
+def judge_every(per_budget: Mapping[Any, tuple[Mapping[int, float], Mapping[int, float]]], *,
+                test: str = SUPERIORITY, margin: float = 0.0, converged: bool = True,
+                noise: Optional[Noise] = None) -> Judgement:
+    """Rule 6: `per_budget` maps a budget label to ({seed: a}, {seed: b}); returns the combined judgement.
+
+    The top-level numbers are the pooled primary test's; `parts` holds each budget's Bonferroni-level
+    judgement (fields + "budget").
+    """
+    k = max(1, len(per_budget))
+    level = 1 - (1 - LEVEL) / k
+    parts, verdicts = [], []
+    for budget, (a, b) in per_budget.items():
+        j = judge(difference(a, b, level), test=test, margin=margin, converged=True, noise=noise)
+        parts.append({"budget": budget, **j.fields()})
+        verdicts.append(j.verdict)
+    seeds = set.intersection(*[set(a) & set(b) for a, b in per_budget.values()]) if per_budget else set()
+    pooled = interval([np.mean([a[s] - b[s] for a, b in per_budget.values()]) for s in sorted(seeds)])
+    primary = judge(pooled, test=test, margin=margin, converged=True, noise=noise)
+    if primary.verdict == REPRODUCED and verdicts and all(v == REPRODUCED for v in verdicts):
+        v = REPRODUCED
+    elif primary.verdict == NOT_REPRODUCED or NOT_REPRODUCED in verdicts:
+        v = NOT_REPRODUCED
+    else:
+        v = INCONCLUSIVE
+    if not converged and pooled.n > 0:
+        v = NOT_CONVERGED
+    return Judgement(v, pooled.n, primary.mean_db, primary.ci_low_db, primary.ci_high_db, converged,
+                     primary.noise_db, test, primary.margin_db, LEVEL, tuple(parts))
+
+
+def combine(judgements: Sequence[Judgement]) -> str:
+    """Several required parts: all reproduced -> reproduced; any not reproduced -> not reproduced; any not
+    converged -> inconclusive (not converged); else inconclusive."""
+    vs = [j.verdict for j in judgements]
+    if vs and all(v == REPRODUCED for v in vs):
         return REPRODUCED
-    return NOT_REPRODUCED if NOT_REPRODUCED in verdicts else INCONCLUSIVE
+    if NOT_REPRODUCED in vs:
+        return NOT_REPRODUCED
+    return NOT_CONVERGED if NOT_CONVERGED in vs else INCONCLUSIVE
 
 
-def by_seed(final: pd.DataFrame, metric: str = "psnr", **where: Any) -> dict[int, float]:
+# --- reading frames ---------------------------------------------------------------------------------------
+
+def by_seed(final: pd.DataFrame, metric: str = "endpoint", **where: Any) -> dict[int, float]:
     """{seed: metric} for the rows of `final` whose label columns equal `where` (mean if several)."""
     rows = final
     for key, value in where.items():
-        rows = rows[rows[key] == value]
+        rows = rows[np.isclose(rows[key], value)] if isinstance(value, float) else rows[rows[key] == value]
+    if metric not in rows:
+        return {}
     rows = rows.dropna(subset=[metric])
     return {int(s): float(v) for s, v in rows.groupby("seed")[metric].mean().items()}
 
 
-def best_of(final: pd.DataFrame, column: str, values: Sequence, metric: str = "psnr") -> dict[int, float]:
-    """{seed: the best `metric` among rows whose `column` is in `values`}."""
+def mean_of(final: pd.DataFrame, column: str, values: Sequence, metric: str = "endpoint") -> dict[int, float]:
+    """{seed: mean `metric` over the fixed arms `column` in `values`} (only seeds that have every arm)."""
     rows = final[final[column].isin(list(values))].dropna(subset=[metric])
-    return {int(s): float(v) for s, v in rows.groupby("seed")[metric].max().items()}
-
-
-def max_drawdown(values: Sequence[float]) -> float:
-    """Largest drop (dB) from a running maximum: how far validation PSNR falls back during training."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if v.size < 2:
-        return 0.0
-    return float(np.max(np.maximum.accumulate(v) - v))
-
-
-def curve_stats(history: pd.DataFrame, **where: Any) -> dict[int, dict[str, float]]:
-    """Per seed: `early` (mean val PSNR over the first half of training, a convergence-speed measure),
-    `final_val` (last val PSNR), `drawdown` and `jitter` (max drawdown / std of successive changes of val
-    PSNR over the last half: the instability of WDSR Fig. 4)."""
-    rows = history[history["metric"] == "val_psnr"]
-    for key, value in where.items():
-        rows = rows[rows[key] == value]
     out = {}
     for seed, part in rows.groupby("seed"):
-        part = part.sort_values("iteration")
-        it, v = part["iteration"].to_numpy(float), part["value"].to_numpy(float)
-        half = it > it.max() / 2
-        late = v[half]
-        out[int(seed)] = {"early": float(v[~half].mean()) if (~half).any() else float(v[0]),
-                          "final_val": float(v[-1]), "drawdown": max_drawdown(late),
-                          "jitter": float(np.std(np.diff(late))) if late.size > 2 else 0.0}
+        if part[column].nunique() == len(values):
+            out[int(seed)] = float(part.groupby(column)[metric].mean().mean())
     return out
 
 
-def pick(stats: dict[int, dict[str, float]], key: str) -> dict[int, float]:
-    return {s: v[key] for s, v in stats.items()}
+def gap_change(history: pd.DataFrame, a: Mapping[str, Any], b: Mapping[str, Any]) -> float:
+    """Late change (rule 2) of the seed-averaged validation gap curve a - b (labels select each arm)."""
+    curves = history[history["metric"] == "val_psnr"]
+
+    def arm(where: Mapping[str, Any]) -> pd.DataFrame:
+        rows = curves
+        for key, value in where.items():
+            rows = rows[rows[key] == value]
+        return rows.groupby(["seed", "iteration"])["value"].mean()
+
+    gap = (arm(a) - arm(b)).dropna()
+    if gap.empty:
+        return float("nan")
+    mean_gap = gap.groupby(level="iteration").mean()
+    return late_change(mean_gap.index.to_numpy(float), mean_gap.to_numpy(float))
 
 
 def seed_mean(values: Mapping[int, float]) -> float:
@@ -124,5 +315,3 @@ def seed_mean(values: Mapping[int, float]) -> float:
 
 def fmt_mean(values: Mapping[int, float], unit: str = "dB") -> str:
     return f"{seed_mean(values):.3f} {unit}" if values else "n/a"
-
-

@@ -27,7 +27,7 @@ from ..config import RunConfig
 from ..data import PatchSampler, load_pairs
 from ..data.patches import MultiScaleSampler
 from ..data.sources import ImagePair
-from ..models import build_model, count_macs, count_parameters
+from ..models import count_macs, count_parameters
 from .checkpoint import latest_good, rng_state, save_checkpoint, set_rng_state
 from .device import DistInfo, autocast_dtype, barrier, init_distributed, pick_device
 from .evaluate import bicubic_baseline, evaluate_pairs, evaluate_protocols
@@ -37,11 +37,6 @@ from .progress import progress_bar
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-def lr_at(cfg: RunConfig, step: int) -> float:
-    """WDSR Sec. 4: the initial rate, halved every `lr_halve_every` iterations (EDSR: at 2e5 of 3e5)."""
-    return cfg.lr * cfg.train.lr_gamma ** (step // cfg.train.lr_halve_every)
 
 
 def diverged(cfg: RunConfig, run_dir: Path, what: str) -> TrainingDiverged:
@@ -54,6 +49,11 @@ def diverged(cfg: RunConfig, run_dir: Path, what: str) -> TrainingDiverged:
     if cfg.model.resolved_norm != "weight":  # WDSR Sec. 3.3 / Fig. 3: weight norm trains stably at 10x the lr
         fix += " or use weight norm (--norm weight)"
     return TrainingDiverged(f"{Path(run_dir).name}: {what}; {where}; {fix}, which starts a new run.")
+
+
+def lr_at(cfg: RunConfig, step: int) -> float:
+    """WDSR Sec. 4: the initial rate, halved every `lr_halve_every` iterations (EDSR: at 2e5 of 3e5)."""
+    return cfg.lr * cfg.train.lr_gamma ** (step // cfg.train.lr_halve_every)
 
 
 def center_crop_pair(pair: ImagePair, hr_side: Optional[int], scale: int) -> ImagePair:
@@ -74,10 +74,6 @@ def validation_pairs(cfg: RunConfig, limit: Optional[int]) -> list[ImagePair]:
     return [center_crop_pair(p, d.val_crop, cfg.model.scale) for p in pairs[:limit]]
 
 
-def build(cfg: RunConfig) -> nn.Module:
-    return build_model(cfg.model.name, cfg.model.scale, **cfg.model.overrides())
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -92,10 +88,13 @@ def _loss(name: str, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(sr, hr) if name == "l1" else F.mse_loss(sr, hr)
 
 
-def _val_psnr(model: nn.Module, pairs: list[ImagePair], cfg: RunConfig, device: torch.device) -> float:
+def _val_psnr(model: nn.Module, pairs: list[ImagePair], cfg: RunConfig, device: torch.device) -> dict[str, float]:
+    """Validation PSNR (DIV2K protocol) of each held-out image and their mean: {"val_psnr", "val_psnr:<image>"}."""
     multi = getattr(model, "multi_scale", False)
     rows = evaluate_pairs(model, pairs, cfg.model.scale, "div2k", device=str(device), pass_scale=multi)
-    return float(np.mean([r["psnr"] for r in rows]))
+    out = {"val_psnr": float(np.mean([r["psnr"] for r in rows]))}
+    out.update({f"val_psnr:{r['image']}": float(r["psnr"]) for r in rows})
+    return out
 
 
 def init_weights_from(model: nn.Module, run_dir: Path, cfg: RunConfig) -> str:
@@ -120,6 +119,17 @@ def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
         stop_after: stop (after checkpointing) once this iteration is reached, without the final
             evaluation; for tests of interrupted runs. The returned summary then has "complete": False.
     """
+    threads = torch.get_num_threads()
+    if cfg.train.threads is not None:
+        torch.set_num_threads(cfg.train.threads)  # pinned: fp32 reductions depend on the thread count
+    try:
+        return _train(cfg, Path(run_dir), progress=progress, stop_after=stop_after, log=log)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(cfg: RunConfig, run_dir: Path, *, progress: bool, stop_after: Optional[int],
+           log: Callable[[str], None]) -> dict[str, Any]:
     t_start = time.time()
     run_dir, tc = Path(run_dir), cfg.train
     ckpt_dir = run_dir / "checkpoints"
@@ -136,7 +146,7 @@ def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
                            info.rank, info.world_size)
     sampler = multi_scale_sampler(cfg, sampler, info)  # MDSR only (EDSR Sec. 3.3); others keep `sampler`
     val_pairs = validation_pairs(cfg, d.val_images) if info.is_main else []
-    model = build(cfg)
+    model = cfg.model.build()
     if tc.init_from:
         log(init_weights_from(model, run_dir.parent / tc.init_from, cfg))
     model = model.to(device=device, memory_format=memory_format)
@@ -203,7 +213,7 @@ def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
             row = {"iteration": done, "train_loss": _mean_over_ranks(losses, info), "lr": lr_at(cfg, step),
                    "seconds": round(train_seconds, 3)}
             if info.is_main:
-                row["val_psnr"] = _val_psnr(model, val_pairs, cfg, device)
+                row.update(_val_psnr(model, val_pairs, cfg, device))
                 bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_psnr=f"{row['val_psnr']:.2f}")
             history.append(row)
             losses = []
@@ -283,10 +293,35 @@ def final_evaluation(model: nn.Module, cfg: RunConfig, device: torch.device) -> 
         "per_image": [{"image": a["image"], "psnr": a["psnr"], "psnr_y": b["psnr"], "ssim_y": b["ssim"]}
                       for a, b in zip(div2k, bench)],
     }
+    if cfg.model.resolved_norm == "batch":
+        # WDSR Sec. 3.3, reason 2: BN computes differently in training (batch statistics) and inference (running
+        # averages). Score the same weights with batch statistics (each image its own batch), on a copy so
+        # the running averages stay untouched.
+        rows = evaluate_pairs(_BatchStatistics(model), pairs, s, "div2k", device=str(device), pass_scale=multi)
+        out["psnr_bn_train_mode"] = float(np.mean([r["psnr"] for r in rows]))
     if cfg.train.eval_self_ensemble:
         x8 = evaluate_pairs(model, pairs, s, "div2k", device=str(device), pass_scale=multi, self_ensemble=True)
         out["psnr_x8"] = float(np.mean([r["psnr"] for r in x8]))
     return {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in out.items()}
+
+
+class _BatchStatistics(nn.Module):
+    """A copy of `model` whose batch-norm layers stay in training mode (batch statistics) even under `.eval()`."""
+
+    def __init__(self, model: nn.Module) -> None:
+        import copy
+
+        super().__init__()
+        self.inner = copy.deepcopy(model).train()
+        self.multi_scale = getattr(model, "multi_scale", False)
+
+    def train(self, mode: bool = True) -> "_BatchStatistics":
+        self.training = mode
+        self.inner.train(True)
+        return self
+
+    def forward(self, *args):
+        return self.inner(*args)
 
 
 def device_name(device: torch.device) -> str:

@@ -1,0 +1,162 @@
+"""The judging rules on synthetic histories (no training): convergence gate, intervals, tests, multiplicity."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from wdsr_lib import claims, verdicts
+from wdsr_lib.verdicts import (INCONCLUSIVE, NON_INFERIORITY, NOT_CONVERGED, NOT_REPRODUCED, REPRODUCED, Noise,
+                               difference, judge, judge_every, late_change, noise_level, run_stats)
+
+ITERS = np.arange(500, 20_001, 500)
+
+
+def curve(final_db, rising=False, sd=0.0, rng=None):
+    """A validation curve that saturates at `final_db` (or is still rising by ~0.3 dB over the last 20%)."""
+    t = ITERS / ITERS.max()
+    v = final_db - 3.0 * np.exp(-t * 12) if not rising else final_db - 1.5 * (1 - t)
+    if sd:
+        v = v + rng.normal(0, sd, v.size)
+    return v
+
+
+def synthetic(effects, seeds=5, rising=False, sd=0.005, seed_sd=0.05, base=33.0, gen=0):
+    """Table 1 frames as `study.final_frame` / `history_frame` build them: family effects per budget."""
+    rng = np.random.default_rng(gen)
+    hist, final = [], []
+    for blocks, fam_effects in effects.items():
+        for s in range(seeds):
+            offset = rng.normal(0, seed_sd)  # shared by the families of one seed: what pairing removes
+            for family, effect in fam_effects.items():
+                v = curve(base + offset + effect, rising, sd, rng)
+                labels = {"family": family, "blocks": blocks, "seed": s}
+                hist += [{**labels, "iteration": it, "metric": "val_psnr", "value": x} for it, x in zip(ITERS, v)]
+                final.append({**labels, "run": f"{family}-{blocks}-{s}", "bicubic_psnr": 31.0, "params": 1e5,
+                              **run_stats(ITERS, v)})
+    return pd.DataFrame(final), pd.DataFrame(hist)
+
+
+def by_id(cs):
+    return {c.id: c for c in cs}
+
+
+def test_a_true_effect_with_small_spread_on_converged_runs_is_reproduced():
+    final, hist = synthetic({1: {"EDSR": 0.0, "WDSR-A": 0.1, "WDSR-B": 0.1}})
+    c = by_id(claims.table1_claims(final, hist))["wdsr_a_beats_edsr"]
+    assert c.verdict == REPRODUCED and c.judgement.converged
+    assert c.judgement.n_seeds == 5 and c.judgement.ci_low_db > 0
+    assert c.judgement.mean_db == pytest.approx(0.1, abs=0.01)
+
+
+def test_the_same_effect_on_curves_still_rising_is_inconclusive_not_converged():
+    final, hist = synthetic({1: {"EDSR": 0.0, "WDSR-A": 0.1, "WDSR-B": 0.1}}, rising=True)
+    assert not final["converged"].any()
+    c = by_id(claims.table1_claims(final, hist))["wdsr_a_beats_edsr"]
+    assert c.verdict == NOT_CONVERGED and c.judgement.converged is False
+    assert c.judgement.mean_db == pytest.approx(0.1, abs=0.01)  # numbers still shown
+
+
+def test_a_gap_still_moving_blocks_a_verdict_even_when_each_curve_looks_flat():
+    it = ITERS.astype(float)
+    a = 33.0 + 0.04 * (it > 16_000) * (it - 16_000) / 4000  # rises 0.04 dB: under the run tolerance
+    b = 33.0 - 0.03 * (it > 16_000) * (it - 16_000) / 4000
+    assert verdicts.is_converged(late_change(it, a)) and verdicts.is_converged(late_change(it, b))
+    hist = pd.DataFrame([{"family": f, "blocks": 1, "seed": 0, "iteration": i, "metric": "val_psnr", "value": x}
+                         for f, v in (("A", a), ("B", b)) for i, x in zip(it, v)])
+    assert abs(verdicts.gap_change(hist, {"family": "A"}, {"family": "B"})) > verdicts.TOL_DB
+
+
+def test_minus_five_thousandths_under_non_inferiority_with_a_005_margin_is_reproduced():
+    final, hist = synthetic({1: {"EDSR": 0.0, "WDSR-A": 0.0, "WDSR-B": -0.005}}, sd=0.002)
+    c = by_id(claims.table1_claims(final, hist))["wdsr_b_matches_a"]
+    assert c.judgement.test == NON_INFERIORITY and c.judgement.margin_db == 0.05
+    assert c.verdict == REPRODUCED
+    # the same numbers under superiority are not a win
+    assert judge(difference(*_pair(final, "WDSR-B", "WDSR-A"))).verdict != REPRODUCED
+
+
+def _pair(final, a, b):
+    return (verdicts.by_seed(final, family=a), verdicts.by_seed(final, family=b))
+
+
+def test_pure_noise_is_inconclusive():
+    final, hist = synthetic({1: {"EDSR": 0.0, "WDSR-A": 0.0, "WDSR-B": 0.0}}, sd=0.003, seed_sd=0.0, gen=3)
+    rng = np.random.default_rng(7)  # seed-to-seed differences of +-0.03 dB with mean zero
+    final.loc[final.family == "WDSR-A", "endpoint"] += rng.normal(0, 0.03, 5)
+    c = by_id(claims.table1_claims(final, hist))["wdsr_a_beats_edsr"]
+    assert c.verdict == INCONCLUSIVE
+    assert c.judgement.ci_low_db < 0 < c.judgement.ci_high_db
+
+
+def test_one_seed_decides_only_beyond_a_measured_noise_level():
+    noise = Noise(0.08, "test")
+    assert judge(difference({0: 30.05}, {0: 30.0}), noise=noise).verdict == INCONCLUSIVE
+    assert judge(difference({0: 30.10}, {0: 30.0}), noise=noise).verdict == REPRODUCED
+    assert judge(difference({0: 29.90}, {0: 30.0}), noise=noise).verdict == NOT_REPRODUCED
+    j = judge(difference({0: 30.10}, {0: 30.0}), noise=None)  # no measurement: never a verdict
+    assert j.verdict == INCONCLUSIVE and j.noise_db is None
+    assert judge(difference({0: 30.10}, {0: 30.0}), noise=noise).fields()["noise_db"] == 0.08
+
+
+def test_noise_level_is_the_pooled_seed_sd_times_196_root_2():
+    frame = pd.DataFrame({"family": ["A"] * 3 + ["B"] * 3, "endpoint": [1.0, 1.2, 1.1, 2.0, 2.1, 2.2]})
+    n = noise_level(frame, ["family"])
+    sd = math.sqrt((0.02 + 0.02) / 4)  # each group: squared deviations 0.01 + 0.01 + 0, 2 dof
+    assert n.db == pytest.approx(1.96 * math.sqrt(2) * sd) and "4 degrees of freedom" in n.source
+    assert noise_level(frame.iloc[[0, 3]], ["family"]) is None
+
+
+def test_a_t_interval_matches_scipy():
+    a, b = {0: 30.3, 1: 30.5, 2: 30.4}, {0: 30.1, 1: 30.2, 2: 30.25}
+    d = difference(a, b)
+    low, high = stats.t.interval(0.95, 2, loc=np.mean([0.2, 0.3, 0.15]), scale=stats.sem([0.2, 0.3, 0.15]))
+    assert d.n == 3 and math.isclose(d.low, low) and math.isclose(d.high, high)
+
+
+def test_the_multiplicity_correction_turns_a_borderline_budget_inconclusive():
+    # budget "b": 95% interval just above 0, the Bonferroni 97.5% interval for 2 budgets crosses 0
+    gaps = np.array([0.10, 0.02, 0.06, 0.085, 0.005])
+    d95 = verdicts.interval(gaps)
+    d975 = verdicts.interval(gaps, 0.975)
+    assert d95.low > 0 > d975.low
+    strong = {s: 1.0 for s in range(5)}
+    per = {"a": ({s: 1.2 + 0.001 * s for s in range(5)}, strong),
+           "b": ({s: 1.0 + g for s, g in enumerate(gaps)}, strong)}
+    alone = judge(difference(*per["b"]))
+    assert alone.verdict == REPRODUCED
+    j = judge_every(per)
+    assert [p["verdict"] for p in j.parts] == [REPRODUCED, INCONCLUSIVE]
+    assert j.verdict == INCONCLUSIVE and j.parts[1]["ci_level"] == pytest.approx(0.975)
+
+
+def test_claim_entries_carry_every_machine_readable_field():
+    final, hist = synthetic({1: {"EDSR": 0.0, "WDSR-A": 0.1, "WDSR-B": 0.1},
+                             3: {"EDSR": 0.0, "WDSR-A": 0.1, "WDSR-B": 0.12}}, seeds=3)
+    for c in claims.table1_claims(final, hist):
+        d = c.to_dict()
+        for key in ("verdict", "n_seeds", "mean_db", "ci_low_db", "ci_high_db", "converged", "noise_db", "test",
+                    "margin_db"):
+            assert key in d
+        assert d["verdict"] in verdicts.VERDICTS
+        if d["verdict"] in (REPRODUCED, NOT_REPRODUCED):
+            assert d["converged"] and (d["n_seeds"] >= 2 and d["ci_low_db"] is not None or d["noise_db"])
+        assert len(d["parts"]) == 2
+
+
+def test_jitter_ignores_a_rising_trend_and_measures_noise():
+    t = np.linspace(0, 1, 200)
+    assert verdicts.jitter(30 + 2 * t) == pytest.approx(0.0, abs=1e-9)
+    rng = np.random.default_rng(0)
+    noisy = 30 + 2 * t + rng.normal(0, 0.1, t.size)
+    assert verdicts.jitter(noisy) == pytest.approx(0.1, rel=0.15)
+
+
+def test_bicubic_claim_lists_every_run_below_bicubic():
+    final, _ = synthetic({1: {"EDSR": 0.0, "WDSR-A": 0.1, "WDSR-B": 0.1}}, seeds=2)
+    final.loc[0, "endpoint"] = 30.5  # below the 31.0 floor
+    c = claims.bicubic_claim(final)
+    assert c.verdict == NOT_REPRODUCED and final.loc[0, "run"] in c.ours and c.judgement.n_seeds == 6
+    final.loc[0, "endpoint"] = 33.0
+    assert claims.bicubic_claim(final).verdict == REPRODUCED
