@@ -4,7 +4,8 @@
 architecture, but a trained model is used as it is: a training flag (`--lr`, `--seed`, ...) changes nothing
 there, and with `--run` the stored run's own model is used, so `--scale 4` or `--n-resblocks 32` would be silently
 ignored. Such flags are refused in one sentence that names them (`docs/bad_inputs.md`). Also: `--data-root` where no
-data is read, `--tile-overlap` without `--tile`, `reproduce --list-runs` with `--notebooks` / `--figures-dir`.
+data is read, `--results-dir` with `--weights`, `--tile-overlap` without `--tile`, `reproduce --list-runs` with
+`--notebooks` / `--figures-dir`.
 Also the messages that name what fixes a failure: Ctrl-C (resume only where there is something to resume) and
 running out of memory (`--tile`).
 """
@@ -60,6 +61,8 @@ def reject_inapplicable(args: argparse.Namespace, given: set[str]) -> None:
         if model and getattr(args, "run", None):
             raise _refuse(model, "with --run, which uses the stored run's own model (to use another model, give "
                                  "--run a run trained with these settings, or --weights FILE)")
+        if "results_dir" in given and getattr(args, "weights", None):
+            raise _refuse(["results_dir"], "with --weights FILE (only --run looks runs up in the store)")
         if "tile_overlap" in given and getattr(args, "tile", None) is None:
             raise _refuse(["tile_overlap"], "without --tile (an untiled image needs no overlap)")
         if "data_root" in given:
