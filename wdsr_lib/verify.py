@@ -163,7 +163,7 @@ def _dependencies(run_dir: Path) -> list[Path]:
         chain.insert(0, src)
 
 
-def select_runs(results_dir: Optional[os.PathLike] = None, *, runs: Optional[int] = 3, names: tuple = (),
+def select_runs(results_dir: Optional[os.PathLike] = None, *, runs: Optional[int] = 2, names: tuple = (),
                 profile: Optional[str] = None) -> list[Path]:
     """The runs to verify: `names`, else the `runs` cheapest DONE runs (counting their init_from sources'
     training time), of `profile` if given; `runs=None` selects all."""
@@ -173,7 +173,7 @@ def select_runs(results_dir: Optional[os.PathLike] = None, *, runs: Optional[int
         return [find_run(n, results_dir) for n in names]
     done = sorted(p.parent for p in runs_dir(results_dir).glob("*/DONE"))
     if profile is not None:
-        from .study import all_runs
+        from .plans import all_runs
 
         keys = {cfg.key() for cfg in all_runs(profile)}
         done = [d for d in done if _config_of(*_stored(d)[:2]).key() in keys]
@@ -183,7 +183,8 @@ def select_runs(results_dir: Optional[os.PathLike] = None, *, runs: Optional[int
         raise ValueError(f"the store {runs_dir(results_dir)} holds no finished run to verify.")
 
     def cost(run: Path) -> float:
-        return sum(float(_stored(d)[1].get("train_seconds") or 0) for d in _dependencies(run))
+        summaries = [_stored(d)[1] for d in _dependencies(run)]  # wall time: training plus its validations
+        return sum(float(s.get("wall_seconds") or s.get("train_seconds") or 0) for s in summaries)
 
     ordered = sorted(done, key=lambda d: (cost(d), d.name))
     return ordered if runs is None else ordered[:runs]
@@ -327,7 +328,7 @@ def add_commands(sub, common) -> None:
     p = sub.add_parser("verify", parents=[common],
                        help="retrain stored runs into a scratch store and compare every logged number")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--runs", type=int, default=3, metavar="N", help="the N cheapest stored runs (default 3)")
+    which.add_argument("--runs", type=int, default=2, metavar="N", help="the N cheapest stored runs (default 2)")
     which.add_argument("--all", action="store_true", help="every finished run in the store")
     which.add_argument("--run", action="append", default=[], metavar="NAME", help="this run (repeatable)")
     p.add_argument("--profile", default=None, help="only runs of this profile's plans")
