@@ -127,8 +127,9 @@ def sr_forward(
 
 
 def _to_batch(img: np.ndarray, device: str) -> Tensor:
-    """(H, W, 3) uint8 array -> (1, 3, H, W) float32 tensor in [0, 255]."""
-    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].to(device=device, dtype=torch.float32)
+    """(H, W, 3) uint8 array -> (1, 3, H, W) float32 tensor in [0, 255]; a copy, so read-only memory maps
+    of the decode cache pass without torch's non-writable-array warning."""
+    return torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].to(device=device, dtype=torch.float32)
 
 
 def _crop_hr(hr: np.ndarray, shape: tuple[int, int], scale: int, name: str) -> np.ndarray:
