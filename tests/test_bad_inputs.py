@@ -203,7 +203,7 @@ def partial_div2k(tmp: Path) -> list:
 
 CASES = [
     Case("missing-data-root", "`wdsr eval --data div2k` with a data root that does not exist",
-         lambda t: evaluate(t, "--data", "div2k", "--data-root", t / "nowhere"), "error", "DIV2K not found under",
+         lambda t: evaluate(t, "--data", "div2k", "--data-root", t / "nowhere"), "error", "needs DIV2K under",
          "Download DIV2K (`wdsr data download div2k --root DIR`) or point `--data-root` / `$WDSR_DATA` at it."),
     Case("missing-folder", "`wdsr eval --data DIR` with a folder that does not exist",
          lambda t: evaluate(t, "--data", t / "absent"), "error", "does not exist",
@@ -235,8 +235,9 @@ CASES = [
     Case("smaller-than-scale", "a 1x1 image in an x2 evaluation folder",
          lambda t: evaluate(t, "--data", folder(t, {"dot.png": random_rgb(1, 1)})), "error",
          "is smaller than the scale x2", "Remove the image; an HR image needs at least `scale` pixels a side."),
-    Case("lr-hr-mismatch", "DIV2K LR image whose size is not HR / scale",
-         lambda t: evaluate(t, "--data", "div2k", "--data-root", fake_div2k(t)), "error", "does not match HR",
+    Case("lr-hr-mismatch", "DIV2K LR image whose size is not HR / scale (library: `load_pairs`; the CLI's "
+         "completeness check names it too)",
+         lambda t: lambda: load_pairs("div2k", 2, "val", root=str(fake_div2k(t))), "error", "does not match HR",
          "Re-download the named LR file (`wdsr data download div2k`), or make it with MATLAB bicubic."),
     Case("unknown-model-cli", "`wdsr train --model nope`",
          lambda t: [*TRAIN[:3], "--model", "nope"], "error", "argument --model: invalid choice: 'nope'",
@@ -383,6 +384,23 @@ CASES = [
          lambda t: evaluate(t, "--data", folder(t, {"a.png": random_rgb(20, 24)})), "error",
          "cannot write the decode cache", "Point `$WDSR_CACHE` at a writable folder with free space.",
          around=cache_is_a_file),
+    Case("eval-partial-div2k", "`wdsr eval --data div2k` with 2 of the 100 validation images",
+         lambda t: evaluate(t, "--data", "div2k", "--data-root",
+                            write_div2k(t / "d", ids={"valid": range(801, 803)})), "error",
+         "DIV2K_valid_HR holds 2 of its 100 images", "Complete DIV2K (`wdsr data download div2k`), or evaluate "
+         "the images you have as a folder (`--data DIR`)."),
+    Case("eval-partial-benchmark", "`wdsr eval --data Set5` with 3 of its 5 images",
+         lambda t: evaluate(t, "--data", "Set5", "--data-root", t) if [
+             write_png(t / "benchmark" / "Set5" / "HR" / f"{i}.png", random_rgb(20, 24, seed=i)) for i in range(3)]
+         else None, "error", "Set5 holds 3 images here, not its 5",
+         "Complete `<root>/benchmark/Set5/HR`, or pass the folder path to `--data` for exactly those images."),
+    Case("lossy-output", "`wdsr upscale in.png out.jpg`",
+         lambda t: ["upscale", photo(t), t / "out.jpg", "--checkpoint", weights(t), *MODEL], "warning",
+         "JPEG compression (saved at quality 95) changes the result",
+         "Nothing, if a JPEG is what you want; end the name in .png for the model's exact output."),
+    Case("init-from-path", "`wdsr train --init-from results/runs/<run>` (a path instead of the run name)",
+         lambda t: init_from(t, stored_run(t), *MODEL, "--scale", "4")[:-1] + [stored_run(t, scale=3)], "error",
+         "is a path; give the run's name", "Give the folder name only: runs are looked up in `--results-dir`."),
     Case("out-of-memory", "`wdsr upscale` of an image too large for memory (simulated allocator failure)",
          lambda t: upscale(t, photo(t)), "error", "pass --tile 256 (or smaller)",
          "Pass `--tile 256` (smaller if needed): tiles give the same result.", around=out_of_memory),

@@ -208,10 +208,17 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     model, scale = _load_model(args)
     if args.data in ("sample", "div2k"):
+        if args.data == "div2k":  # a mean labelled DIV2K must be over all of 0801-0900 (wdsr_lib/data/div2k.py)
+            from .data.div2k import check_div2k
+            from .data.sources import default_root
+
+            check_div2k(default_root(args.data_root), [scale], "`wdsr eval --data div2k`", splits=("valid",))
         pairs = load_pairs(args.data, scale, "val", root=args.data_root)
     else:
         folder = args.data if args.data in BENCHMARKS else str(Path(args.data))
         pairs = load_pairs("folder", scale, "val", root=args.data_root, folder=folder)
+        if args.data in BENCHMARKS:
+            _check_benchmark(args.data, len(pairs))
     with memory_hint(f"evaluate {args.data}", args.tile):
         rows = evaluate_pairs(model, pairs, scale, args.protocol, self_ensemble=args.self_ensemble, tile=args.tile,
                               overlap=args.tile_overlap, progress=True)
@@ -222,6 +229,20 @@ def _cmd_eval(args: argparse.Namespace) -> int:
           f"{np.mean([r['ssim'] for r in rows]):.4f}   bicubic {np.mean([b['psnr'] for b in bicubic]):8.3f}"
           f"   ({args.protocol} protocol, x{scale}{', self-ensemble x8' if args.self_ensemble else ''})")
     return 0
+
+
+def _check_benchmark(name: str, found: int) -> None:
+    """A mean labelled Set5 (Set14, B100, Urban100) must be over the whole set."""
+    from .data.sources import BENCHMARK_SIZES
+
+    if found != BENCHMARK_SIZES[name]:
+        raise ValueError(f"{name} holds {found} images here, not its {BENCHMARK_SIZES[name]}; complete "
+                         f"<root>/benchmark/{name}/HR (a mean over part of it is not the {name} number), or "
+                         "pass the folder path to --data to evaluate exactly those images.")
+
+
+_LOSSY = {"JPEG": "JPEG compression (saved at quality 95)", "GIF": "GIF's 256-colour palette",
+          "WEBP": "lossy WebP compression"}
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
@@ -251,8 +272,11 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     out = quantize(sr[0].permute(1, 2, 0)).numpy().astype(np.uint8)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
+        if image_format in _LOSSY:  # not silently: the result loses what the model produced
+            warnings.warn(f"{output}: {_LOSSY[image_format]} changes the result; end the name in .png for the "
+                          "exact pixels.", stacklevel=1)
         with atomic_file(output) as f:  # the old file or the whole new one, never a truncated image
-            Image.fromarray(out).save(f, format=image_format)
+            Image.fromarray(out).save(f, format=image_format, **({"quality": 95} if image_format == "JPEG" else {}))
     except (OSError, ValueError) as exc:  # a folder that is a file, a full disk, a format that cannot hold RGB
         blocker = next((p for p in output.parents if p.exists()), None)
         reason = (f"{blocker} is a file, not a folder" if blocker is not None and not blocker.is_dir()

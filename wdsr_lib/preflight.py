@@ -75,6 +75,9 @@ def check_init_from(cfg: RunConfig, runs: Path) -> None:
     source = runs / name
     if name == cfg.run_name():
         raise ValueError(f"--init-from {name} names the run being trained; give a finished run at another scale.")
+    if "/" in name and (runs / Path(name).name / "config.json").is_file():
+        raise ValueError(f"--init-from {name} is a path; give the run's name, {Path(name).name} (it is looked up "
+                         f"in the store of --results-dir, {runs}).")
     if not (source / "config.json").is_file():
         known = sorted(p.name for p in runs.iterdir() if (p / "DONE").exists()) if runs.is_dir() else []
         near = difflib.get_close_matches(name, known, n=1)

@@ -39,6 +39,7 @@ SAMPLE_TRAIN: tuple[str, ...] = (
 )
 SAMPLE_VAL: tuple[str, ...] = ("chelsea", "coffee")
 BENCHMARKS: tuple[str, ...] = ("Set5", "Set14", "B100", "Urban100")
+BENCHMARK_SIZES: dict[str, int] = {"Set5": 5, "Set14": 14, "B100": 100, "Urban100": 100}  # images per set
 SPLITS: tuple[str, ...] = ("train", "val")
 
 
