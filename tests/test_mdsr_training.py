@@ -1,9 +1,14 @@
 """MDSR trained as EDSR Sec. 3.3 describes: one random scale per minibatch over x2/x3/x4 with a shared body; the
 scale, like the patches, is a pure function of (seed, step), so an interrupted and resumed run equals the
 uninterrupted one bitwise."""
+import csv
+import os
+import subprocess
+import sys
 from collections import Counter
 from functools import lru_cache
 
+import pytest
 import torch
 
 from wdsr_lib.config import DataConfig, ModelConfig, RunConfig, TrainConfig
@@ -90,3 +95,26 @@ def test_every_drawn_scale_trains_its_branch_and_the_shared_body(tmp_path):
     for i, s in enumerate((2, 3, 4)):
         assert changed(f"upsample.{i}.") == (s in drawn) and changed(f"pre_process.{i}.") == (s in drawn)
     assert drawn == {3, 4}  # seed 0: x2 is not drawn in 6 steps, so both outcomes are checked
+
+
+@pytest.mark.slow
+def test_mdsr_under_torchrun_follows_the_single_process_trajectory(tmp_path):
+    """Two gloo ranks: every rank draws the same scale per step, DDP tolerates the idle branches' parameters."""
+    common = ["--profile", "smoke", "--model", "mdsr", "--n-resblocks", "1", "--n-feats", "8", "--iterations", "6",
+              "--precision", "fp32", "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    single = subprocess.run([sys.executable, "-m", "wdsr_lib.cli", "train", *common, "--results-dir",
+                             str(tmp_path / "single")], env=env, capture_output=True, text=True, timeout=300)
+    assert single.returncode == 0, single.stderr[-3000:]
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          "-m", "wdsr_lib.cli", "train", *common, "--results-dir", str(tmp_path / "ddp")],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+
+    def losses(d):
+        (history,) = (d / "runs").glob("*/history.csv")
+        with open(history, newline="") as f:
+            return [float(row["train_loss"]) for row in csv.DictReader(f)]
+
+    a, b = losses(tmp_path / "single"), losses(tmp_path / "ddp")
+    assert len(a) == len(b) > 0 and all(abs(x - y) < 1e-3 * abs(x) for x, y in zip(a, b))

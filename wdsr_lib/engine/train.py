@@ -81,7 +81,10 @@ def seed_everything(seed: int) -> None:
 
 
 def _sr(model: nn.Module, x: torch.Tensor, scale: int) -> torch.Tensor:
-    return model(x, scale) if getattr(model, "multi_scale", False) else model(x)
+    """The model's SR of `x` at `scale`; `call_model` looks through a DDP wrapper, so MDSR gets its scale there too."""
+    from ..models import call_model
+
+    return call_model(model, x, scale)
 
 
 def _loss(name: str, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
