@@ -160,3 +160,15 @@ def test_exif_orientation_is_applied(tmp_path, orientation, expected):
     Image.fromarray(rgb).save(tmp_path / "o.png", exif=exif)
     arr, said = decode(tmp_path / "o.png")
     assert said == [] and np.array_equal(arr, expected(rgb))
+
+
+def test_an_unreadable_file_is_not_called_corrupt(tmp_path, monkeypatch):
+    path = tmp_path / "locked.png"
+    Image.fromarray(random_rgb(4, 4)).save(path)
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(Image, "open", denied)
+    with pytest.raises(DataError, match=r"locked.png cannot be read \(permission denied\); check its permissions"):
+        read_rgb(path)

@@ -203,3 +203,21 @@ def test_a_process_waiting_on_a_lock_says_so_once_and_starts_over_if_the_folder_
     err = capsys.readouterr().err.strip().splitlines()
     assert waited > 1 and len(err) == 1
     assert err[0].startswith(f"waiting: process {holder.pid} is training r (it holds {run_dir / '.lock'})")
+
+
+def test_an_os_error_outside_the_store_keeps_its_own_message(tmp_path, monkeypatch):
+    """Only a failure to write the store is reported as one (a data file it cannot read names that file)."""
+    def unreadable(cfg, run_dir, **kw):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "data" / "0001.png"))
+
+    monkeypatch.setattr(engine_train, "train", unreadable)
+    with pytest.raises(PermissionError, match="0001.png"):
+        store.load_or_train(tiny_config(), tmp_path / "results", progress=False)
+
+    def full(cfg, run_dir, **kw):
+        raise OSError(28, "No space left on device", str(Path(run_dir) / "checkpoints" / "ckpt-00000002.pt"))
+
+    monkeypatch.setattr(engine_train, "train", full)
+    with pytest.raises(store.StoreError, match="cannot write the results store .*No space left on device"):
+        store.load_or_train(tiny_config(), tmp_path / "results", progress=False)
+    assert untouched(tmp_path / "results")

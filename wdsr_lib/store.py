@@ -181,9 +181,15 @@ def load_or_train(cfg: RunConfig, results_dir: Optional[os.PathLike] = None, *,
                 raise
             _log(run_dir, "train")  # only a run that trained to its DONE marker counts
     except OSError as exc:
+        if exc.filename is not None and not _inside(exc.filename, run_dir.parent):
+            raise  # a file outside the store (data, a source run's weights): its own message names it
         raise StoreError(f"cannot write the results store at {run_dir}: {exc.strerror or exc}; "
                          "free disk space or choose a writable --results-dir.") from exc
     return load_record(run_dir, trained=True)
+
+
+def _inside(path: os.PathLike, folder: Path) -> bool:
+    return Path(os.path.abspath(path)).is_relative_to(Path(os.path.abspath(folder)))
 
 
 def _log(run_dir: Path, event: str) -> None:

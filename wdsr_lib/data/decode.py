@@ -154,6 +154,8 @@ def read_rgb(path: str | Path) -> np.ndarray:
             arr = _from_pillow(im, path)
     except FileNotFoundError:
         raise DataError(f"Image file {path} does not exist.") from None
+    except PermissionError:
+        raise DataError(f"{path} cannot be read (permission denied); check its permissions.") from None
     except IsADirectoryError:
         raise DataError(f"{path} is a folder, not an image file; give the path of one image.") from None
     except UnidentifiedImageError:
