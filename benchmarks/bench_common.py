@@ -3,7 +3,8 @@
 The naive reference is written the way the original code trains (JiahuiYu/wdsr_ntire2018, EDSR-PyTorch):
 fp32, NCHW, `torch.nn.utils.weight_norm` hooks on every conv of WDSR, plain `torch.optim.Adam` with its default
 (foreach) implementation. The engine side is what `wdsr_lib.engine.train.train` does: our WeightNormConv2d,
-channels_last, bf16 autocast on AMX CPUs (the speed benchmark only; study runs are fp32), the fused Adam of `engine/fast.py`.
+channels_last, bf16 autocast on AMX CPUs (the speed benchmark only; study runs are fp32), the fused Adam of
+`engine/fast.py`.
 """
 from __future__ import annotations
 

@@ -23,7 +23,8 @@ def wdsr(*args, check=True):
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
-    """An EDSR of one 32-feature block, trained briefly (800 iterations of the quick profile's 16 px LR patches) on the photos."""
+    """An EDSR of one 32-feature block, trained briefly (800 iterations of the quick profile's 16 px LR patches) on the
+    photos."""
     results = tmp_path_factory.mktemp("results")
     wdsr("train", *TINY, "--iterations", "800", "--results-dir", results)
     (run,) = [p for p in runs_dir(results).iterdir() if p.is_dir()]

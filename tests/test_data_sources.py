@@ -185,7 +185,7 @@ def test_second_load_hits_the_decode_and_lr_cache(tmp_path, monkeypatch):
     assert len(decodes) == 4 and third[1].hr.shape == (20, 18, 3)
 
 
-def test_cache_location_follows_argument_then_env(tmp_path, isolated_cache):
+def test_cache_location_follows_argument_then_env(tmp_path, isolated_cache):  # noqa: F811  (the fixture)
     write_png(tmp_path / "hr" / "x.png", random_rgb(8, 8))
     load_pairs("folder", 2, "val", folder=str(tmp_path / "hr"))
     assert any(isolated_cache.glob("x-*.npy"))

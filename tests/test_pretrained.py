@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,7 +56,7 @@ def mdsr_pytorch_convs(blocks: int, feats: int, scales: tuple) -> dict:
     convs = {"head.0": (feats, 3, 3)}
     for i, _ in enumerate(scales):
         for j in range(2):
-            convs.update({f"pre_process.{i}.{j}.body.0": (feats, feats, 5), f"pre_process.{i}.{j}.body.2": (feats, feats, 5)})
+            convs.update({f"pre_process.{i}.{j}.body.{k}": (feats, feats, 5) for k in (0, 2)})
     for i in range(blocks):
         convs.update({f"body.{i}.body.0": (feats, feats, 3), f"body.{i}.body.2": (feats, feats, 3)})
     convs[f"body.{blocks}"] = (feats, feats, 3)
@@ -74,7 +73,8 @@ def fill(convs: dict, weight_norm: bool, seed: int = 0, mean_shift: bool = False
     for prefix, (out, inp, k) in convs.items():
         v = torch.randn(out, inp, k, k, generator=gen) * (0.5 / math.sqrt(inp * k * k))
         if weight_norm:
-            state[f"{prefix}.weight_g"] = (0.5 + torch.rand(out, 1, 1, 1, generator=gen)) * v.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+            gain = 0.5 + torch.rand(out, 1, 1, 1, generator=gen)
+            state[f"{prefix}.weight_g"] = gain * v.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
             state[f"{prefix}.weight_v"] = v
         else:
             state[f"{prefix}.weight"] = v

@@ -1,7 +1,6 @@
 """Results store: load-or-train semantics, concurrent writers, collect(), damaged and unwritable stores."""
 import json
 import multiprocessing as mp
-import os
 from dataclasses import replace
 
 import pytest

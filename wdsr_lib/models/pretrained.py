@@ -20,7 +20,7 @@ stored in any weights file and are taken from the preset the widths match: the r
 code uses). Our own `model.pt` or checkpoint inside a run directory is built from the run's `config.json`, which
 holds both. The files of those codebases hold pixels in [0, 255] (EDSR-PyTorch `rgb_range` 255); a file trained
 on [0, 1] is refused.
-"""
+"""  # noqa: E501  (the layout table's rows)
 from __future__ import annotations
 
 import json
