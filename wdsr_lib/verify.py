@@ -163,6 +163,15 @@ def _dependencies(run_dir: Path) -> list[Path]:
         chain.insert(0, src)
 
 
+def _all_runs(profile: str) -> list:
+    """Every run the profile's notebooks plan (`plans.all_runs`; in `study` before that module was split)."""
+    try:
+        from .plans import all_runs
+    except ImportError:
+        from .study import all_runs
+    return all_runs(profile)
+
+
 def select_runs(results_dir: Optional[os.PathLike] = None, *, runs: Optional[int] = 2, names: tuple = (),
                 profile: Optional[str] = None) -> list[Path]:
     """The runs to verify: `names`, else the `runs` cheapest DONE runs (counting their init_from sources'
@@ -173,9 +182,7 @@ def select_runs(results_dir: Optional[os.PathLike] = None, *, runs: Optional[int
         return [find_run(n, results_dir) for n in names]
     done = sorted(p.parent for p in runs_dir(results_dir).glob("*/DONE"))
     if profile is not None:
-        from .plans import all_runs
-
-        keys = {cfg.key() for cfg in all_runs(profile)}
+        keys = {cfg.key() for cfg in _all_runs(profile)}
         done = [d for d in done if _config_of(*_stored(d)[:2]).key() in keys]
         if not done:
             raise ValueError(f"the store {runs_dir(results_dir)} holds no finished run of profile {profile!r}.")
