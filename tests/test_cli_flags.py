@@ -1,4 +1,4 @@
-"""wdsr_lib/cli_flags.py: which flags a command line gave (abbreviated, `=`-joined, or not at all), which are refused."""
+"""wdsr_lib/cli_flags.py: which flags a command line gave (abbreviated, `=`-joined or not at all), which are refused."""
 from __future__ import annotations
 
 import pytest

@@ -19,7 +19,7 @@ from conftest import tiny_config  # noqa: E402
 from conftest_data import write_div2k  # noqa: E402
 
 from wdsr_lib import store  # noqa: E402
-from wdsr_lib.config import DataConfig, ModelConfig, RunConfig  # noqa: E402
+from wdsr_lib.config import DataConfig, ModelConfig  # noqa: E402
 from wdsr_lib.data.errors import DataError  # noqa: E402
 from wdsr_lib.engine import train as engine_train  # noqa: E402
 from wdsr_lib.engine.init_from import plan_transfer  # noqa: E402

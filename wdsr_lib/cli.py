@@ -202,8 +202,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .data import load_pairs
-    from .data.sources import BENCHMARKS
     from .cli_flags import memory_hint
+    from .data.sources import BENCHMARKS, check_benchmark
     from .engine.evaluate import bicubic_baseline, evaluate_pairs
 
     model, scale = _load_model(args)
@@ -218,7 +218,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         folder = args.data if args.data in BENCHMARKS else str(Path(args.data))
         pairs = load_pairs("folder", scale, "val", root=args.data_root, folder=folder)
         if args.data in BENCHMARKS:
-            _check_benchmark(args.data, len(pairs))
+            check_benchmark(args.data, len(pairs))
     with memory_hint(f"evaluate {args.data}", args.tile):
         rows = evaluate_pairs(model, pairs, scale, args.protocol, self_ensemble=args.self_ensemble, tile=args.tile,
                               overlap=args.tile_overlap, progress=True)
@@ -231,20 +231,6 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_benchmark(name: str, found: int) -> None:
-    """A mean labelled Set5 (Set14, B100, Urban100) must be over the whole set."""
-    from .data.sources import BENCHMARK_SIZES
-
-    if found != BENCHMARK_SIZES[name]:
-        raise ValueError(f"{name} holds {found} images here, not its {BENCHMARK_SIZES[name]}; complete "
-                         f"<root>/benchmark/{name}/HR (a mean over part of it is not the {name} number), or "
-                         "pass the folder path to --data to evaluate exactly those images.")
-
-
-_LOSSY = {"JPEG": "JPEG compression (saved at quality 95)", "GIF": "GIF's 256-colour palette",
-          "WEBP": "lossy WebP compression"}
-
-
 def _cmd_upscale(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
@@ -255,13 +241,10 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     from .metrics import quantize
 
     from .atomic import atomic_file, refuse_overwriting_inputs
-    from .cli_flags import memory_hint, run_weights
+    from .cli_flags import lossy_format, memory_hint, output_format, run_weights
 
     output = Path(args.output)
-    image_format = Image.registered_extensions().get(output.suffix.lower())
-    if image_format is None:  # checked before the model runs, not after
-        raise ValueError(f"cannot write {output}: unknown file extension {output.suffix or '(none)'!r}; choose a "
-                         "path ending in .png (or .jpg, .bmp, .tif).")
+    image_format = output_format(output)  # checked before the model runs, not after
     refuse_overwriting_inputs(output, [args.input, args.weights, args.run and run_weights(args)], args.force)
     model, scale = _load_model(args)
     img = read_rgb(args.input)  # uint8 (H, W, 3); names the file if it is not a readable image
@@ -272,9 +255,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     out = quantize(sr[0].permute(1, 2, 0)).numpy().astype(np.uint8)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        if image_format in _LOSSY:  # not silently: the result loses what the model produced
-            warnings.warn(f"{output}: {_LOSSY[image_format]} changes the result; end the name in .png for the "
-                          "exact pixels.", stacklevel=1)
+        lossy_format(output, image_format)  # a warning when the format changes the model's pixels
         with atomic_file(output) as f:  # the old file or the whole new one, never a truncated image
             Image.fromarray(out).save(f, format=image_format, **({"quality": 95} if image_format == "JPEG" else {}))
     except (OSError, ValueError) as exc:  # a folder that is a file, a full disk, a format that cannot hold RGB

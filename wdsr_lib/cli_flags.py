@@ -117,6 +117,30 @@ def run_weights(args: argparse.Namespace) -> Path:
     return run_dir / "model.pt"
 
 
+_LOSSY = {"JPEG": "JPEG compression (saved at quality 95)", "GIF": "GIF's 256-colour palette",
+          "WEBP": "lossy WebP compression"}
+
+
+def output_format(output: Path) -> str:
+    """Pillow's format name for the output's extension; ValueError naming the extension when there is none."""
+    from PIL import Image
+
+    image_format = Image.registered_extensions().get(output.suffix.lower())
+    if image_format is None:
+        raise ValueError(f"cannot write {output}: unknown file extension {output.suffix or '(none)'!r}; choose a "
+                         "path ending in .png (or .jpg, .bmp, .tif).")
+    return image_format
+
+
+def lossy_format(output: Path, image_format: str) -> None:
+    """Warn (one line) when the output format changes the model's pixels: not silently."""
+    if image_format in _LOSSY:
+        import warnings
+
+        warnings.warn(f"{output}: {_LOSSY[image_format]} changes the result; end the name in .png for the "
+                      "exact pixels.", stacklevel=2)
+
+
 @contextlib.contextmanager
 def memory_hint(what: str, tile: Optional[int]):
     """Turn an out-of-memory failure into one sentence that names --tile, the flag that fixes it."""

@@ -12,7 +12,8 @@ The papers' models and PSNR protocol work on 8-bit RGB (EDSR Sec. 4.1, WDSR Sec.
 | I;16, I;16B, I;16L (16-bit gray) | round(v / 257), with a warning |
 | RGB from a 16-bit PNG / TIFF | Pillow keeps the high byte (v >> 8; at most one level from round(v / 257)), warning |
 | I (32-bit integer) | as 16-bit when the file declares 16-bit samples; otherwise refused (its white level is unknown) |
-| F (32-bit float), float TIFF | max <= 1: [0, 1] scaled by 255; else [0, 255] kept; rounded, with a warning that names the rule; negative, above 255 or not finite: refused |
+| F (32-bit float), float TIFF | max <= 1: [0, 1] scaled by 255, else [0, 255] kept; rounded, warning (the rule) |
+| F out of both ranges | negative, above 255 or not finite: refused |
 | CMYK, LAB, HSV, other | refused: converting them needs colour management this program does not do |
 
 The EXIF orientation tag is applied (as every viewer does), so an upscaled photo keeps the orientation the

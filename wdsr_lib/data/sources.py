@@ -57,6 +57,14 @@ def default_root(root: Optional[str] = None) -> Path:
     return Path(root if root is not None else env.get("WDSR_DATA"))
 
 
+def check_benchmark(name: str, found: int) -> None:
+    """Raise DataError unless all of benchmark `name` was found: a mean labelled Set5 is over the whole set."""
+    if found != BENCHMARK_SIZES[name]:
+        raise DataError(f"{name} holds {found} images here, not its {BENCHMARK_SIZES[name]}; complete "
+                        f"<root>/benchmark/{name}/HR (a mean over part of it is not the {name} number), or "
+                        "pass the folder path to --data to evaluate exactly those images.")
+
+
 def crop_to_scale(hr: np.ndarray, scale: int) -> np.ndarray:
     """Top-left-anchored crop of ``hr`` so both sides are multiples of ``scale`` (a view, no copy)."""
     h, w = hr.shape[0] - hr.shape[0] % scale, hr.shape[1] - hr.shape[1] % scale
