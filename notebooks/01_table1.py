@@ -31,7 +31,7 @@ seeds = None  # None: the profile's seeds
 
 # %%
 from wdsr_lib import claims as judge
-from wdsr_lib import notebook_env, plots, report, study
+from wdsr_lib import frames, notebook_env, plans, plots, report
 
 profile = notebook_env.profile_from_env(profile)
 results_dir = notebook_env.results_dir_from_env(results_dir)
@@ -44,27 +44,27 @@ print("data:", data)
 # The plan: one run per model, budget and seed (pure configs, nothing trained yet).
 
 # %%
-plan = study.table1(profile, seeds)
-study.label_frame(plan)
+plan = plans.table1(profile, seeds)
+plans.label_frame(plan)
 
 # %% [markdown]
 # Train what the store lacks (finished runs load instantly).
 
 # %%
-study.run_plan(plan, results_dir)
+frames.run_plan(plan, results_dir)
 
 # %% [markdown]
 # Parameter counts: as trained (with weight-norm gains), in the paper's setting (no weight norm) and the paper's rounded numbers. WDSR-B's paper column is matched by no setting we know of.
 
 # %%
-params = study.table1_params(plan)
+params = frames.table1_params(plan)
 params
 
 # %% [markdown]
 # Final metrics from the store, the table beside the paper's, written to `results/tables/table1.*`.
 
 # %%
-final = study.final_frame(plan, results_dir)
+final = frames.final_frame(plan, results_dir)
 table = report.table1_frame(final, params)
 report.write_table(table, results_dir, "table1", report.caption("WDSR Table 1, x2", profile), profile)
 table
@@ -80,7 +80,7 @@ plots.save_figure(fig, figures_dir, "table1_psnr_vs_params")
 # The paired gaps against iterations, per budget: where the orderings settle (seed mean, 95% band).
 
 # %%
-history = study.history_frame(plan, results_dir)
+history = frames.history_frame(plan, results_dir)
 fig = plots.gap_figure(history, [("WDSR-A", "EDSR"), ("WDSR-B", "EDSR"), ("WDSR-B", "WDSR-A")],
                        title="WDSR Table 1: paired validation-PSNR gaps")
 plots.save_figure(fig, figures_dir, "table1_gaps")
@@ -89,7 +89,7 @@ plots.save_figure(fig, figures_dir, "table1_gaps")
 # The claims of Sec. 4.1, judged on paired differences per budget (written to `results/claims/`).
 
 # %%
-noise = study.measure_noise(profile, results_dir)
+noise = frames.measure_noise(profile, results_dir)
 claims = judge.table1_claims(final, history, data, noise)
 report.write_claims(results_dir, "table1", claims, profile)
 report.verdict_table(claims)

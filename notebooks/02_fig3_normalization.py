@@ -31,7 +31,7 @@ seeds = None  # None: the profile's seeds
 
 # %%
 from wdsr_lib import claims as judge
-from wdsr_lib import notebook_env, plots, report, study
+from wdsr_lib import frames, notebook_env, plans, plots, report
 
 profile = notebook_env.profile_from_env(profile)
 results_dir = notebook_env.results_dir_from_env(results_dir)
@@ -44,21 +44,21 @@ print("data:", data)
 # The plan: the same model with each normalisation.
 
 # %%
-plan = study.fig3(profile, seeds)
-study.label_frame(plan)
+plan = plans.fig3(profile, seeds)
+plans.label_frame(plan)
 
 # %% [markdown]
 # Train what the store lacks.
 
 # %%
-study.run_plan(plan, results_dir)
+frames.run_plan(plan, results_dir)
 
 # %% [markdown]
 # Training L1 loss and validation PSNR logged during training (long form, from `collect`).
 
 # %%
-history = study.history_frame(plan, results_dir)
-final = study.final_frame(plan, results_dir)
+history = frames.history_frame(plan, results_dir)
+final = frames.final_frame(plan, results_dir)
 final[["norm", "lr", "arm", "seed", "endpoint", "converged", "psnr", "bicubic_psnr", "params"]]
 
 # %% [markdown]
@@ -73,7 +73,7 @@ plots.save_figure(fig, figures_dir, "fig3_normalization")
 # The claim: WN faster (mean validation PSNR over the first half) and higher (final validation PSNR).
 
 # %%
-noise = study.measure_noise(profile, results_dir)
+noise = frames.measure_noise(profile, results_dir)
 claims = judge.fig3_claims(final, history, data, noise)
 report.write_claims(results_dir, "fig3", claims, profile)
 report.verdict_table(claims)

@@ -31,7 +31,7 @@ seeds = None  # None: the profile's seeds
 
 # %%
 from wdsr_lib import claims as judge
-from wdsr_lib import notebook_env, plots, report, study
+from wdsr_lib import frames, notebook_env, plans, plots, report
 
 profile = notebook_env.profile_from_env(profile)
 results_dir = notebook_env.results_dir_from_env(results_dir)
@@ -44,25 +44,25 @@ print("data:", data)
 # The plan: three learning rates, plus the weight-norm reference (shared with Figure 3).
 
 # %%
-plan = study.fig4(profile, seeds)
-reference = study.fig4_reference(profile, seeds)
-study.label_frame(plan)
+plan = plans.fig4(profile, seeds)
+reference = plans.fig4_reference(profile, seeds)
+plans.label_frame(plan)
 
 # %% [markdown]
 # Train what the store lacks.
 
 # %%
-study.run_plan(plan, results_dir)
-study.run_plan(reference, results_dir)
+frames.run_plan(plan, results_dir)
+frames.run_plan(reference, results_dir)
 
 # %% [markdown]
 # Curves from the store.
 
 # %%
-history = study.history_frame(plan, results_dir)
-reference_history = study.history_frame(reference, results_dir)
-final = study.final_frame(plan, results_dir)
-reference_final = study.final_frame(reference, results_dir)
+history = frames.history_frame(plan, results_dir)
+reference_history = frames.history_frame(reference, results_dir)
+final = frames.final_frame(plan, results_dir)
+reference_final = frames.final_frame(reference, results_dir)
 final[["lr", "seed", "endpoint", "psnr", "psnr_bn_train_mode", "bicubic_psnr"]]
 
 # %% [markdown]

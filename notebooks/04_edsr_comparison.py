@@ -31,7 +31,7 @@ seeds = None  # None: the profile's seeds
 
 # %%
 from wdsr_lib import claims as judge
-from wdsr_lib import notebook_env, plots, report, study
+from wdsr_lib import frames, notebook_env, plans, plots, report
 
 profile = notebook_env.profile_from_env(profile)
 results_dir = notebook_env.results_dir_from_env(results_dir)
@@ -44,14 +44,14 @@ print("data:", data)
 # The plan: the two 16-block baselines (the WDSR one also evaluated with the x8 self-ensemble), an EDSR trained with L1 and with L2, and an x2 EDSR followed by x4 from its weights and from scratch.
 
 # %%
-plan = study.edsr_comparison(profile, seeds)
-study.label_frame(plan)
+plan = plans.edsr_comparison(profile, seeds)
+plans.label_frame(plan)
 
 # %% [markdown]
 # Train what the store lacks (the x2 run comes before the x4 run started from it).
 
 # %%
-study.run_plan(plan, results_dir)
+frames.run_plan(plan, results_dir)
 
 # %% [markdown]
 # Cost of the baselines: parameters, multiply-adds for a 1280x720 output, and CPU latency measured here (median of a few fp32 forwards with the normalisation folded), beside the README's numbers.
@@ -59,9 +59,9 @@ study.run_plan(plan, results_dir)
 # %%
 from wdsr_lib import latency
 
-costs = latency.cost_frame(study.select(plan, study="baseline"), latency.latency_lr_hw(profile), paper=study.PAPER_BASELINES)
-final = study.final_frame(plan, results_dir)
-history = study.history_frame(plan, results_dir)
+costs = latency.cost_frame(plans.select(plan, study="baseline"), latency.latency_lr_hw(profile), paper=plans.PAPER_BASELINES)
+final = frames.final_frame(plan, results_dir)
+history = frames.history_frame(plan, results_dir)
 baselines = report.baseline_frame(final, costs)
 report.write_table(baselines, results_dir, "baselines", report.caption("WDSR README baselines, x2", profile), profile)
 baselines
@@ -70,24 +70,24 @@ baselines
 # PSNR of the baselines (single forward and x8 self-ensemble), bicubic as the floor.
 
 # %%
-fig = plots.bar_figure(study.where(final, study="baseline"), "family", "README baselines: EDSR vs WDSR-A (16 blocks, x2)",
+fig = plots.bar_figure(frames.where(final, study="baseline"), "family", "README baselines: EDSR vs WDSR-A (16 blocks, x2)",
                       metrics=["psnr", "psnr_x8"], metric_labels={"psnr": "single forward", "psnr_x8": "x8 self-ensemble"},
-                      floor=study.where(final, study="baseline")["bicubic_psnr"].mean())
+                      floor=frames.where(final, study="baseline")["bicubic_psnr"].mean())
 plots.save_figure(fig, figures_dir, "edsr_baselines")
 
 # %% [markdown]
 # L1 against L2 training loss (EDSR Table 2), same EDSR.
 
 # %%
-fig = plots.bar_figure(study.where(final, study="loss"), "loss", "EDSR trained with L1 vs L2 (x2)",
-                      floor=study.where(final, study="loss")["bicubic_psnr"].mean())
+fig = plots.bar_figure(frames.where(final, study="loss"), "loss", "EDSR trained with L1 vs L2 (x2)",
+                      floor=frames.where(final, study="loss")["bicubic_psnr"].mean())
 plots.save_figure(fig, figures_dir, "edsr_l1_vs_l2")
 
 # %% [markdown]
 # x4 from the x2 weights against x4 from scratch: validation PSNR during training (EDSR Fig. 4).
 
 # %%
-fig = plots.val_curves(study.where(history, study="x4", scale=4), "arm", "EDSR x4: started from x2 vs from scratch")
+fig = plots.val_curves(frames.where(history, study="x4", scale=4), "arm", "EDSR x4: started from x2 vs from scratch")
 plots.save_figure(fig, figures_dir, "edsr_x4_from_x2")
 
 # %% [markdown]
@@ -104,8 +104,8 @@ qualitative.profile_figure(profile, results_dir, figures_dir)
 # The claims.
 
 # %%
-noise = study.measure_noise(profile, results_dir)
-everything = study.final_frame(study.every_plan(profile), results_dir)
+noise = frames.measure_noise(profile, results_dir)
+everything = frames.final_frame(plans.every_plan(profile), results_dir)
 claims = judge.edsr_comparison_claims(final, history, data, noise) + [judge.bicubic_claim(everything, data)]
 report.write_claims(results_dir, "edsr_comparison", claims, profile)
 report.verdict_table(claims)

@@ -33,7 +33,7 @@ seeds = None  # None: the profile's seeds
 
 # %%
 from wdsr_lib import claims as judge
-from wdsr_lib import notebook_env, plots, report, study
+from wdsr_lib import frames, notebook_env, plans, plots, report
 
 profile = notebook_env.profile_from_env(profile)
 results_dir = notebook_env.results_dir_from_env(results_dir)
@@ -43,30 +43,30 @@ print(f"profile {profile}; results in {results_dir}; figures in {figures_dir}")
 print("data:", data)
 
 # %% [markdown]
-# The plan; the equal-budget widths come from `study.wdsr_a_equal_budget` and `study.wdsr_b_equal_budget`.
+# The plan; the equal-budget widths come from `plans.wdsr_a_equal_budget` and `plans.wdsr_b_equal_budget`.
 
 # %%
-plan = study.ablations(profile, seeds)
-study.label_frame(plan)
+plan = plans.ablations(profile, seeds)
+plans.label_frame(plan)
 
 # %% [markdown]
 # Train what the store lacks.
 
 # %%
-study.run_plan(plan, results_dir)
+frames.run_plan(plan, results_dir)
 
 # %% [markdown]
 # Final metrics: the parameter counts show the budgets are equal (within a few percent).
 
 # %%
-final = study.final_frame(plan, results_dir)
+final = frames.final_frame(plan, results_dir)
 final[["study", "r", "n_feats", "block_feats", "e", "low_rank", "relu", "params", "psnr"]]
 
 # %% [markdown]
 # WDSR-A: PSNR against the expansion ratio r.
 
 # %%
-fig = plots.ablation_figure(study.where(final, study="wdsr_a_ratio"), "r", "expansion r = w / F (F*w ~ 64^2)",
+fig = plots.ablation_figure(frames.where(final, study="wdsr_a_ratio"), "r", "expansion r = w / F (F*w ~ 64^2)",
                             "WDSR-A expansion at equal parameters (Sec. 3.1)", reference=4)
 plots.save_figure(fig, figures_dir, "ablation_wdsr_a_ratio")
 
@@ -74,7 +74,7 @@ plots.save_figure(fig, figures_dir, "ablation_wdsr_a_ratio")
 # WDSR-B: PSNR against the expansion e at equal block budget.
 
 # %%
-fig = plots.ablation_figure(study.where(final, study="wdsr_b_expansion"), "e", "expansion e (low rank l solved for equal parameters)",
+fig = plots.ablation_figure(frames.where(final, study="wdsr_b_expansion"), "e", "expansion e (low rank l solved for equal parameters)",
                             "WDSR-B expansion at equal parameters (Sec. 3.2)", reference=6)
 plots.save_figure(fig, figures_dir, "ablation_wdsr_b_expansion")
 
@@ -82,16 +82,16 @@ plots.save_figure(fig, figures_dir, "ablation_wdsr_b_expansion")
 # ReLU inside the linear low-rank convolution.
 
 # %%
-fig = plots.bar_figure(study.where(final, study="low_rank_relu"), "relu", "WDSR-B: ReLU in the low-rank convolution (Sec. 3.2)",
-                      floor=study.where(final, study="low_rank_relu")["bicubic_psnr"].mean())
+fig = plots.bar_figure(frames.where(final, study="low_rank_relu"), "relu", "WDSR-B: ReLU in the low-rank convolution (Sec. 3.2)",
+                      floor=frames.where(final, study="low_rank_relu")["bicubic_psnr"].mean())
 plots.save_figure(fig, figures_dir, "ablation_low_rank_relu")
 
 # %% [markdown]
 # The claims.
 
 # %%
-noise = study.measure_noise(profile, results_dir)
-history = study.history_frame(plan, results_dir)
+noise = frames.measure_noise(profile, results_dir)
+history = frames.history_frame(plan, results_dir)
 claims = judge.ablation_claims(final, history, data, noise)
 report.write_claims(results_dir, "ablations", claims, profile)
 report.verdict_table(claims)

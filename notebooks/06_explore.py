@@ -35,7 +35,7 @@ image = None  # a path to your own photo for the last comparison; None: a held-o
 # Relative `results_dir` / `figures_dir` resolve against the project root (`$WDSR_ROOT`, else the folder holding this project's `pyproject.toml`), so JupyterLab, papermill and nbval use the same store. `WDSR_PROFILE`, `WDSR_RESULTS_DIR` and `WDSR_FIGURES_DIR` override the parameters when set (nbval in `make test`).
 
 # %%
-from wdsr_lib import explore, notebook_env, qualitative, study
+from wdsr_lib import explore, notebook_env, plans, qualitative
 from wdsr_lib.config import ModelConfig
 
 profile = notebook_env.profile_from_env(profile)
@@ -63,7 +63,7 @@ explore.final_table(runs)
 # parameters of the official e = 6, l = 0.8 (WDSR Sec. 3.2).
 
 # %%
-variant = ModelConfig(name="wdsr_b", n_resblocks=3, expansion=4.0, low_rank=study.wdsr_b_equal_budget(4.0))
+variant = ModelConfig(name="wdsr_b", n_resblocks=3, expansion=4.0, low_rank=plans.wdsr_b_equal_budget(4.0))
 config = explore.variant_config(variant, profile, seed=0)
 explore.describe(config), config.run_name()
 

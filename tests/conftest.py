@@ -45,10 +45,10 @@ def full_disk(monkeypatch):
 def smoke_store(tmp_path_factory):
     """A results store with the smoke profile's Table 1 runs: 1 block at seeds 0 and 1, 3 blocks at seed 0
     (weights included). Shared by the explorer and qualitative tests; copy it before changing anything."""
-    from wdsr_lib import study
+    from wdsr_lib import frames, plans
 
     results = tmp_path_factory.mktemp("smoke-store") / "results"
-    one = study.select(study.table1("smoke", seeds=(0, 1)), blocks=1)
-    three = study.select(study.table1("smoke", seeds=(0,)), blocks=3)
-    study.run_plan(list(one) + list(three), results, progress=False)
+    one = plans.select(plans.table1("smoke", seeds=(0, 1)), blocks=1)
+    three = plans.select(plans.table1("smoke", seeds=(0,)), blocks=3)
+    frames.run_plan(list(one) + list(three), results, progress=False)
     return results

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from wdsr_lib import explore, study
+from wdsr_lib import explore, plans
 from wdsr_lib.config import ModelConfig
 from wdsr_lib.profiles import get_profile
 from wdsr_lib.store import collect, load_record, runs_dir
@@ -11,18 +11,21 @@ from wdsr_lib.store import collect, load_record, runs_dir
 
 def test_describe_names_every_setting_that_tells_runs_apart_and_never_the_seed():
     p = get_profile("smoke")
-    assert explore.describe(p.run(study.edsr(3), seed=4)) == "EDSR, x2, 3 blocks, weight norm"
+    assert explore.describe(p.run(plans.edsr(3), seed=4)) == "EDSR, x2, 3 blocks, weight norm"
     variant = ModelConfig(name="wdsr_b", n_resblocks=3, expansion=4.0, low_rank=0.5, norm="batch")
     assert explore.describe(p.run(variant, lr=1e-3, loss="l2")) == \
         "WDSR-B, x2, 3 blocks, e=4, l=0.5, batch norm, L2, lr 0.001"
-    assert explore.describe(p.run(study.wdsr_b(3))) == "WDSR-B, x2, 3 blocks, weight norm"  # defaults unnamed
-    assert explore.describe(p.run(study.edsr(3, norm="none"), lr=1e-4)) == "EDSR, x2, 3 blocks, none norm"
+    assert explore.describe(p.run(plans.wdsr_b(3))) == "WDSR-B, x2, 3 blocks, weight norm"  # defaults unnamed
+    assert explore.describe(p.run(plans.edsr(3, norm="none"), lr=1e-4)) == "EDSR, x2, 3 blocks, none norm"
+    assert explore.short_label(p.run(variant)) == "WDSR-B b3 e=4 l=0.5 batch norm"
+    assert explore.short_label(p.run(plans.wdsr_b(3, 4.0, plans.wdsr_b_equal_budget(4.0)))) == "WDSR-B b3 e=4 l=1.08"
+    assert explore.short_label(p.run(plans.wdsr_a(1))) == "WDSR-A b1"
 
 
 def test_profile_of_is_the_profile_whose_data_settings_trained_the_run():
     for name in ("smoke", "quick", "cpu", "paper"):
-        assert explore.profile_of(get_profile(name).run(study.edsr(1))) == name
-    odd = get_profile("quick").run(study.edsr(1))
+        assert explore.profile_of(get_profile(name).run(plans.edsr(1))) == name
+    odd = get_profile("quick").run(plans.edsr(1))
     from dataclasses import replace
     assert explore.profile_of(replace(odd, data=replace(odd.data, patch_size=20))) == "custom"
 
@@ -65,6 +68,16 @@ def test_final_table_pools_seeds_per_label_and_marks_the_new_run(smoke_store):
     assert table["psnr"].is_monotonic_decreasing
     assert table["new"].sum() == 1 and table.loc[frame[frame["run"] == new]["label"].iloc[0], "new"]
     assert explore.final_table(frame.iloc[0:0]).empty
+
+
+def test_run_dirs_give_one_run_per_label_at_its_lowest_seed_unless_every_seed(smoke_store):
+    frame = explore.choose(explore.runs_frame(smoke_store), blocks=1)
+    dirs = explore.run_dirs(frame, smoke_store)
+    assert [d.name.rsplit("-", 1)[0] for d in dirs] == \
+        ["edsr-x2-b1-weight-s0", "wdsr_a-x2-b1-weight-s0", "wdsr_b-x2-b1-weight-s0"]
+    assert all(d.parent == runs_dir(smoke_store) and (d / "DONE").is_file() for d in dirs)
+    assert sorted(d.name for d in explore.run_dirs(frame, smoke_store, every_seed=True)) == \
+        sorted(frame["run"].unique())
 
 
 def test_curves_figure_draws_the_seed_mean_with_a_band_per_label(smoke_store):

@@ -3,13 +3,13 @@ import json
 
 import pytest
 
-from wdsr_lib import study
+from wdsr_lib import plans
 from wdsr_lib.schedule import train_all
 from wdsr_lib.store import load_record, run_dir_for
 
 
 def _configs():
-    plan = study.edsr_comparison("smoke")  # includes an x4 run initialised from its x2 run
+    plan = plans.edsr_comparison("smoke")  # includes an x4 run initialised from its x2 run
     return [r.config for r in plan if r.labels["study"] == "x4" and r.labels["arm"] != "x4 from scratch"]
 
 

@@ -23,7 +23,7 @@ def curve(final_db, rising=False, sd=0.0, rng=None):
 
 
 def synthetic(effects, seeds=5, rising=False, sd=0.005, seed_sd=0.05, base=33.0, gen=0):
-    """Table 1 frames as `study.final_frame` / `history_frame` build them: family effects per budget."""
+    """Table 1 frames as `frames.final_frame` / `history_frame` build them: family effects per budget."""
     rng = np.random.default_rng(gen)
     hist, final = [], []
     for blocks, fam_effects in effects.items():

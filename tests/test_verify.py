@@ -110,14 +110,14 @@ def test_compare_records_is_stored_driven():
 
 
 def test_profile_selects_the_runs_of_its_plans(copy, monkeypatch):
-    from wdsr_lib import study
+    from wdsr_lib import plans
     from wdsr_lib.config import RunConfig
 
     root, x2, _ = copy
     cfg = RunConfig.from_dict(json.loads((root / "runs" / x2 / "config.json").read_text())["config"])
-    monkeypatch.setattr(study, "all_runs", lambda profile: [cfg])
+    monkeypatch.setattr(plans, "all_runs", lambda profile: [cfg])
     assert [p.name for p in select_runs(root, runs=None, profile="smoke")] == [x2]
-    monkeypatch.setattr(study, "all_runs", lambda profile: [])
+    monkeypatch.setattr(plans, "all_runs", lambda profile: [])
     with pytest.raises(ValueError, match="no finished run of profile 'smoke'"):
         select_runs(root, profile="smoke")
     assert cli.main(["verify", "--runs", "0", "--results-dir", str(root)]) == 2

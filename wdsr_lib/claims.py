@@ -1,6 +1,6 @@
 """The claims: every claim of the WDSR paper (and the EDSR claims we test), judged by `wdsr_lib.verdicts`.
 
-One function per artefact takes the frames a notebook builds (`study.final_frame` / `history_frame`: labels,
+One function per artefact takes the frames a notebook builds (`frames.final_frame` / `history_frame`: labels,
 endpoints, convergence, final metrics) and returns `Claim`s; `wdsr_lib.report` writes and renders them.
 Every claim states the paper's words and numbers, ours, the test, the protocol and the data.
 """

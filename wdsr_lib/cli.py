@@ -283,7 +283,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
     if args.list_runs:
         from .store import is_done
-        from .study import all_runs
+        from .plans import all_runs
 
         for cfg in all_runs(args.profile):
             if not is_done(cfg, args.results_dir):

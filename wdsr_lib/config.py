@@ -16,7 +16,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Optional
+from typing import Any, Optional
 
 MODEL_NAMES = ("edsr", "edsr_paper", "wdsr_a", "wdsr_b", "mdsr", "mdsr_paper")
 NORMS = ("weight", "batch", "none")

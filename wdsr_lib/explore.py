@@ -58,6 +58,16 @@ def describe(cfg: RunConfig) -> str:
     return ", ".join(parts)
 
 
+def short_label(cfg: RunConfig) -> str:
+    """A panel-sized label: family, depth and the non-default model fields, e.g. "WDSR-B b3 e=4 l=1.08"."""
+    m = cfg.model
+    defaults = MODEL_DEFAULTS[m.name]
+    extra = [f"{_SHORT.get(k, k)}={v:.3g}" if isinstance(v, float) else f"{_SHORT.get(k, k)}={v}"
+             for k, v in m.overrides().items() if k not in ("n_resblocks", "norm") and v != defaults.get(k)]
+    norm = [] if m.resolved_norm == "weight" else [f"{m.resolved_norm} norm"]
+    return " ".join([FAMILIES[m.name], f"b{m.resolved_blocks}"] + extra + norm)
+
+
 def runs_frame(results_dir: str | os.PathLike) -> pd.DataFrame:
     """`store.collect(results_dir)` with `family`, `profile` and `label` columns (see the module docstring)."""
     from .store import collect, load_record, runs_dir
@@ -148,11 +158,15 @@ def final_table(frame: pd.DataFrame, highlight: Optional[str] = None) -> pd.Data
     return table.sort_values("psnr", ascending=False, ignore_index=True)
 
 
-def run_dirs(frame: pd.DataFrame, results_dir: str | os.PathLike) -> list:
-    """The store directories of the runs in `frame`, in order of first appearance."""
+def run_dirs(frame: pd.DataFrame, results_dir: str | os.PathLike, every_seed: bool = False) -> list:
+    """The store directories of the runs in `frame`: one per label (its lowest seed), or `every_seed`; in order
+    of first appearance."""
     from .store import runs_dir
 
-    return [runs_dir(results_dir) / run for run in frame["run"].unique()]
+    runs = frame.drop_duplicates("run")
+    if not every_seed:
+        runs = runs.sort_values("seed", kind="stable").drop_duplicates("label").sort_index()
+    return [runs_dir(results_dir) / run for run in runs["run"]]
 
 
 def show(figure_or_path):

@@ -27,14 +27,14 @@ ENV_OVERRIDES = ("WDSR_PROFILE", "WDSR_RESULTS_DIR", "WDSR_FIGURES_DIR")
 def check_data(profile: Profile) -> None:
     """Raise DataError, in one sentence, unless the complete DIV2K a DIV2K profile trains on is there.
 
-    The scales are those of the profile's runs (`study.all_runs`); the check is `wdsr_lib.data.div2k`'s, the same
+    The scales are those of the profile's runs (`plans.all_runs`); the check is `wdsr_lib.data.div2k`'s, the same
     `wdsr train` makes.
     """
     if not profile.needs_div2k:
         return
     from .data.div2k import check_div2k
     from .data.sources import default_root
-    from .study import all_runs
+    from .plans import all_runs
 
     scales = sorted({cfg.model.scale for cfg in all_runs(profile.name)})
     check_div2k(default_root(profile.data.root), scales, needed_by=f"Profile {profile.name!r}")
@@ -93,7 +93,7 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
     t0 = time.time()
     if jobs > 1:
         from .schedule import train_all
-        from .study import all_runs
+        from .plans import all_runs
 
         train_all(all_runs(p), results, jobs=jobs)
         timings["training (parallel)"] = round(time.time() - t0, 1)
@@ -108,7 +108,8 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
             timings[name] = round(time.time() - t, 1)
     total = round(time.time() - t0, 1)
     new = trained_runs(results)[before:]
-    from .study import budget_lines, run_seconds
+    from .plans import budget_lines
+    from .frames import run_seconds
 
     path = report.write_report(results, p, figures / p.name, timings={**timings, "total": total},
                                trained=len(new), budget_lines=budget_lines(p), run_seconds=run_seconds(p, results),

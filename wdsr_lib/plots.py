@@ -1,6 +1,6 @@
 """Paper-style figures from the study's DataFrames (matplotlib, Agg): WDSR Fig. 3/4, Table 1, the ablations.
 
-Every function takes a frame from `study.final_frame` / `study.history_frame`, returns a matplotlib Figure
+Every function takes a frame from `frames.final_frame` / `frames.history_frame`, returns a matplotlib Figure
 with labelled axes, a legend and a title, and touches no files; `save_figure` writes PNG (150 dpi) and PDF.
 Deviation: the paper's figures are on DIV2K; ours say which data they come from in the title, and the paper's
 Table 1 numbers get their own panel, because sample-photo PSNRs are not comparable with DIV2K PSNRs.
@@ -63,7 +63,7 @@ def training_curves(history: pd.DataFrame, hue: str, title: str, hue_format: str
     (and `style`), seed-averaged with a 95% confidence band (seaborn) when there are several seeds.
 
     Args:
-        history: `study.history_frame` output (iteration, metric, value and the label columns).
+        history: `frames.history_frame` output (iteration, metric, value and the label columns).
         hue: label column that tells the lines apart ("norm" for Fig. 3, "lr" for Fig. 4).
         hue_format: legend format of a hue value, e.g. "lr = {:g}".
         style: a second label column drawn as the line style (e.g. "lr" in Fig. 3).

@@ -16,7 +16,7 @@ crops to stay fast); all profiles train in fp32.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from .config import DataConfig, ModelConfig, RunConfig, TrainConfig
@@ -80,7 +80,9 @@ PROFILES: dict[str, Profile] = {
         # A third of the paper's LR patch (16 px, 32 px HR) keeps every artefact's runs within minutes on 2 cores
         # (a 16-block step costs ~0.2 s instead of ~0.4 s at 24 px). Far from converged: verdicts are gated.
         data=DataConfig(source="sample", patch_size=16, val_images=2, val_crop=None),
-        iterations=300, val_every=25, seeds=(0,), norm_blocks=8, baseline_blocks=16, threads=2,
+        # One thread per run (`make reproduce JOBS=2` runs two at a time): on a busy machine a 2-thread run
+        # stalls at every OpenMP barrier when one of its threads is preempted (measured: 35x slower steps).
+        iterations=300, val_every=25, seeds=(0,), norm_blocks=8, baseline_blocks=16, threads=1,
         description="the default main job: every artefact, real training, one seed, minutes on 2 cores",
     ),
     "cpu": Profile(

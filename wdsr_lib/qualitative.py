@@ -182,14 +182,14 @@ def figure(rows: Sequence[Row], title: str):
 
 def profile_runs(profile: str, results_dir: str | os.PathLike) -> dict[str, Path]:
     """{family: run directory} of the WDSR Table 1 runs at the profile's deepest budget and first seed."""
-    from . import study
+    from . import plans
     from .profiles import get_profile
     from .store import run_dir_for
 
     p = get_profile(profile)
     blocks = max(p.table1_blocks)
     seed = p.budget("table1", blocks).seeds[0]
-    plan = study.select(study.table1(p), blocks=blocks, seed=seed)
+    plan = plans.select(plans.table1(p), blocks=blocks, seed=seed)
     return {r.labels["family"]: run_dir_for(r.config, results_dir) for r in plan}
 
 
@@ -268,7 +268,7 @@ def compare_image(image, runs: Sequence[str | os.PathLike], results_dir: str | o
             absent.append(run_dir.name)
             continue
         cfg = load_record(run_dir).config
-        label = f"{explore.FAMILIES[cfg.model.name]} b{cfg.model.resolved_blocks}"
+        label = explore.short_label(cfg)
         label = label if label not in models else f"{label} ({run_dir.name[-6:]})"
         models[label] = load_pretrained(run_dir / "model.pt")
         scales.add(cfg.model.scale)

@@ -186,7 +186,7 @@ def write_report(results_dir: str | os.PathLike, profile: Profile | str,
     """Assemble `results/reports/<profile>.md` from this profile's claim entries, tables and figures.
 
     Args:
-        budget_lines: one line per artefact saying iterations and seeds (`study.budget_lines`).
+        budget_lines: one line per artefact saying iterations and seeds (`plans.budget_lines`).
         run_seconds: the summed training wall time of the profile's stored runs.
         notes: extra paragraphs (e.g. what the pilot showed), rendered after the summary.
     """

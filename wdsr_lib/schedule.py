@@ -91,7 +91,7 @@ def train_all(configs: Sequence[RunConfig], results_dir: str | os.PathLike, jobs
 
 def pilot_configs(profile: Optional[str] = "cpu") -> list[RunConfig]:
     """The CPU study's pilot (issue: where do the Table 1 gaps settle?): seed 0 of Table 1 at 1 block."""
-    from . import study
+    from . import plans
 
-    plan = study.table1(profile)
+    plan = plans.table1(profile)
     return [r.config for r in plan if r.labels["blocks"] == 1 and r.labels["seed"] == 0]

@@ -1,9 +1,10 @@
 """The run plans of the study: which RunConfigs each paper artefact needs, as pure functions of a Profile.
 
-One function per artefact (WDSR Table 1, Fig. 3, Fig. 4, the EDSR comparisons, the Sec. 3.1/3.2 ablations)
-returns a list of `PlannedRun` (labels for plots and tables + the RunConfig). Nothing here trains: `run_plan`
-hands each config to `store.load_or_train`, and `final_frame` / `history_frame` join the store's `collect()`
-with the plan's labels. `all_runs(profile)` is every run of the pipeline, deduplicated, in dependency order.
+One function per artefact (WDSR Table 1, Fig. 3, Fig. 4, the EDSR comparisons, the Sec. 3.1/3.2 ablations, and
+the seeds that measure single-seed noise)
+returns a list of `PlannedRun` (labels for plots and tables + the RunConfig). Nothing here trains or reads the
+store: `wdsr_lib.frames` does (`run_plan`, `final_frame`, `history_frame`, `table1_params`, `run_seconds`).
+`all_runs(profile)` is every run of the pipeline, deduplicated, in dependency order.
 
 Plans share runs on purpose: Table 1's 8-block WDSR-A is Fig. 3's weight-norm arm at the quick profile, the
 ablations' reference points (r = 4; e = 6, l = 0.8; no ReLU) are Table 1 runs. Paper defaults are therefore
@@ -11,13 +12,12 @@ left as `None` (lr, low_rank_relu) so that equal models hash to the same store k
 
 Deviation: the Table 1 EDSR is trained with weight norm (as the WDSR README's EDSR baseline, 1,372,318
 parameters) so that Table 1 isolates width; the paper's "paper-setting" counts (no weight-norm gains) are shown
-beside ours by `table1_params`.
+beside ours by `frames.table1_params`.
 """
 from __future__ import annotations
 
 import math
-import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 from .config import ModelConfig, RunConfig
@@ -295,12 +295,6 @@ def budget_lines(profile: Profile | str) -> list[str]:
     return lines
 
 
-def run_seconds(profile: Profile | str, results_dir: str | os.PathLike) -> float:
-    """Summed training wall time (summary `wall_seconds`) of the profile's runs that are in the store."""
-    frame = final_frame(every_plan(profile), results_dir)
-    return float(frame["wall_seconds"].sum()) if "wall_seconds" in frame else 0.0
-
-
 def dependency_order(configs: Sequence[RunConfig]) -> list[RunConfig]:
     """Deduplicate by store key (first occurrence wins) and move every run after the run it is initialised from."""
     unique: dict[str, RunConfig] = {}
@@ -331,42 +325,10 @@ def all_runs(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> l
     return dependency_order([r.config for plan in plans for r in plan])
 
 
-# --- running and reading plans ----------------------------------------------------------------------------
-
-def run_plan(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike, *, progress: bool = True) -> dict:
-    """`load_or_train` every run of a plan in dependency order (cached runs return at once).
-
-    Returns {"runs": n, "trained": names trained by this call, "loaded": names loaded from the store}.
-    """
-    from .store import load_or_train
-
-    trained, loaded = [], []
-    for cfg in dependency_order([r.config for r in plan]):
-        rec = load_or_train(cfg, results_dir, progress=progress)
-        (trained if rec.trained else loaded).append(rec.name)
-    return {"runs": len(trained) + len(loaded), "trained": trained, "loaded": loaded}
-
-
-def measure_noise(profile: Profile | str, results_dir: str | os.PathLike, *, progress: bool = True):
-    """Train the noise seeds if missing and return `verdicts.noise_level` over them (None without 2 seeds)."""
-    from .verdicts import noise_level
-
-    plan = noise(profile)
-    run_plan(plan, results_dir, progress=progress)
-    return noise_level(final_frame(plan, results_dir), ["family", "blocks"])
-
-
 def select(plan: Plan, **labels: Any) -> Plan:
     """The runs of `plan` whose labels equal every `labels` item (e.g. `select(plan, study="baseline")`)."""
     keep = tuple(r for r in plan if all(r.labels.get(k) == v for k, v in labels.items()))
     return Plan(plan.artefact, keep)
-
-
-def where(frame, **labels: Any):
-    """The rows of a frame whose columns equal every `labels` item (e.g. `where(final, study="loss")`)."""
-    for key, value in labels.items():
-        frame = frame[frame[key] == value]
-    return frame
 
 
 def label_frame(plan: Plan | Sequence[PlannedRun]):
@@ -376,66 +338,3 @@ def label_frame(plan: Plan | Sequence[PlannedRun]):
     return pd.DataFrame([{"run": r.name, "artefact": r.artefact, **r.labels} for r in plan])
 
 
-def _labelled(plan, collected):
-    labels = label_frame(plan)
-    data = collected.drop(columns=[c for c in labels.columns if c in collected.columns and c != "run"])
-    return labels.merge(data, on="run", how="left")
-
-
-def final_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike):
-    """Final metrics, one row per planned run: labels + psnr, psnr_y, ssim_y, bicubic_psnr, psnr_x8, params, ...
-
-    Also each run's `endpoint` (mean of its last validations), `late_change_db` and `converged` (the rules of
-    `wdsr_lib.verdicts`). Read through `store.collect` (the long-form frame) and pivoted; runs missing from the
-    store are NaN.
-    """
-    from .store import collect
-    from .verdicts import run_stats
-
-    long = collect(results_dir)
-    final = long[long["iteration"].isna()]
-    wide = final.pivot_table(index="run", columns="metric", values="value", aggfunc="first").reset_index()
-    wide.columns.name = None
-    curves = long[(long["metric"] == "val_psnr") & long["iteration"].notna()].sort_values("iteration")
-    stats = []
-    for run, part in curves.groupby("run"):
-        stats.append({"run": run, **run_stats(part["iteration"], part["value"])})
-    import pandas as pd
-
-    stats_frame = pd.DataFrame(stats, columns=["run", "endpoint", "late_change_db", "converged"])
-    meta = long.drop_duplicates("run")[["run", "model", "scale", "norm", "loss", "lr", "iterations"]]
-    return _labelled(plan, wide.merge(stats_frame, on="run", how="left").merge(meta, on="run", how="left"))
-
-
-def history_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike):
-    """Training curves, long form: labels + iteration, metric ("train_loss" | "val_psnr"), value."""
-    from .store import collect
-
-    long = collect(results_dir)
-    curves = long[long["iteration"].notna()][["run", "iteration", "metric", "value"]]
-    return _labelled(plan, curves).dropna(subset=["iteration"])
-
-
-def table1_params(plan: Plan | Sequence[PlannedRun]):
-    """Table 1 parameter counts: ours as trained (weight norm), the paper setting (no WN gains) and the paper's.
-
-    One row per (family, blocks); counts come from building each model (`count_parameters`).
-    """
-    import pandas as pd
-
-    from .models import build_model, count_parameters
-
-    rows, seen = [], set()
-    for r in plan:
-        key = (r.labels["family"], r.labels["blocks"])
-        if key in seen:
-            continue
-        seen.add(key)
-        m = r.config.model
-        plain = replace(m, norm="none")
-        rows.append({"family": key[0], "blocks": key[1],
-                     "params_trained": count_parameters(build_model(m.name, m.scale, **m.overrides())),
-                     "params_paper_setting": count_parameters(build_model(plain.name, plain.scale,
-                                                                          **plain.overrides())),
-                     "paper_params_m": r.labels.get("paper_params_m")})
-    return pd.DataFrame(rows)

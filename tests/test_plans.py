@@ -1,7 +1,7 @@
 """Run plans: equal-budget ablations really have equal parameters, all_runs is deduplicated and ordered."""
 import pytest
 
-from wdsr_lib import study
+from wdsr_lib import frames, plans
 from wdsr_lib.config import ModelConfig
 from wdsr_lib.models import build_model, count_parameters
 from wdsr_lib.profiles import get_profile
@@ -12,13 +12,13 @@ def _params(model: ModelConfig) -> int:
 
 
 def test_wdsr_a_equal_budget_widths_are_the_papers():
-    assert [study.wdsr_a_equal_budget(r) for r in (1, 2, 4, 6, 8)] == [
+    assert [plans.wdsr_a_equal_budget(r) for r in (1, 2, 4, 6, 8)] == [
         (64, 64), (45, 90), (32, 128), (26, 156), (23, 184)]
 
 
 @pytest.mark.parametrize("profile", ["smoke", "quick"])
 def test_wdsr_a_ratio_sweep_has_equal_parameters(profile):
-    runs = study.select(study.ablations(profile), study="wdsr_a_ratio")
+    runs = plans.select(plans.ablations(profile), study="wdsr_a_ratio")
     counts = {r.labels["r"]: _params(r.config.model) for r in runs}
     reference = counts[4]
     # F*w rounds to 4050..4232 (vs 64^2 = 4096) with integer widths, so the sweep is equal within 3.5%.
@@ -27,16 +27,16 @@ def test_wdsr_a_ratio_sweep_has_equal_parameters(profile):
 
 @pytest.mark.parametrize("profile", ["smoke", "quick"])
 def test_wdsr_b_expansion_sweep_has_equal_parameters_within_2_percent(profile):
-    runs = study.select(study.ablations(profile), study="wdsr_b_expansion")
+    runs = plans.select(plans.ablations(profile), study="wdsr_b_expansion")
     counts = {r.labels["e"]: _params(r.config.model) for r in runs}
     assert set(counts) == {2, 4, 6, 9}
     assert all(abs(c / counts[6] - 1) < 0.02 for c in counts.values()), counts
 
 
 def test_wdsr_b_equal_budget_keeps_the_official_point_and_exact_ranks():
-    assert study.wdsr_b_equal_budget(6) == 0.8
+    assert plans.wdsr_b_equal_budget(6) == 0.8
     for e in (2, 4, 9):
-        low_rank = study.wdsr_b_equal_budget(e)
+        low_rank = plans.wdsr_b_equal_budget(e)
         rank = int(64 * low_rank)
         assert rank == 64 * low_rank  # exact rank / F, no truncation surprise in WideBlockB
         block = 64 * 64 * (e + e * low_rank + 9 * low_rank)
@@ -44,7 +44,7 @@ def test_wdsr_b_equal_budget_keeps_the_official_point_and_exact_ranks():
 
 
 def test_table1_plan_covers_every_family_budget_and_seed():
-    plan = study.table1("cpu")
+    plan = plans.table1("cpu")
     p = get_profile("cpu")
     assert len(plan) == 3 * sum(len(p.budget("table1", b).seeds) for b in p.table1_blocks)
     assert len(plan) == 3 * (5 + 3)  # the cpu study: 5 seeds at 1 block, 3 at 3 blocks
@@ -52,37 +52,37 @@ def test_table1_plan_covers_every_family_budget_and_seed():
     assert {r.config.model.resolved_norm for r in plan} == {"weight"}
     wdsr_a_1 = [r for r in plan if r.labels["family"] == "WDSR-A" and r.labels["blocks"] == 1][0]
     assert _params(wdsr_a_1.config.model) == 79_380  # 79,164 without the weight-norm gains
-    params = study.table1_params(study.table1("smoke"))
+    params = frames.table1_params(plans.table1("smoke"))
     row = params[(params.family == "WDSR-A") & (params.blocks == 1)].iloc[0]
     assert (row.params_trained, row.params_paper_setting, row.paper_params_m) == (79_380, 79_164, 0.08)
 
 
 def test_fig3_uses_the_paper_learning_rates_and_fig4_three_rates():
-    paper = {r.labels["norm"]: r.config.lr for r in study.fig3("quick") if r.labels["arm"] == "paper"}
+    paper = {r.labels["norm"]: r.config.lr for r in plans.fig3("quick") if r.labels["arm"] == "paper"}
     assert paper == {"weight": 1e-3, "batch": 1e-4, "none": 1e-4}
-    confound = {(r.labels["norm"], r.config.lr) for r in study.fig3("quick") if r.labels["arm"] == "confound"}
+    confound = {(r.labels["norm"], r.config.lr) for r in plans.fig3("quick") if r.labels["arm"] == "confound"}
     assert confound == {("weight", 1e-4), ("none", 1e-3)}  # each norm also at the other's learning rate
-    assert sorted(r.config.lr for r in study.fig4("quick")) == [1e-5, 1e-4, 1e-3]
+    assert sorted(r.config.lr for r in plans.fig4("quick")) == [1e-5, 1e-4, 1e-3]
 
 
 def test_plans_share_runs_where_the_models_are_equal():
-    t1 = {r.name for r in study.table1("quick")}
-    fig3_weight = [r.name for r in study.fig3("quick") if r.labels["norm"] == "weight" and r.labels["lr"] == 1e-3][0]
+    t1 = {r.name for r in plans.table1("quick")}
+    fig3_weight = [r.name for r in plans.fig3("quick") if r.labels["norm"] == "weight" and r.labels["lr"] == 1e-3][0]
     assert fig3_weight in t1  # quick: Fig. 3's model is Table 1's 8-block WDSR-A
-    fig3_bn = [r.name for r in study.fig3("quick") if r.labels["norm"] == "batch"][0]
-    assert fig3_bn in {r.name for r in study.fig4("quick")}  # BN at 1e-4 is in both figures
-    ablation_refs = [r.name for r in study.ablations("quick")
+    fig3_bn = [r.name for r in plans.fig3("quick") if r.labels["norm"] == "batch"][0]
+    assert fig3_bn in {r.name for r in plans.fig4("quick")}  # BN at 1e-4 is in both figures
+    ablation_refs = [r.name for r in plans.ablations("quick")
                      if r.labels.get("r") == 4 or r.labels.get("e") == 6 or r.labels.get("relu") is False]
     assert set(ablation_refs) <= t1
 
 
 @pytest.mark.parametrize("profile", ["smoke", "quick", "cpu", "paper"])
 def test_all_runs_is_deduplicated_and_in_dependency_order(profile):
-    runs = study.all_runs(profile)
+    runs = plans.all_runs(profile)
     names = [f"{c.short_name()}-{c.key()}" for c in runs]
     assert len(names) == len(set(names))
-    every = {r.name for plan in list(study.PLANS.values()) + [study.noise] for r in plan(profile)}
-    assert set(names) == every == {r.name for r in study.every_plan(profile)}
+    every = {r.name for plan in list(plans.PLANS.values()) + [plans.noise] for r in plan(profile)}
+    assert set(names) == every == {r.name for r in plans.every_plan(profile)}
     for i, cfg in enumerate(runs):
         if cfg.train.init_from:
             assert cfg.train.init_from in names[:i], "an x4 run must come after the x2 run it starts from"
@@ -90,9 +90,9 @@ def test_all_runs_is_deduplicated_and_in_dependency_order(profile):
 
 
 def test_dependency_order_moves_a_transfer_after_its_source():
-    plan = study.edsr_comparison("smoke")
+    plan = plans.edsr_comparison("smoke")
     configs = list(reversed(plan.configs))
-    ordered = study.dependency_order(configs)
+    ordered = plans.dependency_order(configs)
     names = [f"{c.short_name()}-{c.key()}" for c in ordered]
     x4 = [c for c in ordered if c.train.init_from][0]
     assert names.index(x4.train.init_from) < names.index(f"{x4.short_name()}-{x4.key()}")
@@ -101,5 +101,5 @@ def test_dependency_order_moves_a_transfer_after_its_source():
 def test_run_name_is_the_store_directory_name(tmp_path):
     from wdsr_lib.store import run_dir_for
 
-    for cfg in study.all_runs("smoke"):
-        assert study.run_name(cfg) == run_dir_for(cfg, tmp_path).name
+    for cfg in plans.all_runs("smoke"):
+        assert plans.run_name(cfg) == run_dir_for(cfg, tmp_path).name

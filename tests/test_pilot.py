@@ -1,0 +1,34 @@
+"""The CPU study's pilot: its plan, gap curves and the settling rule (synthetic curves, no training)."""
+import math
+
+import numpy as np
+import pandas as pd
+
+from wdsr_lib import pilot
+from wdsr_lib.profiles import get_profile
+
+
+def test_the_pilot_is_seed_0_of_the_cpu_table1_at_1_block_for_20k_iterations():
+    runs = pilot.planned("cpu")
+    assert sorted(r.labels["family"] for r in runs) == ["EDSR", "WDSR-A", "WDSR-B"]
+    for r in runs:
+        t = r.config.train
+        assert (r.labels["blocks"], t.seed, t.iterations, t.val_every, t.threads) == (1, 0, 20_000, 500, 1)
+        assert r.config.data.val_crop is None and t.precision == "fp32"
+        assert t.lr_halve_every == 16_000  # the paper's relative place: 2e5 of 2.5e5
+    assert get_profile("cpu").budget("table1", 1).iterations == 20_000
+
+
+def test_gaps_and_settling_on_synthetic_curves():
+    it = np.arange(500, 20_001, 500, dtype=float)
+    edsr = 33 - 2 * np.exp(-it / 2000)
+    a = edsr + np.where(it < 8000, -0.3 + 0.3 * it / 8000, 0.0) + 0.1  # settles at +0.1 from 8,000 on
+    rows = [{"family": f, "iteration": i, "metric": "val_psnr", "value": v} for f, c in (("EDSR", edsr), ("WDSR-A", a))
+            for i, v in zip(it, c)]
+    g = pilot.gaps(pd.DataFrame(rows))
+    assert list(g["pair"].unique()) == ["WDSR-A - EDSR"]  # WDSR-B absent: its pairs are left out
+    st = pilot.settling(g).iloc[0]
+    assert math.isclose(st.final_gap_db, 0.1, abs_tol=1e-9)
+    assert 6000 < st.settled_from <= 8000 and st.last_iteration == 20_000
+    moving = g.assign(gap_db=g["gap_db"] + g["iteration"] / 20_000)  # still rising by 0.025 dB per 500
+    assert pilot.settling(moving).iloc[0].settled_from > 17_000

@@ -1,0 +1,115 @@
+"""Reading plans against the store: train what a plan lacks, and the frames the notebooks, claims and plots use.
+
+`run_plan` hands each planned config to `store.load_or_train`; `final_frame` / `history_frame` join the store's
+long-form `collect()` with the plan's labels (one row per run with endpoints and convergence, or the curves);
+`measure_noise` trains the noise seeds and measures the single-seed noise level (`wdsr_lib.verdicts`).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from typing import Any, Sequence
+
+from .plans import Plan, PlannedRun, dependency_order, every_plan, label_frame, noise
+from .profiles import Profile
+
+
+def run_plan(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike, *, progress: bool = True) -> dict:
+    """`load_or_train` every run of a plan in dependency order (cached runs return at once).
+
+    Returns {"runs": n, "trained": names trained by this call, "loaded": names loaded from the store}.
+    """
+    from .store import load_or_train
+
+    trained, loaded = [], []
+    for cfg in dependency_order([r.config for r in plan]):
+        rec = load_or_train(cfg, results_dir, progress=progress)
+        (trained if rec.trained else loaded).append(rec.name)
+    return {"runs": len(trained) + len(loaded), "trained": trained, "loaded": loaded}
+
+
+def measure_noise(profile: Profile | str, results_dir: str | os.PathLike, *, progress: bool = True):
+    """Train the noise seeds if missing and return `verdicts.noise_level` over them (None without 2 seeds)."""
+    from .verdicts import noise_level
+
+    plan = noise(profile)
+    run_plan(plan, results_dir, progress=progress)
+    return noise_level(final_frame(plan, results_dir), ["family", "blocks"])
+
+
+def where(frame, **labels: Any):
+    """The rows of a frame whose columns equal every `labels` item (e.g. `where(final, study="loss")`)."""
+    for key, value in labels.items():
+        frame = frame[frame[key] == value]
+    return frame
+
+
+def _labelled(plan, collected):
+    labels = label_frame(plan)
+    data = collected.drop(columns=[c for c in labels.columns if c in collected.columns and c != "run"])
+    return labels.merge(data, on="run", how="left")
+
+
+def final_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike):
+    """Final metrics, one row per planned run: labels + psnr, psnr_y, ssim_y, bicubic_psnr, psnr_x8, params, ...
+
+    Also each run's `endpoint` (mean of its last validations), `late_change_db` and `converged` (the rules of
+    `wdsr_lib.verdicts`). Read through `store.collect` (the long-form frame) and pivoted; runs missing from the
+    store are NaN.
+    """
+    from .store import collect
+    from .verdicts import run_stats
+
+    long = collect(results_dir)
+    final = long[long["iteration"].isna()]
+    wide = final.pivot_table(index="run", columns="metric", values="value", aggfunc="first").reset_index()
+    wide.columns.name = None
+    curves = long[(long["metric"] == "val_psnr") & long["iteration"].notna()].sort_values("iteration")
+    stats = []
+    for run, part in curves.groupby("run"):
+        stats.append({"run": run, **run_stats(part["iteration"], part["value"])})
+    import pandas as pd
+
+    stats_frame = pd.DataFrame(stats, columns=["run", "endpoint", "late_change_db", "converged"])
+    meta = long.drop_duplicates("run")[["run", "model", "scale", "norm", "loss", "lr", "iterations"]]
+    return _labelled(plan, wide.merge(stats_frame, on="run", how="left").merge(meta, on="run", how="left"))
+
+
+def history_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike):
+    """Training curves, long form: labels + iteration, metric ("train_loss" | "val_psnr"), value."""
+    from .store import collect
+
+    long = collect(results_dir)
+    curves = long[long["iteration"].notna()][["run", "iteration", "metric", "value"]]
+    return _labelled(plan, curves).dropna(subset=["iteration"])
+
+
+def table1_params(plan: Plan | Sequence[PlannedRun]):
+    """Table 1 parameter counts: ours as trained (weight norm), the paper setting (no WN gains) and the paper's.
+
+    One row per (family, blocks); counts come from building each model (`count_parameters`).
+    """
+    import pandas as pd
+
+    from .models import build_model, count_parameters
+
+    rows, seen = [], set()
+    for r in plan:
+        key = (r.labels["family"], r.labels["blocks"])
+        if key in seen:
+            continue
+        seen.add(key)
+        m = r.config.model
+        plain = replace(m, norm="none")
+        rows.append({"family": key[0], "blocks": key[1],
+                     "params_trained": count_parameters(build_model(m.name, m.scale, **m.overrides())),
+                     "params_paper_setting": count_parameters(build_model(plain.name, plain.scale,
+                                                                          **plain.overrides())),
+                     "paper_params_m": r.labels.get("paper_params_m")})
+    return pd.DataFrame(rows)
+
+
+def run_seconds(profile: Profile | str, results_dir: str | os.PathLike) -> float:
+    """Summed training wall time (summary `wall_seconds`) of the profile's runs that are in the store."""
+    frame = final_frame(every_plan(profile), results_dir)
+    return float(frame["wall_seconds"].sum()) if "wall_seconds" in frame else 0.0

@@ -1,0 +1,127 @@
+"""The CPU study's pilot: where do the Table 1 gaps at 1 block stop moving? (`docs/cpu_study.md`)
+
+The pilot is seed 0 of the `cpu` profile's Table 1 at 1 block (EDSR, WDSR-A, WDSR-B; x2, 24 px LR patches,
+whole-image validation every 500 iterations, 20,000 iterations, lr halved at 80%). `history` reads the runs'
+validation curves: from the store for finished runs, else (clearly marked `partial`) from the newest good
+checkpoint of an unfinished run, so a session can show how far the pilot got. `settling` says, per paired gap,
+from which iteration on the gap stays within a tolerance of its final value.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+PAIRS: tuple[tuple[str, str], ...] = (("WDSR-A", "EDSR"), ("WDSR-B", "EDSR"), ("WDSR-B", "WDSR-A"))
+
+
+def planned(profile: str = "cpu"):
+    """The pilot's planned runs (labels + configs): seed 0 of Table 1 at its smallest budget."""
+    from .plans import table1
+
+    plan = table1(profile)
+    blocks = min(r.labels["blocks"] for r in plan)
+    return [r for r in plan if r.labels["blocks"] == blocks and r.labels["seed"] == 0]
+
+
+def history(results_dir: str | os.PathLike = "results", profile: str = "cpu") -> pd.DataFrame:
+    """Long-form validation curves of the pilot runs: family, iteration, val_psnr, partial (bool), run."""
+    from .store import load_record, run_dir_for
+
+    rows = []
+    for r in planned(profile):
+        run_dir = run_dir_for(r.config, results_dir)
+        partial = not (run_dir / "DONE").exists()
+        if not partial:
+            hist = load_record(run_dir).history
+        else:
+            hist = _checkpoint_history(run_dir)
+        for h in hist:
+            if "val_psnr" in h:
+                rows.append({"family": r.labels["family"], "blocks": r.labels["blocks"], "seed": 0,
+                             "iteration": h["iteration"], "metric": "val_psnr", "value": h["val_psnr"],
+                             "partial": partial, "run": run_dir.name,
+                             "source": r.config.data.source})
+    return pd.DataFrame(rows, columns=["family", "blocks", "seed", "iteration", "metric", "value", "partial",
+                                       "run", "source"])
+
+
+def _checkpoint_history(run_dir: Path) -> list[dict]:
+    ckpt = run_dir / "checkpoints"
+    if not ckpt.is_dir():
+        return []
+    from .engine.checkpoint import latest_good
+
+    state = latest_good(ckpt)
+    return list(state["history"]) if state else []
+
+
+def gaps(hist: pd.DataFrame, pairs: Sequence[tuple[str, str]] = PAIRS) -> pd.DataFrame:
+    """Paired gap curves a - b at the iterations both runs have: pair, iteration, gap_db."""
+    wide = hist[hist["metric"] == "val_psnr"].pivot_table(index="iteration", columns="family", values="value")
+    out = []
+    for a, b in pairs:
+        if a in wide and b in wide:
+            g = (wide[a] - wide[b]).dropna()
+            out += [{"pair": f"{a} - {b}", "iteration": float(i), "gap_db": float(v)} for i, v in g.items()]
+    return pd.DataFrame(out, columns=["pair", "iteration", "gap_db"])
+
+
+def settling(gap: pd.DataFrame, tol: float = 0.05, k: int = 3) -> pd.DataFrame:
+    """Per pair: the final gap (mean of the last `k` points) and the first iteration from which every later point
+    stays within `tol` dB of it (NaN when even the last point is outside)."""
+    rows = []
+    for pair, part in gap.groupby("pair"):
+        part = part.sort_values("iteration")
+        v, it = part["gap_db"].to_numpy(float), part["iteration"].to_numpy(float)
+        final = float(v[-k:].mean())
+        inside = np.abs(v - final) < tol
+        settle = float("nan")
+        for i in range(len(v)):
+            if inside[i:].all():
+                settle = float(it[i])
+                break
+        rows.append({"pair": pair, "final_gap_db": final, "settled_from": settle, "last_iteration": float(it[-1]),
+                     "tolerance_db": tol})
+    return pd.DataFrame(rows, columns=["pair", "final_gap_db", "settled_from", "last_iteration", "tolerance_db"])
+
+
+def summary(results_dir: str | os.PathLike = "results", profile: str = "cpu") -> str:
+    """One paragraph for the report: how far each pilot run got and where its gaps settled."""
+    hist = history(results_dir, profile)
+    if hist.empty:
+        return "Pilot: no pilot run has reached its first checkpoint yet."
+    reach = hist.groupby(["family", "partial"])["iteration"].max().reset_index()
+    got = "; ".join(f"{r.family} {int(r.iteration):,} iterations" + (" (unfinished)" if r.partial else "")
+                    for r in reach.itertuples())
+    st = settling(gaps(hist))
+    parts = [f"{r.pair}: {r.final_gap_db:+.3f} dB at {int(r.last_iteration):,}, within 0.05 dB of that from "
+             + (f"{int(r.settled_from):,}" if r.settled_from == r.settled_from else "nowhere yet")
+             for r in st.itertuples()]
+    partial = bool(hist["partial"].any())
+    return ("Pilot (seed 0, Table 1 at 1 block, whole-image validation every 500 iterations): " + got + ". Gaps: "
+            + ("; ".join(parts) if parts else "none yet") + "."
+            + (" PARTIAL: unfinished runs are read from their last checkpoint; no verdict rests on them." if partial
+               else ""))
+
+
+def write(results_dir: str | os.PathLike = "results", figures_dir: str | os.PathLike = "figures",
+          profile: str = "cpu") -> Optional[Path]:
+    """Write `results/pilot/history.csv`, `results/pilot/settling.csv` and `figures/<profile>/pilot_gaps.png`."""
+    from . import plots
+    from .atomic import atomic_write_text
+
+    hist = history(results_dir, profile)
+    if hist.empty:
+        return None
+    out = Path(results_dir) / "pilot"
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "history.csv", hist.to_csv(index=False))
+    atomic_write_text(out / "settling.csv", settling(gaps(hist)).to_csv(index=False))
+    partial = " (PARTIAL: unfinished runs read from their last checkpoint)" if hist["partial"].any() else ""
+    fig = plots.gap_figure(hist, list(PAIRS), title=f"CPU study pilot: Table 1 gaps at 1 block, seed 0{partial}")
+    plots.save_figure(fig, Path(figures_dir) / profile, "pilot_gaps")
+    return out / "history.csv"
