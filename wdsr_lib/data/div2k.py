@@ -8,6 +8,7 @@ headers only; a few seconds for the whole set).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -37,10 +38,34 @@ def _size(path: Path) -> tuple[int, int] | None:
         return None
 
 
+_CHECKED: dict[tuple, list[str]] = {}  # this process's answers, keyed by every file's name, size and mtime
+
+
 def div2k_problems(root: str | Path, scales: Sequence[int], splits: Sequence[str] = ("train", "valid"),
                    check_sizes: bool = True) -> list[str]:
-    """What keeps `root` from being the complete DIV2K for `scales` and `splits` (empty when complete)."""
+    """What keeps `root` from being the complete DIV2K for `scales` and `splits` (empty when complete).
+
+    Remembered per process while no file changes (name, size, mtime), so the runs of one `wdsr reproduce` read
+    the image headers once.
+    """
     root = Path(root)
+    folders = [root / f"DIV2K_{s}_HR" for s in splits] + [root / f"DIV2K_{s}_LR_bicubic" / f"X{x}"
+                                                          for s in splits for x in scales]
+    key = (str(root.resolve()), tuple(scales), tuple(splits), check_sizes,
+           tuple(_listing_key(f) for f in folders))
+    if key not in _CHECKED:
+        _CHECKED[key] = _problems(root, scales, splits, check_sizes)
+    return list(_CHECKED[key])
+
+
+def _listing_key(folder: Path) -> tuple | None:
+    if not folder.is_dir():
+        return None
+    with os.scandir(folder) as entries:
+        return tuple(sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in entries))
+
+
+def _problems(root: Path, scales: Sequence[int], splits: Sequence[str], check_sizes: bool) -> list[str]:
     problems: list[str] = []
     absent: list[str] = []
     for split in splits:
