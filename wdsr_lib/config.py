@@ -20,6 +20,7 @@ from typing import Any, Optional
 
 MODEL_NAMES = ("edsr", "edsr_paper", "wdsr_a", "wdsr_b", "mdsr", "mdsr_paper")
 NORMS = ("weight", "batch", "none")
+SCALES = (2, 3, 4)  # the upscaling factors of both papers' models
 SOURCES = ("sample", "div2k", "folder")
 LOSSES = ("l1", "l2")
 # "fp32": plain fp32 (TF32 convolutions allowed on Ampere+ GPUs, as PyTorch's default); "bf16" / "fp16":
@@ -47,6 +48,12 @@ _FLOAT_FIELDS = ("res_scale", "expansion", "low_rank")
 def paper_lr(norm: str) -> float:
     """WDSR Sec. 4: 1e-3 with weight normalisation, 1e-4 without (batch norm or none)."""
     return 1e-3 if norm == "weight" else 1e-4
+
+
+def check_scale(scale: Any) -> None:
+    """The one scale check: 2, 3 or 4 (EDSR Sec. 3, WDSR Sec. 4), else one sentence."""
+    if isinstance(scale, bool) or scale not in SCALES:
+        raise ValueError(f"scale must be 2, 3 or 4; got {scale!r}.")
 
 
 def _check_choice(owner: str, name: str, value: Any, allowed: tuple) -> None:
@@ -79,7 +86,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         _check_choice("ModelConfig", "name", self.name, MODEL_NAMES)
-        _check_choice("ModelConfig", "scale", self.scale, (2, 3, 4))
+        check_scale(self.scale)
         if self.norm is not None:
             _check_choice("ModelConfig", "norm", self.norm, NORMS)
         for f in ("n_resblocks", "n_feats", "res_scale", "block_feats", "expansion", "low_rank"):

@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
-from .config import ModelConfig, RunConfig
+from .config import ModelConfig, RunConfig, paper_lr
 from .profiles import Profile, get_profile
 
 # WDSR Table 1 (x2, DIV2K val, DIV2K protocol): {family: {blocks: (params in M, PSNR dB)}}.
@@ -106,9 +106,9 @@ def wdsr_b(blocks: int, expansion: float = 6.0, low_rank: float = 0.8, low_rank_
 
 
 def _paper_lr(norm: str, lr: Optional[float]) -> Optional[float]:
-    """None when `lr` is the paper's default for `norm` (WDSR Sec. 4), so equal runs share a store key."""
-    default = 1e-3 if norm == "weight" else 1e-4
-    return None if lr is None or math.isclose(lr, default) else lr
+    """None when `lr` is the paper's default for `norm` (`config.paper_lr`, WDSR Sec. 4): the config then reads
+    as the paper's recipe (the run key resolves the lr either way)."""
+    return None if lr is None or math.isclose(lr, paper_lr(norm)) else lr
 
 
 def wdsr_a_equal_budget(r: int, budget: int = WDSR_A_BUDGET) -> tuple[int, int]:

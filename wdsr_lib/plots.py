@@ -88,6 +88,10 @@ def training_curves(history: pd.DataFrame, hue: str, title: str, hue_format: str
             tail = part[part["iteration"] >= part["iteration"].max() * 0.1]["value"]
             if len(tail):
                 ax.set_ylim(tail.min() - 0.2, tail.max() + 0.2)
+            if ax.get_legend() is not None:
+                sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+        elif ax.get_legend() is not None:
+            ax.get_legend().remove()  # one legend, beside the right panel
     seeds = history["seed"].nunique() if "seed" in history else 1
     fig.suptitle(f"{title}\n({_data_note(history)}; mean of {seeds} seed(s), band = 95% CI)")
     fig.tight_layout()

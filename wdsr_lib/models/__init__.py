@@ -13,6 +13,7 @@ from torch import nn
 
 from .edsr import EDSR, MeanShift, ResBlock, Upsampler, edsr_baseline, edsr_paper
 from .mdsr import MDSR, mdsr, mdsr_paper
+from ..config import check_scale
 from .norm import NORMS, ConvBN, WeightNormConv2d, fold_normalization
 from .wdsr import WDSR, WideBlockA, WideBlockB, wdsr_a, wdsr_b
 from .pretrained import LAYOUTS, WeightsError, detect_layout, load_pretrained
@@ -54,8 +55,7 @@ def build_model(name: str, scale: int = 2, **overrides) -> nn.Module:
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(sorted(MODELS))}.")
-    if scale not in (2, 3, 4):
-        raise ValueError(f"scale must be 2, 3 or 4; got {scale!r}.")
+    check_scale(scale)
     unknown = set(overrides) - set(_ACCEPTS[name])
     if unknown:
         raise ValueError(f"model {name!r} does not take {', '.join(sorted(unknown))}; "

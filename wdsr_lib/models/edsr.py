@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..config import check_scale
 from .norm import check_norm, conv
 
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)  # EDSR-PyTorch `rgb_mean`, measured on DIV2K train
@@ -43,8 +44,7 @@ class Upsampler(nn.Sequential):
     """Sub-pixel upsampler (EDSR Fig. 3): x2/x3 one conv F->s^2*F + PixelShuffle(s); x4 two x2 stages."""
 
     def __init__(self, scale: int, n_feats: int, norm: str = "none") -> None:
-        if scale not in (2, 3, 4):
-            raise ValueError(f"scale must be 2, 3 or 4; got {scale!r}.")
+        check_scale(scale)
         factors = (2, 2) if scale == 4 else (scale,)
         layers: list[nn.Module] = []
         for f in factors:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-NORMS = ("weight", "batch", "none")
+from ..config import NORMS
 
 
 def check_norm(norm: str) -> str:

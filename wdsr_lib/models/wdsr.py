@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..config import check_scale
 from .edsr import DIV2K_RGB_MEAN
 from .norm import check_norm, conv
 
@@ -62,8 +63,7 @@ class WDSR(nn.Module):
                  rgb_mean: tuple[float, float, float] = DIV2K_RGB_MEAN) -> None:
         super().__init__()
         check_norm(norm)
-        if scale not in (2, 3, 4):
-            raise ValueError(f"scale must be 2, 3 or 4; got {scale!r}.")
+        check_scale(scale)
         self.scale = scale
         out = 3 * scale * scale
         # (x - mean*255) / 127.5, as the official code does; a buffer, so not counted as parameters.
