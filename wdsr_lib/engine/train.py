@@ -212,6 +212,9 @@ def _train(cfg: RunConfig, run_dir: Path, *, progress: bool, stop_after: Optiona
         bar.update(1)
         done = step + 1
         if done % tc.val_every == 0 or done == tc.iterations:
+            if not all(torch.isfinite(p).all() for p in model.parameters()):  # never validate NaN weights
+                bar.close()
+                raise diverged(cfg, run_dir, f"the weights became NaN or infinite by iteration {done}")
             train_seconds += time.time() - t_seg
             row = {"iteration": done, "train_loss": _mean_over_ranks(losses, info), "lr": lr_at(cfg, step),
                    "seconds": round(train_seconds, 3)}
