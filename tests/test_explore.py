@@ -114,6 +114,13 @@ def test_pickers_offer_every_stored_value_and_fall_back_without_ipywidgets(smoke
     assert [s.description for s in selectors] == list(explore.FILTERS)
     assert {s.description: list(s.options) for s in selectors} == explore.options(frame)
     assert selectors[1].options == (1, 3) and selectors[4].options == (0, 1)
+    message, image = box.children[1], box.children[2]
+    first = bytes(image.value)
+    assert first[:8] == b"\x89PNG\r\n\x1a\n" and message.value == ""
+    selectors[0].value = ("edsr",)  # picking one model redraws the curves
+    assert bytes(image.value)[:8] == b"\x89PNG\r\n\x1a\n" and bytes(image.value) != first
+    selectors[1].value = ()  # nothing chosen: the reason is shown, the last figure stays
+    assert message.value.startswith("no stored run matches blocks=[]")
     import builtins
     real_import = builtins.__import__
 

@@ -175,20 +175,25 @@ def show(figure_or_path):
     `wdsr_lib.plots` selects matplotlib's Agg backend (headless papermill), under which a Figure left as a cell's
     value shows as text; this shows it in JupyterLab and keeps it in executed notebooks.
     """
-    import io
-
     from IPython.display import Image
 
     if figure_or_path is None:
         return None
     if isinstance(figure_or_path, (str, os.PathLike)):
         return Image(filename=str(figure_or_path))
+    return Image(data=_png(figure_or_path), format="png")
+
+
+def _png(fig) -> bytes:
+    """The figure as PNG bytes (100 dpi); the figure is closed."""
+    import io
+
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    figure_or_path.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(figure_or_path)
-    return Image(data=buf.getvalue(), format="png")
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
 
 
 def variant_config(model: ModelConfig, profile: str, seed: Optional[int] = None, **train: Any) -> RunConfig:
@@ -215,7 +220,6 @@ def pickers(frame: pd.DataFrame, metric: str = "val_psnr"):
     """
     try:
         import ipywidgets as widgets
-        from IPython.display import display
     except ImportError:
         print("ipywidgets is not installed (`pip install -e .[lab]`): edit the `explore.choose(...)` cell above "
               "to pick runs instead.")
@@ -223,17 +227,19 @@ def pickers(frame: pd.DataFrame, metric: str = "val_psnr"):
     choices = options(frame)
     selectors = {c: widgets.SelectMultiple(options=v, value=tuple(v), description=c, rows=min(6, max(2, len(v))))
                  for c, v in choices.items()}
-    out = widgets.Output()
+    # An Image widget whose bytes are replaced, not an Output widget: nothing is captured or cleared, so a
+    # headless run (papermill, nbval) only serialises the widget state.
+    image, message = widgets.Image(format="png"), widgets.Label()
 
-    def redraw(**selected):
-        out.clear_output(wait=True)
-        with out:
-            try:
-                fig = curves_figure(choose(frame, **{c: list(v) for c, v in selected.items()}), metric)
-            except ValueError as exc:
-                print(exc)
-                return
-            display(show(fig))
+    def redraw(_change=None) -> None:
+        try:
+            fig = curves_figure(choose(frame, **{c: list(s.value) for c, s in selectors.items()}), metric)
+        except ValueError as exc:
+            message.value = str(exc)
+            return
+        image.value, message.value = _png(fig), ""
 
-    widgets.interactive_output(redraw, selectors)
-    return widgets.VBox([widgets.HBox(list(selectors.values())), out])
+    for selector in selectors.values():
+        selector.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([widgets.HBox(list(selectors.values())), message, image])
