@@ -45,19 +45,22 @@ def test_sync_rewrites_an_edited_source_keeps_cell_ids_and_strips_outputs(tmp_pa
         shutil.copy(pipeline.NOTEBOOKS_DIR / name, tmp_path / name)
     py, ipynb = tmp_path / "01_table1.py", tmp_path / "01_table1.ipynb"
     before = nbformat.read(ipynb, as_version=4)
-    py.write_text(py.read_text().replace("plan = plans.table1(profile, seeds)\n", "plan = plans.table1(profile, (1, 2))\n"))
+    edited = "plan = plans.table1(profile, (1, 2))\n"
+    py.write_text(py.read_text().replace("plan = plans.table1(profile, seeds)\n", edited))
     ran = nbformat.read(ipynb, as_version=4)
     ran.cells[3].outputs = [nbformat.v4.new_output("stream", text="profile quick")]
     ran.cells[3].execution_count = 1
     nbformat.write(ran, ipynb)
-    assert notebook_pairs.out_of_sync(tmp_path) == ["01_table1.ipynb differs from 01_table1.py; run `make notebooks`.",
-                                                    "01_table1.ipynb carries outputs; run `make notebooks` to strip them."]
+    assert notebook_pairs.out_of_sync(tmp_path) == [
+        "01_table1.ipynb differs from 01_table1.py; run `make notebooks`.",
+        "01_table1.ipynb carries outputs; run `make notebooks` to strip them."]
     assert notebook_pairs.sync(tmp_path) == [ipynb]
     after = nbformat.read(ipynb, as_version=4)
     assert notebook_pairs.out_of_sync(tmp_path) == []
     assert [c.id for c in after.cells] == [c.id for c in before.cells]
     assert after.cells[5].source.startswith("plan = plans.table1(profile, (1, 2))")
-    assert [c.source for i, c in enumerate(after.cells) if i != 5] == [c.source for i, c in enumerate(before.cells) if i != 5]
+    unchanged = [i for i in range(len(before.cells)) if i != 5]
+    assert [after.cells[i].source for i in unchanged] == [before.cells[i].source for i in unchanged]
     assert after.cells[1].metadata["tags"] == ["parameters"] and after.metadata == before.metadata
     assert not after.cells[3].outputs and after.cells[3].execution_count is None
 
