@@ -23,6 +23,7 @@ reproduce: $(STAMP)
 	$(BIN)/wdsr reproduce --profile $(PROFILE) --jobs $(JOBS)
 
 test: $(STAMP)
+	$(BIN)/python -m ruff check .  # lint first (pyproject.toml [tool.ruff]: pycodestyle and pyflakes)
 	$(BIN)/python -m pytest -q -n 2 --durations=15 tests
 	# nbval runs each notebook with its default parameters, redirected to the smoke profile and a scratch store.
 	scratch=$$(mktemp -d) && WDSR_PROFILE=smoke WDSR_RESULTS_DIR=$$scratch/results WDSR_FIGURES_DIR=$$scratch/figures \

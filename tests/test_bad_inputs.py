@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest_data import random_rgb, write_div2k, write_png, write_png16  # noqa: E402
 
 from wdsr_lib import cli  # noqa: E402
-from wdsr_lib.data import DataError, PatchSampler, imresize, load_pairs  # noqa: E402
+from wdsr_lib.data import PatchSampler, imresize, load_pairs  # noqa: E402
 from wdsr_lib.engine import checkpoint as ck  # noqa: E402
 from wdsr_lib.models import build_model  # noqa: E402
 
@@ -569,7 +569,8 @@ uninterrupted run's weights bit for bit, and nothing half-written is ever marked
 
 @pytest.mark.slow  # reruns every case
 def test_catalogue_quotes_the_current_messages():
-    assert DOC.read_text() == catalogue(), "docs/bad_inputs.md is stale: run `.venv/bin/python tests/test_bad_inputs.py`"
+    stale = "docs/bad_inputs.md is stale: run `.venv/bin/python tests/test_bad_inputs.py`"
+    assert DOC.read_text() == catalogue(), stale
 
 
 if __name__ == "__main__":

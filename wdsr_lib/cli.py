@@ -11,7 +11,7 @@ import json
 import shlex
 import sys
 import warnings
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
