@@ -248,7 +248,7 @@ CASES = [
          lambda t: [*TRAIN[:3], "--scale", "5"], "error", "argument --scale: invalid choice: 5",
          "Use 2, 3 or 4 (the papers' scales)."),
     Case("unsupported-scale-lib", "`ModelConfig(scale=5)` (library)",
-         lambda t: lambda: cli.ModelConfig(scale=5), "error", "ModelConfig.scale must be one of 2, 3, 4",
+         lambda t: lambda: cli.ModelConfig(scale=5), "error", "scale must be 2, 3 or 4; got 5.",
          "Use 2, 3 or 4."),
     Case("unknown-norm", "`ModelConfig(norm='group')` (library; the CLI's `--norm` lists the choices)",
          lambda t: lambda: cli.ModelConfig(norm="group"), "error", "ModelConfig.norm must be one of",

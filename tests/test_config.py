@@ -42,7 +42,7 @@ def test_result_affecting_settings_change_the_key():
     base = _cfg()
     changed = [
         replace(base, train=replace(base.train, precision="bf16")),  # precision is part of what a run is
-        replace(base, train=replace(base.train, threads=1)),
+        replace(base, train=replace(base.train, threads=2)),
         replace(base, train=replace(base.train, seed=1)),
         replace(base, train=replace(base.train, lr=1e-4)),
         replace(base, data=replace(base.data, patch_size=13)),

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from wdsr_lib import cli, store
+from wdsr_lib import cli, plans, store
 
 TINY = ["--profile", "smoke", "--model", "wdsr_a", "--n-resblocks", "1", "--n-feats", "8", "--block-feats", "16",
         "--precision", "fp32", "--no-progress"]
@@ -240,13 +240,15 @@ def test_killed_pipeline_rerun_retrains_nothing_that_was_done(tmp_path):
     log.close()
     time.sleep(1)  # let the killed processes go
     done_before, ledger_before = done(), store.trained_runs(results)
-    assert 2 <= len(done_before) < 6  # notebook 01 under smoke trains 6 runs
+    # notebook 01 under smoke trains Table 1 (6 runs) and the noise seeds (3 more seeds of the 1-block models)
+    expected = {r.name for r in plans.table1("smoke")} | {r.name for r in plans.noise("smoke")}
+    assert len(expected) == 12 and 2 <= len(done_before) < len(expected)
 
     rerun = subprocess.run(argv, capture_output=True, text=True, env=_env(), timeout=DEADLINE)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     retrained = store.trained_runs(results)[len(ledger_before):]
     assert not set(retrained) & set(done_before), "a DONE run was trained again"
-    assert len(done()) == 6 and set(retrained) == set(done()) - set(done_before)
+    assert set(done()) == expected and set(retrained) == set(done()) - set(done_before)
     for name in done():
         assert store.load_record(results / "runs" / name).summary["complete"]
     assert json.loads(rerun.stdout)["trained"] == len(retrained)
