@@ -82,7 +82,7 @@ record = explore.train_variant(config, results_dir)
 # %%
 runs = explore.runs_frame(results_dir)
 chosen = explore.choose(runs, model=["edsr", "wdsr_a", "wdsr_b"], blocks=variant.n_resblocks, norm="weight",
-                        profile=profile, seed=seeds)
+                        scale=variant.scale, profile=profile, seed=seeds)
 explore.final_table(chosen, highlight=record.name)
 
 # %% [markdown]
