@@ -33,11 +33,8 @@ seeds = None  # None: the profile's seeds
 from wdsr_lib import claims as judge
 from wdsr_lib import frames, notebook_env, plans, plots, report
 
-profile = notebook_env.profile_from_env(profile)
-results_dir = notebook_env.results_dir_from_env(results_dir)
-figures_dir = notebook_env.figures_dir_from_env(figures_dir) + f"/{profile}"  # one folder per profile
+profile, results_dir, figures_dir = notebook_env.setup(profile, results_dir, figures_dir)
 data = report.data_description(profile)
-print(f"profile {profile}; results in {results_dir}; figures in {figures_dir}")
 print("data:", data)
 
 # %% [markdown]

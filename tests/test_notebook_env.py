@@ -89,3 +89,11 @@ def test_a_notebook_run_from_notebooks_with_default_parameters_uses_the_roots_st
     (figure,) = (root / "figures").rglob("fig3_normalization.png")
     assert figure.stat().st_size > 5_000
     assert sorted(p.name for p in (root / "notebooks").iterdir()) == [name]  # no store, no figures here
+
+
+def test_setup_applies_the_overrides_and_puts_figures_in_a_folder_per_profile(monkeypatch, tmp_path):
+    monkeypatch.setenv("WDSR_PROFILE", "smoke")
+    monkeypatch.setenv("WDSR_RESULTS_DIR", str(tmp_path / "r"))
+    monkeypatch.setenv("WDSR_FIGURES_DIR", str(tmp_path / "f"))
+    assert notebook_env.setup("quick", "results", "figures") == ("smoke", str(tmp_path / "r"),
+                                                                 str(tmp_path / "f" / "smoke"))

@@ -9,12 +9,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
-import numpy as np
 import pandas as pd
 
 from .verdicts import (NI_MARGIN_DB, NON_INFERIORITY, NOT_CONVERGED, NOT_REPRODUCED, REPRODUCED, SUPERIORITY,
                        Judgement, Noise, by_seed, combine, difference, fmt_mean, gap_change, interval,
-                       is_converged, jitter, judge, judge_every, mean_of, seed_mean)
+                       is_converged, jitter, judge, judge_every, mean_of, rows_where, seed_mean)
 
 PROTOCOL_DIV2K = "PSNR on RGB, SR rounded to 8 bit, border of scale+6 px ignored (DIV2K protocol), single forward"
 PROTOCOL_CURVES = PROTOCOL_DIV2K + "; validation during training"
@@ -106,21 +105,12 @@ def _fmt(j: Judgement) -> str:
 
 def _early(history: pd.DataFrame, **where: Any) -> dict[int, float]:
     """{seed: mean val PSNR over the first half of training} (how fast a curve rises)."""
-    rows = history[history["metric"] == "val_psnr"]
-    for key, value in where.items():
-        rows = rows[np.isclose(rows[key], value)] if isinstance(value, float) else rows[rows[key] == value]
+    rows = rows_where(history[history["metric"] == "val_psnr"], **where)
     out = {}
     for seed, part in rows.groupby("seed"):
         half = part["iteration"] <= part["iteration"].max() / 2
         out[int(seed)] = float(part.loc[half, "value"].mean()) if half.any() else float("nan")
     return out
-
-
-def _arm(final: pd.DataFrame, **where: Any) -> pd.DataFrame:
-    rows = final
-    for key, value in where.items():
-        rows = rows[np.isclose(rows[key], value)] if isinstance(value, float) else rows[rows[key] == value]
-    return rows
 
 
 def fig3_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
@@ -131,7 +121,7 @@ def fig3_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
     lr) and at equal learning rates (WN vs BN and none at 1e-4; WN vs none at 1e-3), which isolates the norm.
     """
     def compare(wn_lr: float, other: str, other_lr: float) -> list[tuple[str, Judgement, Judgement]]:
-        wn, ot = _arm(final, norm="weight", lr=wn_lr), _arm(final, norm=other, lr=other_lr)
+        wn, ot = rows_where(final, norm="weight", lr=wn_lr), rows_where(final, norm=other, lr=other_lr)
         if wn.empty or ot.empty:
             return []
         conv = _all_converged(pd.concat([wn, ot]))
@@ -166,9 +156,7 @@ def fig3_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
 
 def _jitter(history: pd.DataFrame, **where: Any) -> dict[int, float]:
     """{seed: jitter of val PSNR over the second half} (`verdicts.jitter`)."""
-    rows = history[history["metric"] == "val_psnr"]
-    for key, value in where.items():
-        rows = rows[np.isclose(rows[key], value)] if isinstance(value, float) else rows[rows[key] == value]
+    rows = rows_where(history[history["metric"] == "val_psnr"], **where)
     out = {}
     for seed, part in rows.groupby("seed"):
         part = part.sort_values("iteration")
@@ -191,14 +179,15 @@ def fig4_claims(final: pd.DataFrame, history: pd.DataFrame, reference: pd.DataFr
     for lr in (1e-3, 1e-4, 1e-5):
         j = _jitter(history, norm="batch", lr=lr)
         if j:
-            gap = by_seed(_arm(final, norm="batch", lr=lr), "psnr_bn_train_mode")
-            gap = {s: gap[s] - v for s, v in by_seed(_arm(final, norm="batch", lr=lr), "psnr").items() if s in gap}
+            arm = rows_where(final, norm="batch", lr=lr)
+            gap = by_seed(arm, "psnr_bn_train_mode")
+            gap = {s: gap[s] - v for s, v in by_seed(arm, "psnr").items() if s in gap}
             lines.append(f"BN@{lr:g}: jitter {fmt_mean(j)}, train- minus eval-mode BN {fmt_mean(gap)}")
     for wn_lr in (1e-3, 1e-4):
         wn = _jitter(reference_history, norm="weight", lr=wn_lr)
         if not wn:
             continue
-        ref = _arm(reference, norm="weight", lr=wn_lr)
+        ref = rows_where(reference, norm="weight", lr=wn_lr)
         j = judge(difference(bn, wn), converged=_all_converged(ref), noise=None)
         js.append(j)
         lines.append(f"WN@{wn_lr:g}: jitter {fmt_mean(wn)}; BN@1e-4 - WN@{wn_lr:g} jitter {_fmt(j)} -> {j.verdict}")

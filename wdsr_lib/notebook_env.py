@@ -80,3 +80,15 @@ def results_dir_from_env(results_dir: str) -> str:
 def figures_dir_from_env(figures_dir: str) -> str:
     """The figure folder a notebook writes to: $WDSR_FIGURES_DIR when set, else the parameter, resolved."""
     return resolve(_set("WDSR_FIGURES_DIR") or figures_dir)
+
+
+def setup(profile: str, results_dir: str, figures_dir: str) -> tuple[str, str, str]:
+    """A pipeline notebook's (profile, results store, figure folder) after the overrides above, printed.
+
+    Figures go to `<figures_dir>/<profile>/`, so the profiles' figures stand side by side.
+    """
+    profile = profile_from_env(profile)
+    results_dir = results_dir_from_env(results_dir)
+    figures_dir = str(Path(figures_dir_from_env(figures_dir)) / profile)
+    print(f"profile {profile}; results in {results_dir}; figures in {figures_dir}")
+    return profile, results_dir, figures_dir

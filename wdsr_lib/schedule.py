@@ -12,7 +12,7 @@ import multiprocessing as mp
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import Callable, Optional, Sequence
+from typing import Callable, Sequence
 
 from .config import RunConfig
 
@@ -89,9 +89,8 @@ def train_all(configs: Sequence[RunConfig], results_dir: str | os.PathLike, jobs
     return {"trained": trained, "loaded": loaded, "seconds": time.time() - t0}
 
 
-def pilot_configs(profile: Optional[str] = "cpu") -> list[RunConfig]:
-    """The CPU study's pilot (issue: where do the Table 1 gaps settle?): seed 0 of Table 1 at 1 block."""
-    from . import plans
+def pilot_configs(profile: str = "cpu") -> list[RunConfig]:
+    """The CPU study's pilot runs (`wdsr_lib.pilot.planned`: seed 0 of Table 1 at its smallest budget)."""
+    from .pilot import planned
 
-    plan = plans.table1(profile)
-    return [r.config for r in plan if r.labels["blocks"] == 1 and r.labels["seed"] == 0]
+    return [r.config for r in planned(profile)]

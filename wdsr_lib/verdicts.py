@@ -271,11 +271,16 @@ def combine(judgements: Sequence[Judgement]) -> str:
 
 # --- reading frames ---------------------------------------------------------------------------------------
 
+def rows_where(frame: pd.DataFrame, **labels: Any) -> pd.DataFrame:
+    """The rows whose label columns equal every `labels` item; float labels (learning rates) match to rounding."""
+    for key, value in labels.items():
+        frame = frame[np.isclose(frame[key], value)] if isinstance(value, float) else frame[frame[key] == value]
+    return frame
+
+
 def by_seed(final: pd.DataFrame, metric: str = "endpoint", **where: Any) -> dict[int, float]:
     """{seed: metric} for the rows of `final` whose label columns equal `where` (mean if several)."""
-    rows = final
-    for key, value in where.items():
-        rows = rows[np.isclose(rows[key], value)] if isinstance(value, float) else rows[rows[key] == value]
+    rows = rows_where(final, **where)
     if metric not in rows:
         return {}
     rows = rows.dropna(subset=[metric])
@@ -297,10 +302,7 @@ def gap_change(history: pd.DataFrame, a: Mapping[str, Any], b: Mapping[str, Any]
     curves = history[history["metric"] == "val_psnr"]
 
     def arm(where: Mapping[str, Any]) -> pd.DataFrame:
-        rows = curves
-        for key, value in where.items():
-            rows = rows[rows[key] == value]
-        return rows.groupby(["seed", "iteration"])["value"].mean()
+        return rows_where(curves, **where).groupby(["seed", "iteration"])["value"].mean()
 
     gap = (arm(a) - arm(b)).dropna()
     if gap.empty:
