@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv reproduce test lab notebooks bench models clean-venv
+.PHONY: venv reproduce study test lab notebooks bench models clean-venv
 
 venv: $(STAMP)
 
@@ -19,8 +19,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[notebooks,dev]"
 	touch $(STAMP)
 
+# `make reproduce`: the quick profile (trains what its committed store lacks: nothing on a fresh clone), then the
+# CPU study's figures, tables, verdicts and report from the committed store (--store-only: minutes, no training).
+# `make study`: train the whole CPU study into the store (hours; resumes where a killed run stopped).
 reproduce: $(STAMP)
 	$(BIN)/wdsr reproduce --profile $(PROFILE) --jobs $(JOBS)
+	test "$(PROFILE)" = cpu || $(BIN)/wdsr reproduce --profile cpu --store-only
+
+study: $(STAMP)
+	$(BIN)/wdsr reproduce --profile cpu --jobs $(JOBS)
 
 test: $(STAMP)
 	$(BIN)/python -m ruff check .  # lint first (pyproject.toml [tool.ruff]: pycodestyle and pyflakes)

@@ -49,6 +49,7 @@ plans.label_frame(plan)
 
 # %%
 frames.run_plan(plan, results_dir)
+plan = frames.available(plan, results_dir)  # all of it, or with --store-only what the store holds
 
 # %% [markdown]
 # Parameter counts: as trained (with weight-norm gains), in the paper's setting (no weight norm) and the paper's rounded numbers. WDSR-B's paper column is matched by no setting we know of.

@@ -49,6 +49,7 @@ plans.label_frame(plan)
 
 # %%
 frames.run_plan(plan, results_dir)
+plan = frames.available(plan, results_dir)  # all of it, or with --store-only what the store holds
 
 # %% [markdown]
 # Training L1 loss and validation PSNR logged during training (long form, from `collect`).

@@ -51,6 +51,7 @@ plans.label_frame(plan)
 # %%
 frames.run_plan(plan, results_dir)
 frames.run_plan(reference, results_dir)
+plan, reference = frames.available(plan, results_dir), frames.available(reference, results_dir)  # --store-only
 
 # %% [markdown]
 # Curves from the store.

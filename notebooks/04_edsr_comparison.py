@@ -49,6 +49,7 @@ plans.label_frame(plan)
 
 # %%
 frames.run_plan(plan, results_dir)
+plan = frames.available(plan, results_dir)  # all of it, or with --store-only what the store holds
 
 # %% [markdown]
 # Cost of the baselines: parameters, multiply-adds for a 1280x720 output, and CPU latency measured here (median of a few fp32 forwards with the normalisation folded), beside the README's numbers.

@@ -51,6 +51,7 @@ plans.label_frame(plan)
 
 # %%
 frames.run_plan(plan, results_dir)
+plan = frames.available(plan, results_dir)  # all of it, or with --store-only what the store holds
 
 # %% [markdown]
 # Final metrics: the parameter counts show the budgets are equal (within a few percent).

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from wdsr_lib import pilot
+from wdsr_lib import pilot, plans
 from wdsr_lib.profiles import get_profile
 
 
@@ -16,7 +16,14 @@ def test_the_pilot_is_seed_0_of_the_cpu_table1_at_1_block_for_20k_iterations():
         assert (r.labels["blocks"], t.seed, t.iterations, t.val_every, t.threads) == (1, 0, 20_000, 500, 1)
         assert r.config.data.val_crop is None and t.precision == "fp32"
         assert t.lr_halve_every == 16_000  # the paper's relative place: 2e5 of 2.5e5
-    assert get_profile("cpu").budget("table1", 1).iterations == 20_000
+    # twice the study's Table 1 budget at 1 block, so that the gaps at 10k can be compared with where they go
+    assert get_profile("cpu").budget("table1", 1).iterations == 10_000 == pilot.ITERATIONS // 2
+    study = {r.labels["family"]: r.config for r in plans.table1("cpu")
+             if r.labels["blocks"] == 1 and r.labels["seed"] == 0}
+    for r in runs:  # the same run as the study's seed 0 but for its length (and so its lr halving)
+        same = study[r.labels["family"]]
+        assert r.config.model == same.model and r.config.data == same.data
+        assert r.config.train.iterations != same.train.iterations
 
 
 def test_gaps_and_settling_on_synthetic_curves():

@@ -47,8 +47,9 @@ def test_table1_plan_covers_every_family_budget_and_seed():
     plan = plans.table1("cpu")
     p = get_profile("cpu")
     assert len(plan) == 3 * sum(len(p.budget("table1", b).seeds) for b in p.table1_blocks)
-    assert len(plan) == 3 * (5 + 3)  # the cpu study: 5 seeds at 1 block, 3 at 3 blocks
-    assert {r.config.train.iterations for r in plan} == {20_000}
+    assert len(plan) == 3 * (5 + 1)  # the cpu study: 5 seeds at 1 block, one (not decidable) at 3 blocks
+    its = {(r.labels["blocks"], r.config.train.iterations, r.config.train.lr_halve_every) for r in plan}
+    assert its == {(1, 10_000, 8_000), (3, 10_000, 8_000)}  # lr halved at 80%, the paper's 2e5 of 2.5e5
     assert {r.config.model.resolved_norm for r in plan} == {"weight"}
     wdsr_a_1 = [r for r in plan if r.labels["family"] == "WDSR-A" and r.labels["blocks"] == 1][0]
     assert _params(wdsr_a_1.config.model) == 79_380  # 79,164 without the weight-norm gains
@@ -86,7 +87,7 @@ def test_all_runs_is_deduplicated_and_in_dependency_order(profile):
     for i, cfg in enumerate(runs):
         if cfg.train.init_from:
             assert cfg.train.init_from in names[:i], "an x4 run must come after the x2 run it starts from"
-    assert sum(1 for c in runs if c.train.init_from) == len(get_profile(profile).budget("edsr_comparison").seeds)
+    assert sum(1 for c in runs if c.train.init_from) == len(get_profile(profile).budget("edsr_x4").seeds)
 
 
 def test_dependency_order_moves_a_transfer_after_its_source():
@@ -103,3 +104,21 @@ def test_run_name_is_the_store_directory_name(tmp_path):
 
     for cfg in plans.all_runs("smoke"):
         assert plans.run_name(cfg) == run_dir_for(cfg, tmp_path).name
+
+
+def test_cpu_artefacts_run_at_1_block_and_reuse_table1_runs_as_reference_arms():
+    """The cpu budgets (docs/cpu_study.md): Figs. 3/4, ablations, L1/L2 at 1 block, 10k iterations, 3 seeds;
+    their reference arms are Table 1's runs; x4 at 3k; the 16-block baselines one seed of 1k."""
+    t1 = {r.name for r in plans.table1("cpu")}
+    for plan in (plans.fig3("cpu"), plans.fig4("cpu"), plans.ablations("cpu")):
+        assert {r.config.model.n_resblocks for r in plan} == {1}
+        assert {(r.config.train.iterations, r.config.train.seed) for r in plan} == {(10_000, s) for s in (0, 1, 2)}
+    wn = [r.name for r in plans.fig3("cpu") if r.labels["norm"] == "weight" and r.labels["lr"] == 1e-3]
+    assert len(wn) == 3 and set(wn) <= t1
+    comp = plans.edsr_comparison("cpu")
+    l1 = [r.name for r in comp if r.labels["study"] == "loss" and r.labels["loss"] == "l1"]
+    assert len(l1) == 3 and set(l1) <= t1
+    x4 = [r.config for r in comp if r.labels["study"] == "x4"]
+    assert {c.train.iterations for c in x4} == {3_000} and len(x4) == 9
+    base = [r.config for r in comp if r.labels["study"] == "baseline"]
+    assert {(c.model.n_resblocks, c.train.iterations, c.train.seed) for c in base} == {(16, 1_000, 0)}

@@ -295,7 +295,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise ValueError(f"--jobs must be at least 1; got {args.jobs}.")
     result = reproduce(args.profile, results_dir=args.results_dir, figures_dir=args.figures_dir,
-                       notebooks=args.notebooks, jobs=args.jobs)
+                       notebooks=args.notebooks, jobs=args.jobs, store_only=args.store_only)
     print(json.dumps(result, indent=1, default=str))
     return 0
 
@@ -360,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a subset of the notebooks, e.g. 01_table1 (default: all, in pipeline order)")
     p.add_argument("--jobs", type=int, default=1,
                    help="train this many runs at once first (each with its config's pinned thread count)")
+    p.add_argument("--store-only", action="store_true",
+                   help="train nothing: figures, tables, verdicts and report from the runs already in the store "
+                        "(missing runs are named in the report, their verdicts inconclusive)")
     p.set_defaults(func=_cmd_reproduce, parser=p)
     from .verify import add_commands  # wdsr verify, wdsr rebuild (wdsr_lib/verify.py)
 

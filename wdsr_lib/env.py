@@ -34,6 +34,8 @@ VARIABLES: tuple[EnvVar, ...] = (
     EnvVar("WDSR_ROOT", None, "the project root that relative `results_dir` / `figures_dir` in the notebooks "
            "resolve against (`wdsr_lib/notebook_env.py`)",
            "the folder above the notebook holding this project's `pyproject.toml`"),
+    EnvVar("WDSR_STORE_ONLY", "0", "`1`: the notebooks train nothing; planned runs missing from the store are left "
+           "out and named, their verdicts inconclusive (`wdsr reproduce --store-only`)"),
     EnvVar("WDSR_DEVICE", None, "torch device to train on, e.g. `cpu`, `cuda`, `cuda:1`",
            "CUDA (this rank's GPU) when present, else CPU"),
     EnvVar("WDSR_COMPILE", "0", "`1` trains through `torch.compile` (`wdsr_lib/engine/fast.py`, "

@@ -17,15 +17,38 @@ from .profiles import Profile
 def run_plan(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike, *, progress: bool = True) -> dict:
     """`load_or_train` every run of a plan in dependency order (cached runs return at once).
 
-    Returns {"runs": n, "trained": names trained by this call, "loaded": names loaded from the store}.
-    """
-    from .store import load_or_train
+    With `WDSR_STORE_ONLY=1` (`wdsr reproduce --store-only`) nothing is trained: runs the store lacks are
+    named and left out, and the frames read from the store give them NaN.
 
-    trained, loaded = [], []
+    Returns {"runs": n, "trained": names trained by this call, "loaded": names loaded from the store,
+    "missing": names left out in store-only mode}.
+    """
+    from .env import get_flag
+    from .store import is_done, load_or_train
+
+    store_only = get_flag("WDSR_STORE_ONLY")
+    trained, loaded, missing = [], [], []
     for cfg in dependency_order([r.config for r in plan]):
+        if store_only and not is_done(cfg, results_dir):
+            missing.append(cfg.run_name())
+            continue
         rec = load_or_train(cfg, results_dir, progress=progress)
         (trained if rec.trained else loaded).append(rec.name)
-    return {"runs": len(trained) + len(loaded), "trained": trained, "loaded": loaded}
+    if missing:
+        print(f"store-only: {len(missing)} of {len(missing) + len(loaded)} planned runs are not in the store and "
+              f"are left out: {', '.join(missing)}")
+    return {"runs": len(trained) + len(loaded), "trained": trained, "loaded": loaded, "missing": missing}
+
+
+def available(plan: Plan, results_dir: str | os.PathLike) -> Plan:
+    """The plan itself, or with `WDSR_STORE_ONLY=1` only its runs the store holds (the figures, tables and
+    verdicts then cover what has been trained, and the report names the rest)."""
+    from .env import get_flag
+    from .store import is_done
+
+    if not get_flag("WDSR_STORE_ONLY"):
+        return plan
+    return Plan(plan.artefact, tuple(r for r in plan if is_done(r.config, results_dir)))
 
 
 def measure_noise(profile: Profile | str, results_dir: str | os.PathLike, *, progress: bool = True):
@@ -34,6 +57,7 @@ def measure_noise(profile: Profile | str, results_dir: str | os.PathLike, *, pro
 
     plan = noise(profile)
     run_plan(plan, results_dir, progress=progress)
+    plan = available(plan, results_dir)
     return noise_level(final_frame(plan, results_dir), ["family", "blocks"])
 
 

@@ -18,13 +18,22 @@ import pandas as pd
 PAIRS: tuple[tuple[str, str], ...] = (("WDSR-A", "EDSR"), ("WDSR-B", "EDSR"), ("WDSR-B", "WDSR-A"))
 
 
-def planned(profile: str = "cpu"):
-    """The pilot's planned runs (labels + configs): seed 0 of Table 1 at its smallest budget."""
-    from .plans import table1
+ITERATIONS = 20_000  # the pilot's length: twice the cpu profile's Table 1 budget at 1 block
 
-    plan = table1(profile)
+
+def planned(profile: str = "cpu"):
+    """The pilot's planned runs (labels + configs): seed 0 of Table 1 at its smallest budget, run to
+    `ITERATIONS` (lr halved at 80%) so that the gaps at the study's budget can be compared with where they go."""
+    from dataclasses import replace
+
+    from .plans import table1
+    from .profiles import get_profile
+
+    p = get_profile(profile)
+    plan = table1(p)
     blocks = min(r.labels["blocks"] for r in plan)
-    return [r for r in plan if r.labels["blocks"] == blocks and r.labels["seed"] == 0]
+    return [replace(r, config=p.run(r.config.model, 0, iterations=max(ITERATIONS, r.config.train.iterations)))
+            for r in plan if r.labels["blocks"] == blocks and r.labels["seed"] == 0]
 
 
 def history(results_dir: str | os.PathLike = "results", profile: str = "cpu") -> pd.DataFrame:

@@ -21,6 +21,11 @@ NOTEBOOKS_DIR = next((d for d in (_HERE / "notebooks", _HERE.parent / "notebooks
                      _HERE.parent / "notebooks")
 NOTEBOOKS = ("01_table1.ipynb", "02_fig3_normalization.ipynb", "03_fig4_bn_lr.ipynb",
              "04_edsr_comparison.ipynb", "05_ablations.ipynb")
+# The plans (`wdsr_lib.plans.PLANS`) each notebook trains and judges: `--store-only` skips a notebook none of whose
+# runs the store holds.
+NOTEBOOK_PLANS = {"01_table1.ipynb": ("table1",), "02_fig3_normalization.ipynb": ("fig3",),
+                  "03_fig4_bn_lr.ipynb": ("fig4", "fig4_reference"), "04_edsr_comparison.ipynb": ("edsr_comparison",),
+                  "05_ablations.ipynb": ("ablations",)}
 ENV_OVERRIDES = ("WDSR_PROFILE", "WDSR_RESULTS_DIR", "WDSR_FIGURES_DIR")
 
 
@@ -52,7 +57,7 @@ def _without_env(names: Sequence[str]) -> Iterator[None]:
 def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_dir: str | os.PathLike = "figures",
               executed_dir: Optional[str | os.PathLike] = None, cell_timeout: Optional[int] = None,
               notebooks: Optional[Sequence[str]] = None, log_output: bool = True, jobs: int = 1,
-              notes: Sequence[str] = ()) -> dict:
+              notes: Sequence[str] = (), store_only: bool = False) -> dict:
     """Run the notebooks for `profile` and write `<results_dir>/reports/<profile>.md`.
 
     With `jobs` > 1 every run the profile needs is first trained `jobs` at a time (`wdsr_lib.schedule`; each
@@ -67,6 +72,8 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
             legitimately runs ~10 min at quick, hours at cpu and days at paper).
         notebooks: names (or stems) of a subset, in pipeline order (default: all five).
         log_output: stream cell output (training progress) to this process's log.
+        store_only: train nothing (`WDSR_STORE_ONLY=1` for the kernels): everything is drawn from the runs
+            already in the store, and the report names the planned runs that are missing.
     Returns:
         {"profile", "seconds" (total), "notebooks": {name: seconds}, "trained": runs trained by this call,
          "trained_runs": their names, "report": path of reports/<profile>.md, "executed_dir"}.
@@ -91,21 +98,50 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
     before = len(trained_runs(results))
     timings: dict[str, float] = {}
     t0 = time.time()
-    if jobs > 1:
+    notes = list(notes)
+    if store_only:
+        from .plans import all_runs
+        from .store import is_done
+
+        from .plans import PLANS
+
+        planned = all_runs(p)
+        missing = [c.run_name() for c in planned if not is_done(c, results)]
+        if missing:
+            per = []
+            for plan in PLANS:
+                if plan == "fig4_reference":
+                    continue
+                runs = list(PLANS[plan](p))
+                left = sum(1 for r in runs if r.name in set(missing))
+                per.append(f"{plan} {len(runs) - left}/{len(runs)}")
+            notes.append(f"Store-only report (`--store-only`): {len(planned) - len(missing)} of {len(planned)} "
+                         f"planned runs are in the store (per artefact, runs in the store / planned: "
+                         f"{', '.join(per)}); figures, tables and verdicts cover those. `wdsr reproduce --profile "
+                         f"{p.name} --list-runs` prints a command per missing run.")
+        empty = [n for n in chosen if not any(is_done(r.config, results) for plan in NOTEBOOK_PLANS[n]
+                                              for r in PLANS[plan](p))]
+        if empty:
+            notes.append(f"Not run (none of their runs is in the store yet): {', '.join(empty)}.")
+            chosen = [n for n in chosen if n not in empty]
+    elif jobs > 1:
         from .schedule import train_all
         from .plans import all_runs
 
         train_all(all_runs(p), results, jobs=jobs)
         timings["training (parallel)"] = round(time.time() - t0, 1)
-    with _without_env(ENV_OVERRIDES):
-        for name in chosen:
-            t = time.time()
-            pm.execute_notebook(str(NOTEBOOKS_DIR / name), str(executed / name), kernel_name="python3",
-                                parameters={"profile": p.name, "results_dir": str(results),
-                                            "figures_dir": str(figures), "seeds": None},
-                                log_output=log_output, execution_timeout=cell_timeout, cwd=str(NOTEBOOKS_DIR),
-                                progress_bar=False)
-            timings[name] = round(time.time() - t, 1)
+    saved_flag = os.environ.get("WDSR_STORE_ONLY")
+    os.environ["WDSR_STORE_ONLY"] = "1" if store_only else "0"
+    try:
+        failed = _run_notebooks(pm, chosen, executed, p, results, figures, log_output, cell_timeout, timings,
+                                keep_going=store_only)
+        notes += [f"{name} stopped on the partial store ({msg}); its outputs are from an earlier run or absent, "
+                  f"see `{executed / name}`." for name, msg in failed.items()]
+    finally:
+        if saved_flag is None:
+            os.environ.pop("WDSR_STORE_ONLY")
+        else:
+            os.environ["WDSR_STORE_ONLY"] = saved_flag
     total = round(time.time() - t0, 1)
     new = trained_runs(results)[before:]
     from .plans import budget_lines
@@ -116,6 +152,31 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
                                notes=notes)
     return {"profile": p.name, "seconds": total, "notebooks": timings, "trained": len(new), "trained_runs": new,
             "report": str(path), "executed_dir": str(executed)}
+
+
+def _run_notebooks(pm, chosen: Sequence[str], executed: Path, p: Profile, results: Path, figures: Path,
+                   log_output: bool, cell_timeout: Optional[int], timings: dict, keep_going: bool = False) -> dict:
+    """Execute the chosen notebooks in order with the profile's parameters; their seconds go into `timings`.
+
+    With `keep_going` (store-only reports on a partial store) a notebook that fails is recorded and the next one
+    runs; returns {notebook: one-line error} of those.
+    """
+    failed = {}
+    with _without_env(ENV_OVERRIDES):
+        for name in chosen:
+            t = time.time()
+            try:
+                pm.execute_notebook(str(NOTEBOOKS_DIR / name), str(executed / name), kernel_name="python3",
+                                    parameters={"profile": p.name, "results_dir": str(results),
+                                                "figures_dir": str(figures), "seeds": None},
+                                    log_output=log_output, execution_timeout=cell_timeout, cwd=str(NOTEBOOKS_DIR),
+                                    progress_bar=False)
+            except pm.PapermillExecutionError as exc:
+                if not keep_going:
+                    raise
+                failed[name] = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
+            timings[name] = round(time.time() - t, 1)
+    return failed
 
 
 def _stream_papermill_log() -> None:

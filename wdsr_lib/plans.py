@@ -84,10 +84,6 @@ def _profile(profile: Profile | str) -> Profile:
     return get_profile(profile) if isinstance(profile, str) else profile
 
 
-def _seeds(profile: Profile, seeds: Optional[Sequence[int]]) -> tuple[int, ...]:
-    return tuple(profile.seeds if seeds is None else seeds)
-
-
 def edsr(blocks: int, norm: str = "weight", scale: int = 2) -> ModelConfig:
     """EDSR with F=64 (EDSR baseline width); weight norm as the WDSR README's EDSR baseline."""
     return ModelConfig(name="edsr", scale=scale, n_resblocks=blocks, n_feats=64, norm=norm)
@@ -139,12 +135,16 @@ def ablation_blocks(profile: Profile) -> int:
     The paper does not state the ablation depth; a Table 1 budget makes the reference points (r = 4;
     e = 6, l = 0.8; no ReLU; L1) Table 1 runs, and 5 rather than 8 blocks keeps CPU time down.
     """
+    if profile.ablation_blocks is not None:
+        return profile.ablation_blocks
     blocks = sorted(profile.table1_blocks)
     return blocks[len(blocks) // 2]
 
 
 def x4_blocks(profile: Profile) -> int:
     """Depth of the x2 -> x4 transfer EDSR: the second Table 1 budget (3 blocks), a cheap model."""
+    if profile.x4_blocks is not None:
+        return profile.x4_blocks
     blocks = sorted(profile.table1_blocks)
     return blocks[1] if len(blocks) > 1 else blocks[0]
 
@@ -221,25 +221,28 @@ def edsr_comparison(profile: Profile | str, seeds: Optional[Sequence[int]] = Non
     """
     p = _profile(profile)
     runs = []
-    for seed in _seeds(p, seeds):
+    base, loss_b, x4_b = p.budget("baselines"), p.budget("edsr_loss"), p.budget("edsr_x4")
+    for seed in tuple(base.seeds if seeds is None else seeds):
         runs += [
             PlannedRun("edsr_comparison", {"study": "baseline", "family": "EDSR", "seed": seed},
-                       p.run(edsr(p.baseline_blocks), seed)),
+                       p.run(edsr(p.baseline_blocks), seed, iterations=base.iterations)),
             # The self-ensemble ("+", EDSR Sec. 4.3) is evaluated on the WDSR baseline run itself.
             PlannedRun("edsr_comparison", {"study": "baseline", "family": "WDSR-A", "seed": seed},
-                       p.run(wdsr_a(p.baseline_blocks), seed, eval_self_ensemble=True)),
+                       p.run(wdsr_a(p.baseline_blocks), seed, iterations=base.iterations, eval_self_ensemble=True)),
         ]
-        loss_model = edsr(ablation_blocks(p))
+    loss_model = edsr(ablation_blocks(p))
+    for seed in tuple(loss_b.seeds if seeds is None else seeds):
         runs += [PlannedRun("edsr_comparison", {"study": "loss", "loss": loss, "seed": seed,
                                                 "blocks": loss_model.n_resblocks},
-                            p.run(loss_model, seed, loss=loss)) for loss in ("l1", "l2")]
-        x2 = p.run(edsr(x4_blocks(p)), seed)
+                            p.run(loss_model, seed, iterations=loss_b.iterations, loss=loss)) for loss in ("l1", "l2")]
+    for seed in tuple(x4_b.seeds if seeds is None else seeds):
+        x2 = p.run(edsr(x4_blocks(p)), seed, iterations=x4_b.iterations)
         runs += [
             PlannedRun("edsr_comparison", {"study": "x4", "arm": "x2 (source)", "scale": 2, "seed": seed}, x2),
             PlannedRun("edsr_comparison", {"study": "x4", "arm": "x4 from x2", "scale": 4, "seed": seed},
-                       p.run(edsr(x4_blocks(p), scale=4), seed, init_from=run_name(x2))),
+                       p.run(edsr(x4_blocks(p), scale=4), seed, iterations=x4_b.iterations, init_from=run_name(x2))),
             PlannedRun("edsr_comparison", {"study": "x4", "arm": "x4 from scratch", "scale": 4, "seed": seed},
-                       p.run(edsr(x4_blocks(p), scale=4), seed)),
+                       p.run(edsr(x4_blocks(p), scale=4), seed, iterations=x4_b.iterations)),
         ]
     return Plan("edsr_comparison", tuple(runs))
 
@@ -247,22 +250,23 @@ def edsr_comparison(profile: Profile | str, seeds: Optional[Sequence[int]] = Non
 def ablations(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> Plan:
     """WDSR Sec. 3.1 (WDSR-A r at equal F*w), Sec. 3.2 (WDSR-B e at equal block budget; ReLU in low rank)."""
     p = _profile(profile)
-    blocks, runs = ablation_blocks(p), []
-    for seed in _seeds(p, seeds):
+    blocks, runs, budget = ablation_blocks(p), [], p.budget("ablations")
+    for seed in tuple(budget.seeds if seeds is None else seeds):
         for r in WDSR_A_RATIOS:
             n_feats, block_feats = wdsr_a_equal_budget(r)
             runs.append(PlannedRun("ablations", {"study": "wdsr_a_ratio", "r": r, "n_feats": n_feats,
                                                  "block_feats": block_feats, "blocks": blocks, "seed": seed},
-                                   p.run(wdsr_a(blocks, n_feats, block_feats), seed)))
+                                   p.run(wdsr_a(blocks, n_feats, block_feats), seed, iterations=budget.iterations)))
         for e in WDSR_B_EXPANSIONS:
             low_rank = wdsr_b_equal_budget(e)
             runs.append(PlannedRun("ablations", {"study": "wdsr_b_expansion", "e": e, "low_rank": low_rank,
                                                  "blocks": blocks, "seed": seed},
-                                   p.run(wdsr_b(blocks, e, low_rank), seed)))
+                                   p.run(wdsr_b(blocks, e, low_rank), seed, iterations=budget.iterations)))
         for relu in (False, True):
             runs.append(PlannedRun("ablations", {"study": "low_rank_relu", "relu": relu, "blocks": blocks,
                                                  "seed": seed},
-                                   p.run(wdsr_b(blocks, low_rank_relu=True if relu else None), seed)))
+                                   p.run(wdsr_b(blocks, low_rank_relu=True if relu else None), seed,
+                                         iterations=budget.iterations)))
     return Plan("ablations", tuple(runs))
 
 

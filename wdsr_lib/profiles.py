@@ -42,10 +42,13 @@ class Profile:
     table1_blocks: tuple[int, ...] = (1, 3, 5, 8)  # WDSR Table 1 budgets
     norm_blocks: int = 16  # depth of the Figure 3 / 4 model
     baseline_blocks: int = 16  # the EDSR / WDSR baselines of the README
+    ablation_blocks: Optional[int] = None  # depth of the Sec. 3.1/3.2 ablations and L1/L2 (None: middle Table 1 budget)
+    x4_blocks: Optional[int] = None  # depth of the x2 -> x4 EDSR (None: the second Table 1 budget)
     needs_div2k: bool = False
     description: str = ""
     threads: Optional[int] = None  # CPU threads per run, pinned (fp32 sums depend on the thread count)
-    # Per-artefact budgets: ("table1:b1", Budget(...)) for one Table 1 depth, ("fig3", ...) for an artefact.
+    # Per-artefact budgets: ("table1:b1", Budget(...)) for one Table 1 depth, ("fig3", ...) for an artefact
+    # (fig3 also sets Fig. 4's), "ablations", and for the EDSR comparisons "baselines", "edsr_loss", "edsr_x4".
     budgets: tuple[tuple[str, Budget], ...] = ()
 
     def budget(self, artefact: str, blocks: Optional[int] = None) -> Budget:
@@ -87,13 +90,19 @@ PROFILES: dict[str, Profile] = {
     ),
     "cpu": Profile(
         name="cpu",
-        # One thread per run, two runs at a time (`make reproduce PROFILE=cpu JOBS=2`): 1.26x the throughput of
-        # one 2-thread run, and a run's numbers do not depend on how many run beside it.
-        # Table 1 at 1 block: the pilot's 20k iterations (docs/cpu_study.md), 5 seeds.
+        # One thread per run, two runs at a time (`make study`, JOBS=2): 1.26x the throughput of one 2-thread
+        # run, and a run's numbers do not depend on how many run beside it. Budgets: docs/cpu_study.md.
+        # Table 1 at 1 block: 10k iterations x 5 seeds (the pilot runs seed 0 to 20k to check that the gaps
+        # have settled by 10k). The figures, ablations and EDSR comparisons run at 1 block, where Table 1's
+        # runs are their reference arms; Table 1 at 3 blocks and the 16-block baselines get one seed each ("not
+        # decidable on CPU": the 8 h budget does not hold three seeds of them).
         data=DataConfig(source="sample", patch_size=24, val_images=2, val_crop=None),
-        iterations=20_000, val_every=500, seeds=(0, 1, 2), table1_blocks=(1, 3), norm_blocks=3,
-        baseline_blocks=16, threads=1,
-        budgets=(("table1:b1", Budget(20_000, (0, 1, 2, 3, 4))), ("table1:b3", Budget(20_000, (0, 1, 2)))),
+        iterations=10_000, val_every=500, seeds=(0, 1, 2), table1_blocks=(1, 3), norm_blocks=1,
+        baseline_blocks=16, ablation_blocks=1, x4_blocks=1, threads=1,
+        budgets=(("table1:b1", Budget(10_000, (0, 1, 2, 3, 4))), ("table1:b3", Budget(10_000, (0,))),
+                 ("fig3", Budget(10_000, (0, 1, 2))), ("ablations", Budget(10_000, (0, 1, 2))),
+                 ("edsr_loss", Budget(10_000, (0, 1, 2))), ("edsr_x4", Budget(3_000, (0, 1, 2))),
+                 ("baselines", Budget(1_000, (0,)))),
         description="the CPU study: runs long enough to converge on the sample photos, seeds and 95% intervals",
     ),
     "paper": Profile(

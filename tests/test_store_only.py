@@ -1,0 +1,39 @@
+"""`--store-only` (`WDSR_STORE_ONLY=1`): the notebooks train nothing and work on the runs the store holds."""
+from conftest import tiny_config
+
+from wdsr_lib import frames, pipeline
+from wdsr_lib.plans import PLANS, Plan, PlannedRun
+from wdsr_lib.store import is_done, load_or_train
+
+
+def _plan():
+    return Plan("table1", tuple(PlannedRun("table1", {"seed": s}, tiny_config(seed=s)) for s in (0, 1)))
+
+
+def test_store_only_trains_nothing_and_keeps_the_runs_the_store_holds(tmp_path, monkeypatch):
+    plan = _plan()
+    load_or_train(plan.runs[0].config, tmp_path, progress=False)
+    monkeypatch.setenv("WDSR_STORE_ONLY", "1")
+    out = frames.run_plan(plan, tmp_path, progress=False)
+    assert out["trained"] == [] and out["loaded"] == [plan.runs[0].name] and out["missing"] == [plan.runs[1].name]
+    assert not is_done(plan.runs[1].config, tmp_path)
+    kept = frames.available(plan, tmp_path)
+    assert [r.name for r in kept] == [plan.runs[0].name] and kept.artefact == "table1"
+    monkeypatch.setenv("WDSR_STORE_ONLY", "0")
+    assert frames.available(plan, tmp_path) is plan
+    out = frames.run_plan(plan, tmp_path, progress=False)
+    assert out["trained"] == [plan.runs[1].name] and out["missing"] == []
+
+
+def test_every_pipeline_notebook_names_its_plans():
+    assert set(pipeline.NOTEBOOK_PLANS) == set(pipeline.NOTEBOOKS)
+    assert {p for plans in pipeline.NOTEBOOK_PLANS.values() for p in plans} == set(PLANS)
+
+
+def test_store_only_reproduce_on_an_empty_store_trains_nothing_and_says_what_is_missing(tmp_path):
+    out = pipeline.reproduce("smoke", results_dir=tmp_path / "results", figures_dir=tmp_path / "figures",
+                             log_output=False, store_only=True)
+    assert out["trained"] == 0 and out["notebooks"] == {}  # no notebook has a run to draw on
+    text = (tmp_path / "results" / "reports" / "smoke.md").read_text()
+    assert "0 of " in text and "Not run (none of their runs is in the store yet): 01_table1.ipynb" in text
+    assert not (tmp_path / "results" / "runs").exists() or not any((tmp_path / "results" / "runs").iterdir())
