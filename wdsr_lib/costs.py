@@ -90,3 +90,22 @@ def estimate(profile: Profile | str, results_dir: str | os.PathLike, rate: Optio
         rows.append({"artefact": name, "runs": n, "to_train": left, "run_hours": total / 3600,
                      "run_hours_to_go": todo / 3600, "wall_hours_to_go": todo / 3600 / jobs})
     return pd.DataFrame(rows)
+
+
+def throughput(profile: Profile | str, results_dir: str | os.PathLike) -> pd.DataFrame:
+    """Achieved training GFLOP/s of the profile's finished runs: 6 x forward MACs per step (forward 2 FLOPs per
+    MAC, backward twice the forward) x iterations / `train_seconds`, validation included. Compare with
+    `benchmarks/peak.py` (the fp32 peak of the same machine, per thread)."""
+    from .plans import every_plan
+    from .store import is_done, load_record, run_dir_for
+
+    rows = []
+    for r in every_plan(profile):
+        if is_done(r.config, results_dir):
+            s = load_record(run_dir_for(r.config, results_dir)).summary
+            if s.get("train_seconds"):
+                flops = 6 * step_macs(r.config) * r.config.train.iterations
+                rows.append({"run": r.name, "artefact": r.artefact, "threads": s.get("threads"),
+                             "train_seconds": float(s["train_seconds"]),
+                             "gflops": flops / float(s["train_seconds"]) / 1e9})
+    return pd.DataFrame(rows, columns=["run", "artefact", "threads", "train_seconds", "gflops"])
