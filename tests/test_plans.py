@@ -108,7 +108,7 @@ def test_run_name_is_the_store_directory_name(tmp_path):
 
 def test_cpu_artefacts_run_at_1_block_and_reuse_table1_runs_as_reference_arms():
     """The cpu budgets (docs/cpu_study.md): Figs. 3/4, ablations, L1/L2 at 1 block, 10k iterations, 3 seeds;
-    their reference arms are Table 1's runs; x4 at 3k; the 16-block baselines one seed of 1k."""
+    their reference arms are Table 1's runs; x4 at 2.5k; the 16-block baselines one seed of 500."""
     t1 = {r.name for r in plans.table1("cpu")}
     for plan in (plans.fig3("cpu"), plans.fig4("cpu"), plans.ablations("cpu")):
         assert {r.config.model.n_resblocks for r in plan} == {1}
@@ -119,6 +119,6 @@ def test_cpu_artefacts_run_at_1_block_and_reuse_table1_runs_as_reference_arms():
     l1 = [r.name for r in comp if r.labels["study"] == "loss" and r.labels["loss"] == "l1"]
     assert len(l1) == 3 and set(l1) <= t1
     x4 = [r.config for r in comp if r.labels["study"] == "x4"]
-    assert {c.train.iterations for c in x4} == {3_000} and len(x4) == 9
+    assert {c.train.iterations for c in x4} == {2_500} and len(x4) == 9
     base = [r.config for r in comp if r.labels["study"] == "baseline"]
-    assert {(c.model.n_resblocks, c.train.iterations, c.train.seed) for c in base} == {(16, 1_000, 0)}
+    assert {(c.model.n_resblocks, c.train.iterations, c.train.seed) for c in base} == {(16, 500, 0)}

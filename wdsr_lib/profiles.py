@@ -101,8 +101,8 @@ PROFILES: dict[str, Profile] = {
         baseline_blocks=16, ablation_blocks=1, x4_blocks=1, threads=1,
         budgets=(("table1:b1", Budget(10_000, (0, 1, 2, 3, 4))), ("table1:b3", Budget(10_000, (0,))),
                  ("fig3", Budget(10_000, (0, 1, 2))), ("ablations", Budget(10_000, (0, 1, 2))),
-                 ("edsr_loss", Budget(10_000, (0, 1, 2))), ("edsr_x4", Budget(3_000, (0, 1, 2))),
-                 ("baselines", Budget(1_000, (0,)))),
+                 ("edsr_loss", Budget(10_000, (0, 1, 2))), ("edsr_x4", Budget(2_500, (0, 1, 2))),
+                 ("baselines", Budget(500, (0,)))),
         description="the CPU study: runs long enough to converge on the sample photos, seeds and 95% intervals",
     ),
     "paper": Profile(
