@@ -88,7 +88,7 @@ plots.save_figure(fig, figures_dir, "table1_gaps")
 
 # %%
 noise = frames.measure_noise(profile, results_dir)
-claims = judge.table1_claims(final, history, data, noise)
+claims = judge.table1_claims(final, history, data, noise, budgets=plans.table1_budgets(profile))
 report.write_claims(results_dir, "table1", claims, profile)
 report.verdict_table(claims)
 

@@ -50,6 +50,14 @@ def test_a_true_effect_with_small_spread_on_converged_runs_is_reproduced():
     assert c.judgement.mean_db == pytest.approx(0.1, abs=0.01)
 
 
+def test_at_every_budget_stays_inconclusive_while_a_planned_budget_is_missing():
+    final, hist = synthetic({1: {"EDSR": 0.0, "WDSR-A": 0.1, "WDSR-B": 0.1}})
+    assert by_id(claims.table1_claims(final, hist, budgets=(1,)))["wdsr_a_beats_edsr"].verdict == REPRODUCED
+    c = by_id(claims.table1_claims(final, hist, budgets=(1, 3)))["wdsr_a_beats_edsr"]
+    assert c.verdict == "inconclusive" and "Not yet in the store: 3 blocks" in c.ours
+    assert c.judgement.mean_db == pytest.approx(0.1, abs=0.01)  # the 1-block numbers are still shown
+
+
 def test_the_same_effect_on_curves_still_rising_is_inconclusive_not_converged():
     final, hist = synthetic({1: {"EDSR": 0.0, "WDSR-A": 0.1, "WDSR-B": 0.1}}, rising=True)
     assert not final["converged"].any()

@@ -6,13 +6,13 @@ Every claim states the paper's words and numbers, ours, the test, the protocol a
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Optional
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Optional, Sequence
 
 import pandas as pd
 
-from .verdicts import (NI_MARGIN_DB, NON_INFERIORITY, NOT_CONVERGED, NOT_REPRODUCED, REPRODUCED, SUPERIORITY,
-                       Judgement, Noise, by_seed, combine, difference, fmt_mean, gap_change, interval,
+from .verdicts import (INCONCLUSIVE, NI_MARGIN_DB, NON_INFERIORITY, NOT_CONVERGED, NOT_REPRODUCED, REPRODUCED,
+                       SUPERIORITY, Judgement, Noise, by_seed, combine, difference, fmt_mean, gap_change, interval,
                        is_converged, jitter, judge, judge_every, mean_of, rows_where, seed_mean)
 
 PROTOCOL_DIV2K = "PSNR on RGB, SR rounded to 8 bit, border of scale+6 px ignored (DIV2K protocol), single forward"
@@ -68,8 +68,12 @@ def _noise_text(noise: Optional[Noise]) -> str:
 # --- WDSR Table 1 ---------------------------------------------------------------------------------------
 
 def table1_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
-                  noise: Optional[Noise] = None) -> list[Claim]:
-    """WDSR Sec. 4.1 / Table 1: (1) WDSR-A beats EDSR at every budget; (2) WDSR-B matches or beats WDSR-A."""
+                  noise: Optional[Noise] = None, budgets: Optional[Sequence[int]] = None) -> list[Claim]:
+    """WDSR Sec. 4.1 / Table 1: (1) WDSR-A beats EDSR at every budget; (2) WDSR-B matches or beats WDSR-A.
+
+    `budgets`: the planned block counts; a claim "at every budget" with a planned budget missing from `final`
+    (a store-only report on a partial store) stays inconclusive whatever the budgets present show.
+    """
     claims = []
     for cid, (a, b), text, paper, test in (
         ("wdsr_a_beats_edsr", ("WDSR-A", "EDSR"), "WDSR-A beats EDSR at every Table 1 parameter budget",
@@ -88,6 +92,12 @@ def table1_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
         j = judge_every(per_budget, test=test, margin=NI_MARGIN_DB, converged=converged, noise=noise)
         ours = (f"{a} - {b} endpoints: " + "; ".join(texts) + f". Pooled (mean over budgets per seed): "
                 f"{_fmt(j)}. {_not_converged_runs(rows)}")
+        absent = [int(n) for n in (budgets or ()) if not all(
+            len(by_seed(final, family=f, blocks=n)) for f in (a, b))]
+        if absent:
+            j = replace(j, verdict=INCONCLUSIVE)
+            ours += (f". Not yet in the store: {'/'.join(map(str, absent))} blocks, so the claim about every budget "
+                     f"is inconclusive whatever the budgets above show")
         claims.append(Claim(cid, text, paper, ours, j, data=data,
                             details={"noise": _noise_text(noise)}))
     return claims

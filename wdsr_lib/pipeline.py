@@ -135,8 +135,9 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
     try:
         failed = _run_notebooks(pm, chosen, executed, p, results, figures, log_output, cell_timeout, timings,
                                 keep_going=store_only)
-        notes += [f"{name} stopped on the partial store ({msg}); its outputs are from an earlier run or absent, "
-                  f"see `{executed / name}`." for name, msg in failed.items()]
+        shown = executed.relative_to(results.parent) if executed.is_relative_to(results.parent) else executed
+        notes += [f"{name} stopped on the partial store ({msg}); the outputs it did not reach are absent or from an "
+                  f"earlier run, see `{shown / name}`." for name, msg in failed.items()]
     finally:
         if saved_flag is None:
             os.environ.pop("WDSR_STORE_ONLY")

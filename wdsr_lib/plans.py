@@ -151,6 +151,11 @@ def x4_blocks(profile: Profile) -> int:
 
 # --- the plans -----------------------------------------------------------------------------------------------
 
+def table1_budgets(profile: Profile | str) -> tuple[int, ...]:
+    """The Table 1 budgets (blocks) the profile plans: every one must be in the store for "at every budget"."""
+    return tuple(sorted(_profile(profile).table1_blocks))
+
+
 def table1(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> Plan:
     """WDSR Table 1: EDSR (F=64), WDSR-A (F=32, w=128), WDSR-B (F=64, e=6, l=0.8) at each budget, x2, WN."""
     p = _profile(profile)
