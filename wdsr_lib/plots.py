@@ -82,7 +82,7 @@ def training_curves(history: pd.DataFrame, hue: str, title: str, hue_format: str
             continue
         sns.lineplot(data=part, x="iteration", y="value", hue=hue, hue_order=[v for v in levels
                                                                              if v in set(part[hue])],
-                     style=style, errorbar=("ci", 95), marker=".", ax=ax)
+                     style=style, errorbar=("ci", 95), seed=0, marker=".", ax=ax)  # seeded: same band every run
         ax.set(xlabel="iteration", ylabel=ylabel, title=name)
         if metric == "val_psnr":  # zoom on the converged part: the first validations sit far below
             tail = part[part["iteration"] >= part["iteration"].max() * 0.1]["value"]
@@ -114,7 +114,7 @@ def gap_figure(history: pd.DataFrame, pairs: Sequence[tuple[str, str]], by: str 
                 g = (sub[a] - sub[b]).dropna().reset_index(name="gap")
                 rows.append(g.assign(pair=f"{a} - {b}"))
         if rows:
-            sns.lineplot(data=pd.concat(rows), x="iteration", y="gap", hue="pair", errorbar=("ci", 95),
+            sns.lineplot(data=pd.concat(rows), x="iteration", y="gap", hue="pair", errorbar=("ci", 95), seed=0,
                          marker=".", ax=ax)
             ax.axhline(0, color="black", linewidth=0.8)
         ax.set(xlabel="iteration", ylabel="validation PSNR gap (dB)", title=f"{by} = {level}")
