@@ -41,17 +41,21 @@ def step_macs(cfg: RunConfig) -> float:
 
 def calibrate(profile: Profile | str, results_dir: str | os.PathLike) -> Optional[Rate]:
     """Fit `Rate` to the profile's finished runs (None with fewer than two distinct model sizes)."""
+    done = list(_finished(profile, results_dir))
+    return fit([step_macs(r.config) for r, _ in done],
+               [float(s["train_seconds"]) / r.config.train.iterations for r, s in done])
+
+
+def _finished(profile: Profile | str, results_dir: str | os.PathLike):
+    """(planned run, summary) of the profile's runs that are DONE in the store with a training time."""
     from .plans import every_plan
     from .store import is_done, load_record, run_dir_for
 
-    xs, ys = [], []
     for r in every_plan(profile):
         if is_done(r.config, results_dir):
             s = load_record(run_dir_for(r.config, results_dir)).summary
             if s.get("train_seconds"):
-                xs.append(step_macs(r.config))
-                ys.append(float(s["train_seconds"]) / r.config.train.iterations)
-    return fit(xs, ys)
+                yield r, s
 
 
 def fit(step_macs_: list[float], seconds_per_iteration: list[float]) -> Optional[Rate]:
@@ -96,16 +100,9 @@ def throughput(profile: Profile | str, results_dir: str | os.PathLike) -> pd.Dat
     """Achieved training GFLOP/s of the profile's finished runs: 6 x forward MACs per step (forward 2 FLOPs per
     MAC, backward twice the forward) x iterations / `train_seconds`, validation included. Compare with
     `benchmarks/peak.py` (the fp32 peak of the same machine, per thread)."""
-    from .plans import every_plan
-    from .store import is_done, load_record, run_dir_for
-
     rows = []
-    for r in every_plan(profile):
-        if is_done(r.config, results_dir):
-            s = load_record(run_dir_for(r.config, results_dir)).summary
-            if s.get("train_seconds"):
-                flops = 6 * step_macs(r.config) * r.config.train.iterations
-                rows.append({"run": r.name, "artefact": r.artefact, "threads": s.get("threads"),
-                             "train_seconds": float(s["train_seconds"]),
-                             "gflops": flops / float(s["train_seconds"]) / 1e9})
+    for r, s in _finished(profile, results_dir):
+        flops = 6 * step_macs(r.config) * r.config.train.iterations
+        rows.append({"run": r.name, "artefact": r.artefact, "threads": s.get("threads"),
+                     "train_seconds": float(s["train_seconds"]), "gflops": flops / float(s["train_seconds"]) / 1e9})
     return pd.DataFrame(rows, columns=["run", "artefact", "threads", "train_seconds", "gflops"])

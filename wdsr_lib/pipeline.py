@@ -108,12 +108,12 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
         planned = all_runs(p)
         missing = [c.run_name() for c in planned if not is_done(c, results)]
         if missing:
-            per = []
+            per, absent = [], set(missing)
             for plan in PLANS:
                 if plan == "fig4_reference":
                     continue
                 runs = list(PLANS[plan](p))
-                left = sum(1 for r in runs if r.name in set(missing))
+                left = sum(1 for r in runs if r.name in absent)
                 per.append(f"{plan} {len(runs) - left}/{len(runs)}")
             notes.append(f"Store-only report (`--store-only`): {len(planned) - len(missing)} of {len(planned)} "
                          f"planned runs are in the store (per artefact, runs in the store / planned: "
