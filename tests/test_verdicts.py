@@ -168,3 +168,29 @@ def test_bicubic_claim_lists_every_run_below_bicubic():
     assert c.verdict == NOT_REPRODUCED and final.loc[0, "run"] in c.ours and c.judgement.n_seeds == 6
     final.loc[0, "endpoint"] = 33.0
     assert claims.bicubic_claim(final).verdict == REPRODUCED
+
+
+def test_no_data_is_inconclusive_and_never_called_converged():
+    j = judge(difference({}, {}))
+    assert j.verdict == INCONCLUSIVE and j.n_seeds == 0 and j.converged is False
+    je = judge_every({1: ({}, {})})
+    assert je.verdict == INCONCLUSIVE and je.n_seeds == 0 and je.converged is False
+
+
+def _baselines(params_wdsr):
+    rows = [{"run": f"{fam}-{s}", "study": "baseline", "family": fam, "seed": s, "blocks": 16,
+             "params": p, "psnr": 33.0 + d, "psnr_x8": 33.1 + d, "endpoint": 33.0 + d, "converged": True,
+             "late_change_db": 0.0, "loss": "l1", "arm": None}
+            for s in range(3) for fam, d, p in (("EDSR", 0.0, 1_372_318), ("WDSR-A", 0.1, params_wdsr))]
+    hist = pd.DataFrame([{**{k: r[k] for k in ("study", "family", "seed")}, "iteration": it, "metric": "val_psnr",
+                          "value": r["endpoint"]} for r in rows for it in ITERS])
+    return pd.DataFrame(rows), hist
+
+
+def test_the_baseline_claim_needs_fewer_parameters_and_without_data_is_only_inconclusive():
+    final, hist = _baselines(1_190_100)
+    assert by_id(claims.edsr_comparison_claims(final, hist))["wdsr_baseline_beats_edsr"].verdict == REPRODUCED
+    final, hist = _baselines(1_400_000)  # higher PSNR but more parameters: the claim's condition fails
+    assert by_id(claims.edsr_comparison_claims(final, hist))["wdsr_baseline_beats_edsr"].verdict == NOT_REPRODUCED
+    c = by_id(claims.edsr_comparison_claims(final.iloc[:0], hist.iloc[:0]))["wdsr_baseline_beats_edsr"]
+    assert c.verdict == INCONCLUSIVE and c.judgement.n_seeds == 0

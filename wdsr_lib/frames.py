@@ -48,7 +48,7 @@ def available(plan: Plan, results_dir: str | os.PathLike) -> Plan:
 
     if not get_flag("WDSR_STORE_ONLY"):
         return plan
-    return Plan(plan.artefact, tuple(r for r in plan if is_done(r.config, results_dir)))
+    return plan.subset(lambda r: is_done(r.config, results_dir))
 
 
 def measure_noise(profile: Profile | str, results_dir: str | os.PathLike, *, progress: bool = True):
@@ -71,7 +71,8 @@ def where(frame, **labels: Any):
 def _labelled(plan, collected):
     labels = label_frame(plan)
     data = collected.drop(columns=[c for c in labels.columns if c in collected.columns and c != "run"])
-    return labels.merge(data, on="run", how="left")
+    # an empty plan or store gives an empty (float) `run` column: merge on names either way
+    return labels.astype({"run": object}).merge(data.astype({"run": object}), on="run", how="left")
 
 
 def final_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike):
@@ -81,12 +82,13 @@ def final_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLik
     `wdsr_lib.verdicts`). Read through `store.collect` (the long-form frame) and pivoted; runs missing from the
     store are NaN.
     """
-    from .store import collect
+    from .store import FINAL_METRICS, collect
     from .verdicts import run_stats
 
     long = collect(results_dir)
     final = long[long["iteration"].isna()]
-    wide = final.pivot_table(index="run", columns="metric", values="value", aggfunc="first").reset_index()
+    wide = final.pivot_table(index="run", columns="metric", values="value", aggfunc="first")
+    wide = wide.reindex(columns=list(dict.fromkeys([*FINAL_METRICS, *wide.columns]))).reset_index()
     wide.columns.name = None
     curves = long[(long["metric"] == "val_psnr") & long["iteration"].notna()].sort_values("iteration")
     stats = []

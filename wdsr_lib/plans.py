@@ -62,10 +62,21 @@ class PlannedRun:
 
 @dataclass(frozen=True)
 class Plan:
-    """An artefact's runs; iterable like a list."""
+    """An artefact's runs; iterable like a list. `label_names`: the label columns of its frames, kept when a
+    subset of the runs is taken (`Plan.subset`), so an empty subset still gives frames with those columns."""
 
     artefact: str
     runs: tuple[PlannedRun, ...] = field(default_factory=tuple)
+    label_names: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if not self.label_names:
+            names = dict.fromkeys(k for r in self.runs for k in r.labels)
+            object.__setattr__(self, "label_names", tuple(names))
+
+    def subset(self, keep) -> "Plan":
+        """The plan's runs for which `keep(run)` is true, with the same label columns."""
+        return Plan(self.artefact, tuple(r for r in self.runs if keep(r)), self.label_names)
 
     def __iter__(self):
         return iter(self.runs)
@@ -344,6 +355,9 @@ def label_frame(plan: Plan | Sequence[PlannedRun]):
     """One row per planned run: `run` (store directory name), `artefact` and the plan's labels."""
     import pandas as pd
 
-    return pd.DataFrame([{"run": r.name, "artefact": r.artefact, **r.labels} for r in plan])
+    columns = ["run", "artefact", *getattr(plan, "label_names", ())]
+    rows = [{"run": r.name, "artefact": r.artefact, **r.labels} for r in plan]
+    frame = pd.DataFrame(rows)
+    return frame.reindex(columns=list(dict.fromkeys([*columns, *frame.columns])))
 
 

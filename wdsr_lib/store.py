@@ -212,6 +212,11 @@ def trained_runs(results_dir: Optional[os.PathLike] = None) -> list[str]:
     return [e["run"] for e in events if e.get("event") == "train"]
 
 
+# The final (not per-iteration) metrics a run's summary may hold, as `collect()` names them.
+FINAL_METRICS = ("psnr", "psnr_y", "ssim_y", "bicubic_psnr", "psnr_x8", "psnr_bn_train_mode", "params",
+                 "macs_per_lr_pixel", "train_seconds", "wall_seconds")
+
+
 def collect(results_dir: Optional[os.PathLike] = None):
     """Every DONE run as one long-form DataFrame.
 
@@ -234,8 +239,7 @@ def collect(results_dir: Optional[os.PathLike] = None):
             for metric in [m for m in h if m in ("train_loss", "val_psnr") or m.startswith("val_psnr:")]:
                 if metric in h:
                     rows.append({**base, "iteration": h["iteration"], "metric": metric, "value": h[metric]})
-        for metric in ("psnr", "psnr_y", "ssim_y", "bicubic_psnr", "psnr_x8", "psnr_bn_train_mode", "params",
-                       "macs_per_lr_pixel", "train_seconds", "wall_seconds"):
+        for metric in FINAL_METRICS:
             if rec.summary.get(metric) is not None:
                 rows.append({**base, "iteration": float("nan"), "metric": metric,
                              "value": float(rec.summary[metric])})

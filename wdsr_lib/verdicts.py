@@ -224,7 +224,7 @@ def judge(diff: Difference, *, test: str = SUPERIORITY, margin: float = 0.0, con
     v = _decide(diff, test, margin, noise)
     if not converged and diff.n > 0:
         v = NOT_CONVERGED
-    return Judgement(v, diff.n, diff.mean if diff.n else None, diff.low, diff.high, converged,
+    return Judgement(v, diff.n, diff.mean if diff.n else None, diff.low, diff.high, converged and diff.n > 0,
                      noise.db if noise is not None and diff.n == 1 else None, test, margin, diff.level)
 
 
@@ -254,7 +254,7 @@ def judge_every(per_budget: Mapping[Any, tuple[Mapping[int, float], Mapping[int,
         v = INCONCLUSIVE
     if not converged and pooled.n > 0:
         v = NOT_CONVERGED
-    return Judgement(v, pooled.n, primary.mean_db, primary.ci_low_db, primary.ci_high_db, converged,
+    return Judgement(v, pooled.n, primary.mean_db, primary.ci_low_db, primary.ci_high_db, converged and pooled.n > 0,
                      primary.noise_db, test, primary.margin_db, LEVEL, tuple(parts))
 
 
