@@ -86,7 +86,7 @@ chosen = explore.choose(runs, model=["edsr", "wdsr_a", "wdsr_b"], blocks=variant
 explore.final_table(chosen, highlight=record.name)
 
 # %% [markdown]
-# Validation PSNR during training: the mean over seeds with its 95% bootstrap interval (one seed: no band).
+# Validation PSNR during training: the mean over seeds with its 95% t-interval (one seed: no band).
 
 # %%
 explore.show(explore.curves_figure(chosen))

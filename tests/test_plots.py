@@ -62,3 +62,19 @@ def test_gap_figure_draws_one_panel_per_budget_with_a_line_per_pair():
         line = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 10][0]
         assert np.allclose(line.get_ydata(), 0.1)  # the A - EDSR gap; the missing WDSR-B pair draws nothing
         assert [t.get_text() for t in ax.get_legend().get_texts()] == ["WDSR-A - EDSR"]
+
+
+def test_the_curve_band_is_the_t_interval_of_the_seed_mean_the_verdicts_use():
+    import numpy as np
+
+    from wdsr_lib.verdicts import interval
+
+    offsets = {0: 0.0, 1: 0.3, 2: -0.1, 3: 0.5}
+    rows = [{"norm": "weight", "seed": s, "iteration": it, "metric": m, "value": 30 + o + it / 100,
+             "source": "sample"} for s, o in offsets.items() for it in (10, 20, 30) for m in ("val_psnr", "train_loss")]
+    fig = plots.training_curves(pd.DataFrame(rows), hue="norm", title="bands")
+    band = fig.axes[1].collections[0].get_paths()[0].vertices
+    d = interval([30 + o + 0.2 for o in offsets.values()])  # at iteration 20
+    at20 = band[np.isclose(band[:, 0], 20)][:, 1]
+    assert np.allclose(sorted(at20), [d.low, d.high])
+    assert "t-interval" in fig._suptitle.get_text()

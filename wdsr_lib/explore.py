@@ -5,7 +5,7 @@ three columns added from each run's config: `family` (EDSR / WDSR-A / WDSR-B / M
 whose data settings the run was trained with, else "custom") and `label` (the model and recipe settings that
 tell runs apart, seed excluded, so that runs differing only in their seed pool into one curve with a band).
 `choose` filters it by model, blocks, norm, profile, seed or any other column; `curves_figure` draws validation
-PSNR against iterations with seaborn (mean over seeds, 95% bootstrap interval); `variant_config` /
+PSNR against iterations with seaborn (mean over seeds, 95% t-interval); `variant_config` /
 `train_variant` put a new `ModelConfig` (any `build_model` option, WDSR Sec. 3) through a profile into the store.
 `pickers` gives ipywidgets controls in JupyterLab and degrades to a printed hint where ipywidgets is absent, so
 papermill and nbval run the notebook headless.
@@ -113,12 +113,13 @@ def choose(frame: pd.DataFrame, **filters: Any) -> pd.DataFrame:
 
 
 def curves_figure(frame: pd.DataFrame, metric: str = "val_psnr", hue: str = "label", title: Optional[str] = None):
-    """`metric` against iterations, one line per `hue` value: the mean over seeds with its 95% bootstrap
-    interval (seaborn `lineplot`, errorbar=("ci", 95), a fixed bootstrap seed); a single seed draws no band."""
+    """`metric` against iterations, one line per `hue` value: the mean over seeds with its 95%
+    t-interval (seaborn `lineplot` with `verdicts.t_band`, the interval the verdicts use); one seed: no band."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     from .plots import _data_note
+    from .verdicts import t_band
 
     curves = frame[(frame["metric"] == metric) & frame["iteration"].notna()]
     if curves.empty:
@@ -127,11 +128,11 @@ def curves_figure(frame: pd.DataFrame, metric: str = "val_psnr", hue: str = "lab
     seeds = curves.groupby(hue)["seed"].nunique()
     curves = curves.assign(**{hue: curves[hue].map(lambda v: f"{v} ({seeds[v]} seed{'s' if seeds[v] > 1 else ''})")})
     fig, ax = plt.subplots(figsize=(9, 4.8))
-    sns.lineplot(data=curves, x="iteration", y="value", hue=hue, errorbar=("ci", 95), seed=0, marker="o",
+    sns.lineplot(data=curves, x="iteration", y="value", hue=hue, errorbar=t_band, marker="o",
                  markersize=4, ax=ax)
     ylabel = {"val_psnr": "validation PSNR (dB)", "train_loss": "training loss"}.get(metric, metric)
     ax.set(xlabel="iteration", ylabel=ylabel,
-           title=title or f"{ylabel} of the chosen runs, mean and 95% CI over seeds\n({_data_note(curves)})")
+           title=title or f"{ylabel} of the chosen runs, mean and 95% t-interval over seeds\n({_data_note(curves)})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()

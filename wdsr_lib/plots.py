@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .atomic import atomic_file  # noqa: E402
+from .verdicts import interval, t_band  # noqa: E402
 
 FAMILY_STYLE = {"EDSR": ("tab:blue", "o"), "WDSR-A": ("tab:orange", "s"), "WDSR-B": ("tab:green", "^")}
 DPI = 150
@@ -44,10 +45,10 @@ def _data_note(frame: pd.DataFrame) -> str:
     return "sample images, whole (not comparable with DIV2K), RGB, shave s+6"
 
 
-def _mean_curve(frame: pd.DataFrame, metric: str, keys: Sequence[str]) -> pd.DataFrame:
-    """Mean (and std over seeds) of `metric` per iteration for each group of `keys`."""
-    sub = frame[frame["metric"] == metric]
-    return sub.groupby(list(keys) + ["iteration"])["value"].agg(["mean", "std", "count"]).reset_index()
+def _half(values) -> float:
+    """Half-width of the 95% t-interval of a seed mean (0 for one seed): the error bars' size."""
+    low, high = t_band(values)
+    return float(high - low) / 2 if np.isfinite(low) and np.isfinite(high) else 0.0
 
 
 def _seaborn():
@@ -82,7 +83,7 @@ def training_curves(history: pd.DataFrame, hue: str, title: str, hue_format: str
             continue
         sns.lineplot(data=part, x="iteration", y="value", hue=hue, hue_order=[v for v in levels
                                                                              if v in set(part[hue])],
-                     style=style, errorbar=("ci", 95), seed=0, marker=".", ax=ax)  # seeded: same band every run
+                     style=style, errorbar=t_band, marker=".", ax=ax)
         ax.set(xlabel="iteration", ylabel=ylabel, title=name)
         if metric == "val_psnr":  # zoom on the converged part: the first validations sit far below
             tail = part[part["iteration"] >= part["iteration"].max() * 0.1]["value"]
@@ -93,7 +94,7 @@ def training_curves(history: pd.DataFrame, hue: str, title: str, hue_format: str
         elif ax.get_legend() is not None:
             ax.get_legend().remove()  # one legend, beside the right panel
     seeds = history["seed"].nunique() if "seed" in history else 1
-    fig.suptitle(f"{title}\n({_data_note(history)}; mean of {seeds} seed(s), band = 95% CI)")
+    fig.suptitle(f"{title}\n({_data_note(history)}; mean of {seeds} seed(s), band = 95% t-interval over seeds)")
     fig.tight_layout()
     return fig
 
@@ -114,12 +115,12 @@ def gap_figure(history: pd.DataFrame, pairs: Sequence[tuple[str, str]], by: str 
                 g = (sub[a] - sub[b]).dropna().reset_index(name="gap")
                 rows.append(g.assign(pair=f"{a} - {b}"))
         if rows:
-            sns.lineplot(data=pd.concat(rows), x="iteration", y="gap", hue="pair", errorbar=("ci", 95), seed=0,
-                         marker=".", ax=ax)
+            sns.lineplot(data=pd.concat(rows), x="iteration", y="gap", hue="pair", errorbar=t_band, marker=".",
+                         ax=ax)
             ax.axhline(0, color="black", linewidth=0.8)
         ax.set(xlabel="iteration", ylabel="validation PSNR gap (dB)", title=f"{by} = {level}")
     seeds = history["seed"].nunique() if "seed" in history else 1
-    fig.suptitle(f"{title}\n({_data_note(history)}; mean of {seeds} seed(s), band = 95% CI)")
+    fig.suptitle(f"{title}\n({_data_note(history)}; mean of {seeds} seed(s), band = 95% t-interval over seeds)")
     fig.tight_layout()
     return fig
 
@@ -128,8 +129,6 @@ def table1_figure(final: pd.DataFrame, params: Optional[pd.DataFrame] = None) ->
     """WDSR Table 1 as PSNR vs parameters: ours (left: endpoint, seed mean with its 95% t-interval) and the
     paper's (right, hollow). One line per model family, a marker per block count, annotated with the blocks.
     """
-    from .verdicts import interval
-
     fig, (ax, ax_paper) = plt.subplots(1, 2, figsize=(11, 4.2))
     metric = "endpoint" if "endpoint" in final else "psnr"
     for family, (color, marker) in FAMILY_STYLE.items():
@@ -166,13 +165,15 @@ def table1_figure(final: pd.DataFrame, params: Optional[pd.DataFrame] = None) ->
 
 def ablation_figure(final: pd.DataFrame, x: str, xlabel: str, title: str,
                     reference: Optional[float] = None) -> plt.Figure:
-    """PSNR vs an ablation variable `x` (WDSR-A r, WDSR-B e): endpoint mean +- std over seeds, parameters
-    annotated."""
+    """PSNR vs an ablation variable `x` (WDSR-A r, WDSR-B e): endpoint mean over seeds with its 95% t-interval,
+    parameters annotated."""
     fig, ax = plt.subplots(figsize=(6, 4.2))
     m = "endpoint" if "endpoint" in final else "psnr"
-    g = final.groupby(x).agg(psnr=(m, "mean"), std=(m, "std"), params=("params", "mean")).reset_index()
+    g = final.groupby(x).agg(psnr=(m, "mean"), params=("params", "mean"), seeds=(m, "count")).reset_index()
+    g["half"] = [_half(final.loc[final[x] == v, m]) for v in g[x]]
     g = g.sort_values(x)
-    ax.errorbar(g[x], g["psnr"], yerr=g["std"].fillna(0), marker="o", capsize=3, label="ours")
+    ax.errorbar(g[x], g["psnr"], yerr=g["half"], marker="o", capsize=3,
+                label=f"ours ({int(g['seeds'].max()) if len(g) else 0} seeds, bars = 95% t-interval)")
     for _, row in g.iterrows():
         if np.isfinite(row["params"]):
             ax.annotate(f"{row['params'] / 1e3:.0f}k", (row[x], row["psnr"]), textcoords="offset points",
@@ -189,14 +190,17 @@ def ablation_figure(final: pd.DataFrame, x: str, xlabel: str, title: str,
 
 def bar_figure(final: pd.DataFrame, label: str, title: str, metrics: Sequence[str] = ("psnr",),
                metric_labels: Optional[dict] = None, floor: Optional[float] = None) -> plt.Figure:
-    """Grouped bars of final PSNR-like metrics per `label` value (baselines, L1/L2, x8), bicubic as a floor line."""
+    """Grouped bars of final PSNR-like metrics per `label` value (baselines, L1/L2, x8): seed means with their 95%
+    t-interval (none for one seed), bicubic as a floor line."""
     metric_labels = metric_labels or {}
     g = final.groupby(label)[list(metrics)].mean()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     width = 0.8 / len(metrics)
     xs = np.arange(len(g))
     for i, metric in enumerate(metrics):
-        ax.bar(xs + i * width - 0.4 + width / 2, g[metric], width, label=metric_labels.get(metric, metric))
+        half = [_half(final.loc[final[label] == v, metric]) for v in g.index]
+        ax.bar(xs + i * width - 0.4 + width / 2, g[metric], width, yerr=half, capsize=3,
+               label=metric_labels.get(metric, metric))
     if floor is not None and np.isfinite(floor):
         ax.axhline(floor, color="black", linestyle="--", label="bicubic")
     values = g.to_numpy(dtype=float).ravel()
@@ -214,12 +218,17 @@ def bar_figure(final: pd.DataFrame, label: str, title: str, metrics: Sequence[st
 
 
 def val_curves(history: pd.DataFrame, hue: str, title: str) -> plt.Figure:
-    """Validation PSNR vs iterations, one line per `hue` (EDSR Fig. 4: x4 from x2 vs from scratch)."""
+    """Validation PSNR vs iterations, one line per `hue` (EDSR Fig. 4: x4 from x2 vs from scratch), seed mean with
+    its 95% t-interval band."""
+    sns = _seaborn()
     fig, ax = plt.subplots(figsize=(6, 4.2))
-    for i, level in enumerate(sorted(history[hue].dropna().unique(), key=str)):
-        curve = _mean_curve(history[history[hue] == level], "val_psnr", [hue])
-        ax.plot(curve["iteration"], curve["mean"], color=f"C{i}", marker=".", label=str(level))
-    ax.set(xlabel="iteration", ylabel="validation PSNR (dB)", title=f"{title}\n({_data_note(history)})")
+    part = history[history["metric"] == "val_psnr"].dropna(subset=[hue])
+    if not part.empty:
+        sns.lineplot(data=part.assign(**{hue: part[hue].astype(str)}), x="iteration", y="value", hue=hue,
+                     hue_order=sorted(part[hue].astype(str).unique()), errorbar=t_band, marker=".", ax=ax)
+    seeds = history["seed"].nunique() if "seed" in history else 1
+    ax.set(xlabel="iteration", ylabel="validation PSNR (dB)",
+           title=f"{title}\n({_data_note(history)}; mean of {seeds} seed(s), band = 95% t-interval)")
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend()

@@ -145,6 +145,15 @@ def interval(samples: Iterable[float], level: float = LEVEL) -> Difference:
     return Difference(float(d.mean()), float(d.mean() - half), float(d.mean() + half), int(d.size), level)
 
 
+def t_band(samples: Iterable[float], level: float = LEVEL) -> tuple[float, float]:
+    """(low, high) of `interval` for a figure's band or bar: the t-interval of the seed mean the verdicts use;
+    one seed gives (value, value), no band. Usable as seaborn's `errorbar=`."""
+    d = interval(samples, level)
+    if d.low is None:
+        return (d.mean, d.mean)
+    return (d.low, d.high)
+
+
 @dataclass(frozen=True)
 class Noise:
     """A single-seed noise level and where it was measured."""
