@@ -45,12 +45,31 @@ def test_result_affecting_settings_change_the_key():
         replace(base, train=replace(base.train, threads=2)),
         replace(base, train=replace(base.train, seed=1)),
         replace(base, train=replace(base.train, lr=1e-4)),
+        replace(base, train=replace(base.train, compile=True)),  # torch.compile rounds differently
         replace(base, data=replace(base.data, patch_size=13)),
         replace(base, data=replace(base.data, val_crop=96)),
         _cfg(n_feats=16),
     ]
     keys = [c.key() for c in changed]
     assert len(set(keys)) == len(keys) and base.key() not in keys
+
+
+def test_wdsr_compile_gives_compiled_configs_and_every_committed_eager_run_keeps_its_key(monkeypatch):
+    import json
+    from pathlib import Path
+
+    monkeypatch.setenv("WDSR_COMPILE", "1")
+    compiled = _cfg()
+    assert compiled.train.compile and compiled.canonical()["train"]["compile"] is True
+    monkeypatch.delenv("WDSR_COMPILE")
+    eager = _cfg()
+    assert not eager.train.compile and "compile" not in eager.canonical()["train"]
+    assert eager.key() != compiled.key()
+    records = sorted(Path(__file__).resolve().parents[1].glob("results/runs/*/config.json"))
+    assert records  # the committed store
+    for path in records:
+        rec = json.loads(path.read_text())
+        assert RunConfig.from_dict(rec["config"]).key() == rec["key"], path.parent.name
 
 
 def test_code_version_is_part_of_the_key(monkeypatch):

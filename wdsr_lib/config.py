@@ -169,6 +169,7 @@ class TrainConfig:
     threads: Optional[int] = None  # CPU threads (torch.set_num_threads); fp32 sums depend on it, so it is pinned
     init_from: Optional[str] = None  # name of a run in the same store whose weights start this one (EDSR Sec. 3.2)
     seed: int = 0
+    compile: bool = False  # train through torch.compile ($WDSR_COMPILE=1); its float rounding differs, so it is keyed
 
     def __post_init__(self) -> None:
         _check_positive("TrainConfig", "iterations", self.iterations, allow_none=False)
@@ -207,8 +208,9 @@ class RunConfig:
         """The result-affecting config in one spelling: what the run key hashes (see the module docstring).
 
         Model defaults filled in; lr resolved; `workers` and `checkpoint_every` dropped (they change no
-        number: resume is bit-exact); `root` dropped for the sample photos and resolved to an absolute path
-        otherwise; the folder fields kept only for the folder source.
+        number: resume is bit-exact); `compile` kept only when on (a compiled run rounds differently);
+        `root` dropped for the sample photos and resolved to an absolute path otherwise; the folder fields kept
+        only for the folder source.
         """
         import os
 
@@ -227,6 +229,8 @@ class RunConfig:
                     data[f] = os.path.realpath(data[f])
         train = dataclasses.asdict(self.train)
         del train["checkpoint_every"]
+        if not train["compile"]:  # eager runs keep the keys they had before the field existed
+            del train["compile"]
         train["lr"] = float(self.lr)
         return {"model": dataclasses.asdict(self.model.resolved()), "data": data, "train": train}
 

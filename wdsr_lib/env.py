@@ -38,8 +38,9 @@ VARIABLES: tuple[EnvVar, ...] = (
            "out and named, their verdicts inconclusive (`wdsr reproduce --store-only`)"),
     EnvVar("WDSR_DEVICE", None, "torch device to train on, e.g. `cpu`, `cuda`, `cuda:1`",
            "CUDA (this rank's GPU) when present, else CPU"),
-    EnvVar("WDSR_COMPILE", "0", "`1` trains through `torch.compile` (`wdsr_lib/engine/fast.py`, "
-           "`docs/performance.md`); no effect on results beyond float rounding"),
+    EnvVar("WDSR_COMPILE", "0", "`1` builds every profile's runs with `TrainConfig.compile`: they train through "
+           "`torch.compile` (`wdsr_lib/engine/fast.py`, `docs/performance.md`) and, as their float rounding "
+           "differs, are stored under their own run keys (eager runs in the store are not reused)"),
     EnvVar("RANK", "0", "set by torchrun: this process's global rank; only rank 0 writes to the store"),
     EnvVar("LOCAL_RANK", "0", "set by torchrun: this process's rank on its node (its GPU)"),
     EnvVar("WORLD_SIZE", "1", "set by torchrun: the number of processes sharing the global batch of 16"),

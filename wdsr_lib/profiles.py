@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Optional
 
+from . import env
 from .config import DataConfig, ModelConfig, RunConfig, TrainConfig
 
 
@@ -61,12 +62,15 @@ class Profile:
 
     def run(self, model: ModelConfig, seed: Optional[int] = None, *, iterations: Optional[int] = None,
             **train: object) -> RunConfig:
-        """The RunConfig of `model` under this profile (`train` overrides recipe fields such as lr, loss)."""
+        """The RunConfig of `model` under this profile (`train` overrides recipe fields such as lr, loss).
+
+        With $WDSR_COMPILE=1 the run trains through torch.compile and is keyed apart from the eager run."""
         iters = self.iterations if iterations is None else iterations
         recipe = TrainConfig(iterations=iters, val_every=min(self.val_every, iters),
                              checkpoint_every=max(min(self.val_every, iters), min(iters // 4, 2000)),
                              lr_halve_every=max(1, int(iters * 0.8)),
-                             seed=self.seeds[0] if seed is None else seed, threads=self.threads)
+                             seed=self.seeds[0] if seed is None else seed, threads=self.threads,
+                             compile=env.get_flag("WDSR_COMPILE"))
         return RunConfig(model=model, data=self.data, train=replace(recipe, **train))
 
 

@@ -174,7 +174,7 @@ def _train(cfg: RunConfig, run_dir: Path, *, progress: bool, stop_after: Optiona
     net = (torch.nn.parallel.DistributedDataParallel(model, init_sync=False, broadcast_buffers=False,
                                                      find_unused_parameters=isinstance(sampler, MultiScaleSampler))
            if info.enabled else model)  # MDSR: the other scales' branches get no gradient in a step
-    net = compile_model(net)  # $WDSR_COMPILE=1 only; `model` stays eager for checkpoints and evaluation
+    net = compile_model(net, enabled=cfg.train.compile)  # `model` stays eager for checkpoints and evaluation
 
     def checkpoint(step: int) -> None:
         if not all(torch.isfinite(p).all() for p in model.parameters()):
