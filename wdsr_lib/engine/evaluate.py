@@ -153,7 +153,6 @@ def evaluate_pairs(
     self_ensemble: bool = False,
     tile: Optional[int] = None,
     overlap: Optional[int] = None,
-    pass_scale: bool = False,
     device: str = "cpu",
     progress: bool = False,
 ) -> list[dict]:
@@ -169,7 +168,6 @@ def evaluate_pairs(
         protocol: "div2k" or "benchmark".
         self_ensemble: x8 geometric self-ensemble (EDSR "+"); the DIV2K protocol numbers use none.
         tile, overlap: tiled inference in LR pixels (see `sr_forward`).
-        pass_scale: ignored, kept for old callers: `call_model` gives multi-scale models their scale.
         device: torch device for inference.
         progress: show a tqdm bar on stderr.
 
@@ -177,12 +175,12 @@ def evaluate_pairs(
         One dict per pair: {"image": name, "psnr": dB, "ssim": mean SSIM}.
     """
     return evaluate_protocols(model, pairs, scale, (protocol,), self_ensemble=self_ensemble, tile=tile,
-                              overlap=overlap, pass_scale=pass_scale, device=device, progress=progress)[protocol]
+                              overlap=overlap, device=device, progress=progress)[protocol]
 
 
 def evaluate_protocols(model: nn.Module, pairs: Iterable, scale: int, protocols: Sequence[str], *,
                        self_ensemble: bool = False, tile: Optional[int] = None, overlap: Optional[int] = None,
-                       pass_scale: bool = False, device: str = "cpu",
+                       device: str = "cpu",
                        progress: bool = False) -> dict[str, list[dict]]:
     """`evaluate_pairs` under several protocols at once: each image is super-resolved once and scored under each.
 

@@ -93,8 +93,7 @@ def _loss(name: str, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
 
 def _val_psnr(model: nn.Module, pairs: list[ImagePair], cfg: RunConfig, device: torch.device) -> dict[str, float]:
     """Validation PSNR (DIV2K protocol) of each held-out image and their mean: {"val_psnr", "val_psnr:<image>"}."""
-    multi = getattr(model, "multi_scale", False)
-    rows = evaluate_pairs(model, pairs, cfg.model.scale, "div2k", device=str(device), pass_scale=multi)
+    rows = evaluate_pairs(model, pairs, cfg.model.scale, "div2k", device=str(device))
     out = {"val_psnr": float(np.mean([r["psnr"] for r in rows]))}
     out.update({f"val_psnr:{r['image']}": float(r["psnr"]) for r in rows})
     return out
@@ -287,8 +286,8 @@ def sampler_iter(sampler: PatchSampler, start: int, end: int, workers: int):
 def final_evaluation(model: nn.Module, cfg: RunConfig, device: torch.device) -> dict[str, Any]:
     """PSNR (DIV2K protocol: RGB, shave s+6), Y-PSNR / SSIM (benchmark protocol), bicubic, optional x8."""
     pairs = validation_pairs(cfg, None)
-    multi, s = getattr(model, "multi_scale", False), cfg.model.scale
-    scored = evaluate_protocols(model, pairs, s, ("div2k", "benchmark"), device=str(device), pass_scale=multi)
+    s = cfg.model.scale
+    scored = evaluate_protocols(model, pairs, s, ("div2k", "benchmark"), device=str(device))
     div2k, bench = scored["div2k"], scored["benchmark"]  # one SR per image, scored under both protocols
     bic = bicubic_baseline(pairs, s, "div2k")
     out = {
@@ -303,10 +302,10 @@ def final_evaluation(model: nn.Module, cfg: RunConfig, device: torch.device) -> 
         # WDSR Sec. 3.3, reason 2: BN computes differently in training (batch statistics) and inference (running
         # averages). Score the same weights with batch statistics (each image its own batch), on a copy so
         # the running averages stay untouched.
-        rows = evaluate_pairs(_BatchStatistics(model), pairs, s, "div2k", device=str(device), pass_scale=multi)
+        rows = evaluate_pairs(_BatchStatistics(model), pairs, s, "div2k", device=str(device))
         out["psnr_bn_train_mode"] = float(np.mean([r["psnr"] for r in rows]))
     if cfg.train.eval_self_ensemble:
-        x8 = evaluate_pairs(model, pairs, s, "div2k", device=str(device), pass_scale=multi, self_ensemble=True)
+        x8 = evaluate_pairs(model, pairs, s, "div2k", device=str(device), self_ensemble=True)
         out["psnr_x8"] = float(np.mean([r["psnr"] for r in x8]))
     return {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in out.items()}
 
