@@ -88,3 +88,19 @@ def test_unknown_names_and_bad_integers_fail_in_one_sentence(monkeypatch):
 def test_env_module_does_not_import_torch():
     code = "import sys, wdsr_lib.env; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_empty_values_count_as_unset_in_the_run_key_and_the_device(monkeypatch, tmp_path):
+    from wdsr_lib.config import ModelConfig
+    from wdsr_lib.engine.device import init_distributed, pick_device
+    from wdsr_lib.profiles import get_profile
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("WDSR_DATA", "WDSR_DEVICE", "LOCAL_RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    cfg = get_profile("paper").run(ModelConfig(name="edsr"), 0)  # DIV2K: the data root is in the key
+    unset_key, unset_device = cfg.key(), pick_device()
+    for name in ("WDSR_DATA", "WDSR_DEVICE", "LOCAL_RANK", "WORLD_SIZE"):
+        monkeypatch.setenv(name, "")
+    assert cfg.key() == unset_key and pick_device() == unset_device
+    assert not init_distributed(pick_device()).enabled

@@ -214,12 +214,14 @@ class RunConfig:
         """
         import os
 
+        from . import env
+
         data = dataclasses.asdict(self.data)
         del data["workers"]
         if self.data.source == "sample":
             data["root"] = None
         else:
-            root = data["root"] if data["root"] is not None else os.environ.get("WDSR_DATA", "data")
+            root = data["root"] if data["root"] is not None else env.get("WDSR_DATA")
             data["root"] = os.path.realpath(root)
         if self.data.source != "folder":
             data["train_folder"] = data["val_folder"] = None

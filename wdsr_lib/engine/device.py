@@ -6,7 +6,6 @@ torchrun sets RANK / WORLD_SIZE / LOCAL_RANK; NCCL on GPU, gloo on CPU.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Optional
@@ -14,14 +13,16 @@ from typing import Optional
 import torch
 import torch.distributed as dist
 
+from .. import env
+
 
 def pick_device(requested: Optional[str] = None) -> torch.device:
     """`requested` or $WDSR_DEVICE if given, else CUDA (this rank's GPU under torchrun) when present, else CPU."""
-    name = requested or os.environ.get("WDSR_DEVICE")
+    name = requested or env.get("WDSR_DEVICE")
     if name:
         return torch.device(name)
     if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        return torch.device("cuda", env.get_int("LOCAL_RANK"))
     return torch.device("cpu")
 
 
@@ -75,7 +76,7 @@ class DistInfo:
 
 def init_distributed(device: torch.device) -> DistInfo:
     """Join the torchrun process group if there is one (NCCL on GPU, gloo on CPU)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = env.get_int("WORLD_SIZE")
     if world <= 1:
         return DistInfo()
     if not dist.is_initialized():
