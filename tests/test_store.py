@@ -100,3 +100,29 @@ def test_write_error_during_record_leaves_no_done(tmp_path, full_disk):
     assert not (store.run_dir_for(cfg, tmp_path) / "DONE").exists()
     full_disk()  # space freed
     assert store.load_or_train(cfg, tmp_path, progress=False).trained  # a rerun finishes the record
+
+
+def test_runs_record_their_training_segments_and_the_elapsed_time_is_their_union(tmp_path):
+    """A run killed after its first checkpoint and resumed records two segments; the profile's elapsed training
+    time counts overlapping runs once (`frames.elapsed_training`)."""
+    from wdsr_lib.engine.train import train
+    from wdsr_lib.frames import union_length
+
+    cfg = tiny_config()
+    cfg = replace(cfg, train=replace(cfg.train, iterations=4, checkpoint_every=2, val_every=2))
+    run_dir = tmp_path / "run"
+    assert train(cfg, run_dir, stop_after=2)["complete"] is False
+    summary = train(cfg, run_dir)
+    segs = summary["segments"]
+    assert len(segs) == 2 and all(a <= b for a, b in segs) and segs[0][1] <= segs[1][0]
+    assert union_length([(0, 2), (1, 3), (5, 6)]) == 4 and union_length([(0, 5), (1, 2)]) == 5
+    assert union_length([]) == 0
+
+
+def test_elapsed_training_of_a_profile_counts_each_stored_run_once(smoke_store):
+    from wdsr_lib import frames
+
+    out = frames.elapsed_training("smoke", smoke_store)
+    walls = [json.loads(p.read_text())["wall_seconds"] for p in smoke_store.glob("runs/*/summary.json")]
+    assert out["timed"] == len(walls) > 1 and out["untimed"] == 0
+    assert 0 < out["seconds"] <= sum(walls)  # trained one after another: the union is their own spans

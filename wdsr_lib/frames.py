@@ -139,3 +139,40 @@ def run_seconds(profile: Profile | str, results_dir: str | os.PathLike) -> float
     """Summed training wall time (summary `wall_seconds`) of the profile's runs that are in the store."""
     frame = final_frame(every_plan(profile), results_dir)
     return float(frame["wall_seconds"].sum()) if "wall_seconds" in frame else 0.0
+
+
+def elapsed_training(profile: Profile | str, results_dir: str | os.PathLike) -> dict:
+    """Elapsed wall time of training the profile's stored runs: the union of the [start, end] segments each run
+    records (summary `segments`, unix times), so runs trained side by side count once and the time between
+    sessions not at all.
+
+    Returns {"seconds": union length, "timed": runs that record segments, "untimed": stored runs that do not
+    (trained before segments were recorded), "untimed_seconds": their summed `wall_seconds`}.
+    """
+    from .store import is_done, load_record, run_dir_for
+
+    segments, timed, untimed, untimed_seconds, seen = [], 0, 0, 0.0, set()
+    for r in every_plan(profile):
+        if r.name in seen or not is_done(r.config, results_dir):
+            continue
+        seen.add(r.name)
+        summary = load_record(run_dir_for(r.config, results_dir)).summary
+        if summary.get("segments"):
+            timed += 1
+            segments += [(float(a), float(b)) for a, b in summary["segments"]]
+        else:
+            untimed += 1
+            untimed_seconds += float(summary.get("wall_seconds") or 0.0)
+    return {"seconds": union_length(segments), "timed": timed, "untimed": untimed,
+            "untimed_seconds": untimed_seconds}
+
+
+def union_length(segments: Sequence[tuple[float, float]]) -> float:
+    """Total length covered by intervals [a, b] (overlaps counted once)."""
+    total, end = 0.0, float("-inf")
+    for a, b in sorted(segments):
+        if b <= end:
+            continue
+        total += b - max(a, end)
+        end = b
+    return total

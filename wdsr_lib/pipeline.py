@@ -146,11 +146,11 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
     total = round(time.time() - t0, 1)
     new = trained_runs(results)[before:]
     from .plans import budget_lines
-    from .frames import run_seconds
+    from .frames import elapsed_training, run_seconds
 
     path = report.write_report(results, p, figures / p.name, timings={**timings, "total": total},
                                trained=len(new), budget_lines=budget_lines(p), run_seconds=run_seconds(p, results),
-                               notes=notes)
+                               notes=notes, elapsed=elapsed_training(p, results))
     return {"profile": p.name, "seconds": total, "notebooks": timings, "trained": len(new), "trained_runs": new,
             "report": str(path), "executed_dir": str(executed)}
 

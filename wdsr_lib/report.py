@@ -182,12 +182,14 @@ def summary_frame(claims: Sequence[dict]) -> pd.DataFrame:
 def write_report(results_dir: str | os.PathLike, profile: Profile | str,
                  figures_dir: Optional[str | os.PathLike] = None, timings: Optional[dict] = None,
                  trained: Optional[int] = None, budget_lines: Sequence[str] = (),
-                 run_seconds: Optional[float] = None, notes: Sequence[str] = ()) -> Path:
+                 run_seconds: Optional[float] = None, notes: Sequence[str] = (),
+                 elapsed: Optional[dict] = None) -> Path:
     """Assemble `results/reports/<profile>.md` from this profile's claim entries, tables and figures.
 
     Args:
         budget_lines: one line per artefact saying iterations and seeds (`plans.budget_lines`).
         run_seconds: the summed training wall time of the profile's stored runs.
+        elapsed: `frames.elapsed_training` (the measured elapsed wall time of training the stored runs).
         notes: extra paragraphs (e.g. what the pilot showed), rendered after the summary.
     """
     p = get_profile(profile) if isinstance(profile, str) else profile
@@ -208,6 +210,13 @@ def write_report(results_dir: str | os.PathLike, profile: Profile | str,
     if run_seconds is not None:
         lines.append(f"- Training time of the stored runs, summed: {run_seconds / 3600:.2f} h "
                      f"({p.threads or 'all'} thread(s) per run; runs in parallel divide the elapsed time).")
+    if elapsed and elapsed.get("timed"):
+        lines.append(f"- Elapsed wall time of training, measured: {elapsed['seconds'] / 3600:.2f} h for "
+                     f"{elapsed['timed']} runs (the union of the time spans each run records training; runs side by "
+                     "side count once, time between sessions not at all)"
+                     + (f"; {elapsed['untimed']} runs stored before runs recorded their spans are not in it "
+                        f"({elapsed['untimed_seconds'] / 3600:.2f} h of their own training, summed)"
+                        if elapsed.get("untimed") else "") + ".")
     if timings:
         lines.append(f"- This `wdsr reproduce` call: {timings.get('total', 0.0):.0f} s elapsed"
                      + (f", {trained} runs trained (the others loaded from the store)" if trained is not None else "")

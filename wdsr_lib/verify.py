@@ -5,7 +5,7 @@ The store claims that each record came from this code (docs/determinism.md): pat
 config reproduces it. `verify_runs` retrains a sample of runs (each `init_from` source first, as the store did)
 and compares every number the record logs - each history row (train_loss, val_psnr and its per-image columns,
 lr, iteration) and every numeric summary field (psnr, psnr_y, ssim_y, bicubic_psnr, per-image metrics, params,
-MACs, ...) - except wall-clock timings (`seconds`, `train_seconds`, `wall_seconds`).
+MACs, ...) - except wall-clock timings (`seconds`, `train_seconds`, `wall_seconds`, `segments`).
 
 Tolerance: 0 by default, i.e. bitwise, which holds on the same CPU type with the same thread count (the run's
 pinned `threads`, else torch's default). Elsewhere fp32 sums may round differently: another thread count splits
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-TIMINGS = frozenset({"seconds", "train_seconds", "wall_seconds"})
+TIMINGS = frozenset({"seconds", "train_seconds", "wall_seconds", "segments"})
 _PRECISION_OF_AUTOCAST = {"fp32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 
 

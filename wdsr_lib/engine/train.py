@@ -155,6 +155,7 @@ def _train(cfg: RunConfig, run_dir: Path, *, progress: bool, stop_after: Optiona
     optimizer = adam(model.parameters(), cfg.lr, tc.adam_betas, tc.adam_eps, device)  # fused kernel (fast.py)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     start, history, train_seconds, losses = 0, [], 0.0, []  # losses: the open validation window's
+    segments: list[list[float]] = []  # [start, end] unix times of the processes that trained this run so far
     state = latest_good(ckpt_dir)
     if state is not None:
         model.load_state_dict(state["model"])
@@ -163,6 +164,7 @@ def _train(cfg: RunConfig, run_dir: Path, *, progress: bool, stop_after: Optiona
         set_rng_state(state["rng"])
         start, history, train_seconds = state["step"], state["history"], state["train_seconds"]
         losses = list(state.get("pending_losses", []))  # under DDP: rank 0's share of the window
+        segments = [list(seg) for seg in state.get("segments", [])]
         log(f"resuming {run_dir.name} at iteration {start}")
     # Every rank seeds identically and resumes from the same file, so the weights already agree: skip DDP's
     # initial broadcast (which rejects some channels_last layouts). Batch norm syncs over the global batch on
@@ -175,6 +177,8 @@ def _train(cfg: RunConfig, run_dir: Path, *, progress: bool, stop_after: Optiona
            if info.enabled else model)  # MDSR: the other scales' branches get no gradient in a step
     net = compile_model(net, enabled=cfg.train.compile)  # `model` stays eager for checkpoints and evaluation
 
+    seg_start = time.time()  # this process's training segment (the report's elapsed wall time)
+
     def checkpoint(step: int) -> None:
         if not all(torch.isfinite(p).all() for p in model.parameters()):
             raise diverged(cfg, run_dir, f"the weights became NaN or infinite by iteration {step}")
@@ -182,7 +186,7 @@ def _train(cfg: RunConfig, run_dir: Path, *, progress: bool, stop_after: Optiona
             save_checkpoint(ckpt_dir, step, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
                 "rng": rng_state(), "step": step, "history": history, "train_seconds": train_seconds,
-                "pending_losses": losses})
+                "pending_losses": losses, "segments": segments + [[seg_start, time.time()]]})
         barrier(info)
 
     # --- the iteration loop -----------------------------------------------------------------------------
@@ -237,6 +241,7 @@ def _train(cfg: RunConfig, run_dir: Path, *, progress: bool, stop_after: Optiona
         summary.update(final_evaluation(model, cfg, device))
         summary.update({
             "history": history, "train_seconds": train_seconds, "wall_seconds": time.time() - t_start,
+            "segments": segments + [[seg_start, time.time()]],  # unix times; elapsed wall time = their union
             "params": count_parameters(model), "macs_per_lr_pixel": count_macs(model, (1, 1), cfg.model.scale),
             "torch": torch.__version__, "device": str(device), "device_name": device_name(device),
             "autocast": str(amp_dtype).replace("torch.", "") if amp_dtype else "fp32",
