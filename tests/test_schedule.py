@@ -40,3 +40,67 @@ def test_bad_job_counts_and_unknown_sources_are_refused(tmp_path):
     x4 = next(c for c in _configs() if c.train.init_from)
     with pytest.raises(ValueError, match="neither planned nor in the store"):
         train_all([x4], tmp_path, jobs=1)
+
+
+def _children(pid):
+    import os
+
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc"), reason="reads the process table from /proc")
+def test_a_scheduler_killed_with_sigterm_takes_its_training_workers_with_it(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = tmp_path / "sched.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from conftest import tiny_config\n"
+        "from wdsr_lib.schedule import train_all\n"
+        "if __name__ == '__main__':\n"
+        f"    train_all([tiny_config(iterations=10**6, seed=s) for s in (0, 1)], {str(tmp_path / 'r')!r}, jobs=2)\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = []
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and len(list((tmp_path / "r").glob("runs/*/checkpoints/*.pt"))) < 2:
+            time.sleep(0.5)  # both runs are training
+        workers = [c for c in _children(proc.pid) if "multiprocessing.spawn" in
+                   Path(f"/proc/{c}/cmdline").read_bytes().decode(errors="replace")
+                   and "resource_tracker" not in Path(f"/proc/{c}/cmdline").read_bytes().decode(errors="replace")]
+        assert len(workers) == 2
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) != 0
+        deadline = time.time() + 30
+        while time.time() < deadline and any(_alive(w) for w in workers):
+            time.sleep(0.2)
+        assert not any(_alive(w) for w in workers)  # no orphan keeps training (and holding its lock)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for w in workers:  # never leave a test's orphans training
+            if _alive(w):
+                __import__("os").kill(w, signal.SIGKILL)

@@ -4,12 +4,16 @@ Each run trains in its own process with the thread count its config pins (`Train
 numbers do not depend on N: N only decides how many runs share the machine. A run starts once the run it is
 initialised from (`init_from`, EDSR Sec. 3.2) is DONE. Each run's progress bar goes to `<run dir>/train.log`
 (`tail -f` it). The store's per-run lock makes this safe beside any
-other process training into the same store; a killed scheduler loses only the runs' last checkpoint interval.
+other process training into the same store; a scheduler stopped by an error, Ctrl-C or SIGTERM takes its workers
+with it, and its runs lose only their last checkpoint interval.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
+import signal
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Callable, Sequence
@@ -66,7 +70,7 @@ def train_all(configs: Sequence[RunConfig], results_dir: str | os.PathLike, jobs
         return {"trained": trained, "loaded": loaded, "seconds": 0.0}
     log(f"training {total} runs, {jobs} at a time ({len(loaded)} already in the store)")
     running: dict[Future, str] = {}
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool, _workers_die_with(pool):
         while pending or running:
             ready = [n for n, c in pending.items() if not c.train.init_from or c.train.init_from not in pending
                      and c.train.init_from not in running.values()]
@@ -87,6 +91,27 @@ def train_all(configs: Sequence[RunConfig], results_dir: str | os.PathLike, jobs
                     f"{'trained' if was_trained else 'loaded'} in {seconds:.0f} s "
                     f"(elapsed {time.time() - t0:.0f} s)")
     return {"trained": trained, "loaded": loaded, "seconds": time.time() - t0}
+
+
+@contextlib.contextmanager
+def _workers_die_with(pool: ProcessPoolExecutor):
+    """Kill `pool`'s workers when the scheduler stops on an error, Ctrl-C or SIGTERM (`kill PID`): otherwise a
+    killed scheduler leaves its runs training on as orphans, holding their store locks. Their runs resume from
+    their last checkpoint on the next call."""
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        def stop(signum, frame):
+            raise SystemExit(128 + signum)
+        previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    except BaseException:
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):  # the executor's own table
+            proc.terminate()
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def pilot_configs(profile: str = "cpu") -> list[RunConfig]:
