@@ -17,7 +17,10 @@ def test_the_pilot_is_seed_0_of_the_cpu_table1_at_1_block_for_20k_iterations():
         assert r.config.data.val_crop is None and t.precision == "fp32"
         assert t.lr_halve_every == 16_000  # the paper's relative place: 2e5 of 2.5e5
     # twice the study's Table 1 budget at 1 block, so that the gaps at 10k can be compared with where they go
-    assert get_profile("cpu").budget("table1", 1).iterations == 10_000 == pilot.ITERATIONS // 2
+    cpu = get_profile("cpu")
+    assert cpu.budget("table1", 1).iterations == 10_000 == cpu.budget("pilot").iterations // 2
+    assert plans.pilot("quick").runs == () and plans.pilot("smoke").runs == ()  # only the CPU study has a pilot
+    assert {r.name for r in runs} <= {c.run_name() for c in plans.all_runs("cpu")}  # `make study` trains it
     study = {r.labels["family"]: r.config for r in plans.table1("cpu")
              if r.labels["blocks"] == 1 and r.labels["seed"] == 0}
     for r in runs:  # the same run as the study's seed 0 but for its length (and so its lr halving)

@@ -82,7 +82,7 @@ def test_all_runs_is_deduplicated_and_in_dependency_order(profile):
     runs = plans.all_runs(profile)
     names = [f"{c.short_name()}-{c.key()}" for c in runs]
     assert len(names) == len(set(names))
-    every = {r.name for plan in list(plans.PLANS.values()) + [plans.noise] for r in plan(profile)}
+    every = {r.name for plan in list(plans.PLANS.values()) + list(plans.EXTRA_PLANS.values()) for r in plan(profile)}
     assert set(names) == every == {r.name for r in plans.every_plan(profile)}
     for i, cfg in enumerate(runs):
         if cfg.train.init_from:

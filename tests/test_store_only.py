@@ -71,3 +71,12 @@ def test_store_only_notebooks_run_on_a_store_holding_only_part_of_their_runs(tmp
     assert base["verdict"] == "inconclusive" and base["n_seeds"] == 0 and base["converged"] is False
     fig4 = json.loads((results / "claims" / "fig4.json").read_text())
     assert fig4 and all(c["verdict"] == "inconclusive" and c["n_seeds"] == 0 for c in fig4)
+
+
+def test_the_cpu_report_says_how_far_the_pilot_got(tmp_path):
+    out = pipeline.reproduce("cpu", results_dir=tmp_path / "results", figures_dir=tmp_path / "figures",
+                             log_output=False, store_only=True)
+    assert out["trained"] == 0
+    text = (tmp_path / "results" / "reports" / "cpu.md").read_text()
+    assert "Pilot: no pilot run has reached its first checkpoint yet." in text
+    assert "- Budget: pilot: 3 runs, 20,000 iterations, seeds [0]" in text

@@ -71,7 +71,7 @@ def estimate(profile: Profile | str, results_dir: str | os.PathLike, rate: Optio
              jobs: int = 2) -> pd.DataFrame:
     """Per artefact: runs, runs still to train, estimated run-hours in all and still to go, and wall hours to go
     with `jobs` runs at a time (run-hours / jobs: runs are many and short, so the packing loss is small)."""
-    from .plans import PLANS, noise
+    from .plans import EXTRA_PLANS, PLANS
     from .store import is_done
 
     rate = rate or calibrate(profile, results_dir)
@@ -80,7 +80,7 @@ def estimate(profile: Profile | str, results_dir: str | os.PathLike, rate: Optio
                          "profile; train some first or pass a Rate.")
     seen: set[str] = set()
     rows = []
-    for name, plan in list(PLANS.items()) + [("noise", noise)]:
+    for name, plan in list(PLANS.items()) + list(EXTRA_PLANS.items()):
         total = todo = 0.0
         n = left = 0
         for r in plan(profile):

@@ -1,7 +1,8 @@
 """The CPU study's pilot: where do the Table 1 gaps at 1 block stop moving? (`docs/cpu_study.md`)
 
-The pilot is seed 0 of the `cpu` profile's Table 1 at 1 block (EDSR, WDSR-A, WDSR-B; x2, 24 px LR patches,
-whole-image validation every 500 iterations, 20,000 iterations, lr halved at 80%). `history` reads the runs'
+The pilot (`plans.pilot`) is seed 0 of the `cpu` profile's Table 1 at 1 block (EDSR, WDSR-A, WDSR-B; x2, 24 px
+LR patches, whole-image validation every 500 iterations, 20,000 iterations - the profile's "pilot" budget - lr
+halved at 80%). `history` reads the runs'
 validation curves: from the store for finished runs, else (clearly marked `partial`) from the newest good
 checkpoint of an unfinished run, so a session can show how far the pilot got. `settling` says, per paired gap,
 from which iteration on the gap stays within a tolerance of its final value.
@@ -18,22 +19,11 @@ import pandas as pd
 PAIRS: tuple[tuple[str, str], ...] = (("WDSR-A", "EDSR"), ("WDSR-B", "EDSR"), ("WDSR-B", "WDSR-A"))
 
 
-ITERATIONS = 20_000  # the pilot's length: twice the cpu profile's Table 1 budget at 1 block
-
-
 def planned(profile: str = "cpu"):
-    """The pilot's planned runs (labels + configs): seed 0 of Table 1 at its smallest budget, run to
-    `ITERATIONS` (lr halved at 80%) so that the gaps at the study's budget can be compared with where they go."""
-    from dataclasses import replace
+    """The pilot's planned runs (labels + configs): `plans.pilot`."""
+    from .plans import pilot
 
-    from .plans import table1
-    from .profiles import get_profile
-
-    p = get_profile(profile)
-    plan = table1(p)
-    blocks = min(r.labels["blocks"] for r in plan)
-    return [replace(r, config=p.run(r.config.model, 0, iterations=max(ITERATIONS, r.config.train.iterations)))
-            for r in plan if r.labels["blocks"] == blocks and r.labels["seed"] == 0]
+    return list(pilot(profile))
 
 
 def history(results_dir: str | os.PathLike = "results", profile: str = "cpu") -> pd.DataFrame:

@@ -138,6 +138,7 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
         shown = executed.relative_to(results.parent) if executed.is_relative_to(results.parent) else executed
         notes += [f"{name} stopped on the partial store ({msg}); the outputs it did not reach are absent or from an "
                   f"earlier run, see `{shown / name}`." for name, msg in failed.items()]
+        notes += _pilot(p, results, figures)
     finally:
         if saved_flag is None:
             os.environ.pop("WDSR_STORE_ONLY")
@@ -153,6 +154,19 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
                                notes=notes, elapsed=elapsed_training(p, results))
     return {"profile": p.name, "seconds": total, "notebooks": timings, "trained": len(new), "trained_runs": new,
             "report": str(path), "executed_dir": str(executed)}
+
+
+def _pilot(p: Profile, results: Path, figures: Path) -> list[str]:
+    """Train the profile's pilot (`plans.pilot`; store-only: nothing), draw its gaps and return the report's
+    paragraph on it (nothing for a profile without a pilot)."""
+    from . import frames, pilot, plans
+
+    plan = plans.pilot(p)
+    if not len(plan):
+        return []
+    frames.run_plan(plan, results, progress=False)  # store-only: trains nothing
+    pilot.write(results, figures, p.name)  # results/pilot/*.csv and <figures>/<profile>/pilot_gaps.png
+    return [pilot.summary(results, p.name)]
 
 
 def _run_notebooks(pm, chosen: Sequence[str], executed: Path, p: Profile, results: Path, figures: Path,

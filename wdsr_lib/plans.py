@@ -219,6 +219,23 @@ def fig4_reference(profile: Profile | str, seeds: Optional[Sequence[int]] = None
     return Plan("fig4", tuple(PlannedRun("fig4", {**r.labels, "reference": True}, r.config) for r in runs))
 
 
+def pilot(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> Plan:
+    """The CPU study's pilot (`docs/cpu_study.md`, `wdsr_lib.pilot`): Table 1 at its smallest budget run to the
+    profile's "pilot" budget (seed 0 at `cpu`: 20,000 iterations, lr halved at 80%), so that the gaps at the
+    study's budget can be compared with where they go. Empty for a profile without a "pilot" budget."""
+    p = _profile(profile)
+    budget = dict(p.budgets).get("pilot")
+    if budget is None:
+        return Plan("pilot", ())
+    plan = table1(p)
+    blocks = min(r.labels["blocks"] for r in plan)
+    first = min(r.labels["seed"] for r in plan)
+    runs = [PlannedRun("pilot", {**r.labels, "seed": seed}, p.run(r.config.model, seed, iterations=budget.iterations))
+            for seed in tuple(budget.seeds if seeds is None else seeds)
+            for r in plan if r.labels["blocks"] == blocks and r.labels["seed"] == first]
+    return Plan("pilot", tuple(runs))
+
+
 def noise(profile: Profile | str) -> Plan:
     """Seeds of the 1-block Table 1 models, from which `verdicts.noise_level` measures single-seed noise.
 
@@ -288,12 +305,14 @@ def ablations(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> 
 
 PLANS = {"table1": table1, "fig3": fig3, "fig4": fig4, "fig4_reference": fig4_reference,
          "edsr_comparison": edsr_comparison, "ablations": ablations}
+# Plans no notebook draws: the noise seeds (Table 1 runs) and the CPU study's pilot (`wdsr_lib.pilot` reports it).
+EXTRA_PLANS = {"noise": noise, "pilot": pilot}
 
 
 def every_plan(profile: Profile | str) -> Plan:
-    """Every planned run of the profile's artefacts (with the noise seeds), deduplicated by run name."""
+    """Every planned run of the profile's artefacts (with the noise seeds and the pilot), deduplicated by name."""
     seen, runs = set(), []
-    for plan in list(PLANS.values()) + [noise]:
+    for plan in list(PLANS.values()) + list(EXTRA_PLANS.values()):
         for r in plan(profile):
             if r.name not in seen:
                 seen.add(r.name)
@@ -305,10 +324,12 @@ def budget_lines(profile: Profile | str) -> list[str]:
     """One line per artefact: runs, iterations per run and seeds (for the report)."""
     p = _profile(profile)
     lines = []
-    for name, plan in list(PLANS.items()) + [("noise", noise)]:
+    for name, plan in list(PLANS.items()) + list(EXTRA_PLANS.items()):
         if name == "fig4_reference":
             continue
         runs = list(plan(p))
+        if not runs:
+            continue
         iters = sorted({r.config.train.iterations for r in runs})
         seeds = sorted({r.config.train.seed for r in runs})
         lines.append(f"{name}: {len(runs)} runs, {'/'.join(f'{i:,}' for i in iters)} iterations, seeds {seeds}")
@@ -340,8 +361,10 @@ def dependency_order(configs: Sequence[RunConfig]) -> list[RunConfig]:
 
 
 def all_runs(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> list[RunConfig]:
-    """Every run the pipeline needs, deduplicated, in dependency order (an x2 run before its x4 transfer)."""
-    plans = [plan(profile, seeds) for plan in PLANS.values()] + ([noise(profile)] if seeds is None else [])
+    """Every run the pipeline needs, deduplicated, in dependency order (an x2 run before its x4 transfer); with
+    the profile's seeds, also the noise seeds and the pilot."""
+    plans = [plan(profile, seeds) for plan in PLANS.values()] + (
+        [noise(profile), pilot(profile)] if seeds is None else [])
     return dependency_order([r.config for plan in plans for r in plan])
 
 

@@ -106,7 +106,7 @@ PROFILES: dict[str, Profile] = {
         budgets=(("table1:b1", Budget(10_000, (0, 1, 2, 3, 4))), ("table1:b3", Budget(10_000, (0,))),
                  ("fig3", Budget(10_000, (0, 1, 2))), ("ablations", Budget(10_000, (0, 1, 2))),
                  ("edsr_loss", Budget(10_000, (0, 1, 2))), ("edsr_x4", Budget(2_500, (0, 1, 2))),
-                 ("baselines", Budget(500, (0,)))),
+                 ("baselines", Budget(500, (0,))), ("pilot", Budget(20_000, (0,)))),
         description="the CPU study: runs long enough to converge on the sample photos, seeds and 95% intervals",
     ),
     "paper": Profile(

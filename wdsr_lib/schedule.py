@@ -112,10 +112,3 @@ def _workers_die_with(pool: ProcessPoolExecutor):
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-
-
-def pilot_configs(profile: str = "cpu") -> list[RunConfig]:
-    """The CPU study's pilot runs (`wdsr_lib.pilot.planned`: seed 0 of Table 1 at its smallest budget)."""
-    from .pilot import planned
-
-    return [r.config for r in planned(profile)]
