@@ -42,3 +42,31 @@ def test_gaps_and_settling_on_synthetic_curves():
     assert 6000 < st.settled_from <= 8000 and st.last_iteration == 20_000
     moving = g.assign(gap_db=g["gap_db"] + g["iteration"] / 20_000)  # still rising by 0.025 dB per 500
     assert pilot.settling(moving).iloc[0].settled_from > 17_000
+
+
+def test_the_pilot_report_and_figure_compare_it_with_the_studys_own_endpoints(tmp_path):
+    """On a copy of the committed pilot and 1-block Table 1 records: the summary states the study's paired
+    endpoint intervals and whether each pilot gap lies inside, and the figure marks them."""
+    import shutil
+    from pathlib import Path
+
+    from wdsr_lib.store import is_done, run_dir_for
+
+    root = Path(__file__).resolve().parents[1] / "results"
+    runs = list(plans.pilot("cpu")) + [r for r in plans.table1("cpu") if r.labels["blocks"] == 1]
+    if not all(is_done(r.config, root) for r in runs):
+        import pytest
+        pytest.skip("the committed store lacks the pilot or Table 1 at 1 block")
+    for r in runs:
+        src = run_dir_for(r.config, root)
+        dst = tmp_path / "results" / "runs" / src.name
+        dst.mkdir(parents=True)
+        for name in ("config.json", "history.csv", "summary.json", "DONE"):
+            shutil.copy(src / name, dst / name)
+    study = pilot.study_gaps(tmp_path / "results", "cpu")
+    assert study["iterations"] == 10_000 and set(study["gaps"]) == {f"{a} - {b}" for a, b in pilot.PAIRS}
+    assert all(d.n == 5 and d.low < d.mean < d.high for d in study["gaps"].values())
+    text = pilot.summary(tmp_path / "results", "cpu")
+    assert "The study's own endpoints at 10,000 iterations" in text and "of 3 pairs" in text
+    assert pilot.write(tmp_path / "results", tmp_path / "figures", "cpu") is not None
+    assert (tmp_path / "figures" / "cpu" / "pilot_gaps.png").stat().st_size > 10_000

@@ -88,6 +88,54 @@ def settling(gap: pd.DataFrame, tol: float = 0.05, k: int = 3) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["pair", "final_gap_db", "settled_from", "last_iteration", "tolerance_db"])
 
 
+def study_gaps(results_dir: str | os.PathLike = "results", profile: str = "cpu") -> dict:
+    """The study's own paired endpoint gaps at the pilot's depth ({pair: verdicts.Difference} over the Table 1
+    seeds in the store) and their budget in iterations: what the pilot's longer curves are compared with."""
+    from .frames import final_frame
+    from .plans import pilot, table1
+    from .verdicts import by_seed, difference
+
+    runs = list(pilot(profile))
+    if not runs:
+        return {"iterations": None, "gaps": {}}
+    blocks = runs[0].labels["blocks"]
+    plan = [r for r in table1(profile) if r.labels["blocks"] == blocks]
+    final = final_frame(plan, results_dir)
+    gaps = {f"{a} - {b}": difference(by_seed(final, family=a), by_seed(final, family=b)) for a, b in PAIRS}
+    return {"iterations": plan[0].config.train.iterations if plan else None,
+            "gaps": {k: d for k, d in gaps.items() if d.n > 0}}
+
+
+def _mark_the_study(ax, results_dir, profile: str) -> None:
+    """On the pilot's gap panel: its lr halving, the study's budget, and the study's endpoint gaps there (seed mean
+    with its 95% t-interval), each in its pair's colour."""
+    from .plans import pilot
+
+    runs = list(pilot(profile))
+    halve = runs[0].config.train.lr_halve_every if runs else None
+    study = study_gaps(results_dir, profile)
+    if halve:
+        ax.axvline(halve, color="grey", linestyle=":", linewidth=1)
+        ax.annotate("pilot's lr halved", (halve, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
+                    textcoords="offset points", fontsize=8, color="grey")
+    if study["iterations"]:
+        it = study["iterations"]
+        ax.axvline(it, color="black", linestyle="--", linewidth=0.8)
+        ax.annotate("study budget (lr halved at 80%)", (it, 1), xycoords=("data", "axes fraction"),
+                    xytext=(3, -24), textcoords="offset points", fontsize=8)
+        colours = {t.get_text(): h.get_color() for t, h in zip(ax.get_legend().texts, ax.get_legend().legend_handles)}
+        for i, (pair, d) in enumerate(study["gaps"].items()):
+            yerr = None if d.low is None else [[d.mean - d.low], [d.high - d.mean]]
+            ax.errorbar([it + (i - 1) * 250], [d.mean], yerr=yerr, fmt="D", markersize=6, capsize=4,
+                        color=colours.get(pair, "black"), markeredgecolor="black",
+                        label=f"{pair}: study endpoint ({d.n} seeds, 95% CI)")
+        handles, labels = ax.get_legend_handles_labels()
+        labels = [lab if "study" in lab else f"{lab}: pilot, seed 0" for lab in labels]
+        ax.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+        ax.figure.set_size_inches(13, 4.8)
+        ax.figure.tight_layout()
+
+
 def summary(results_dir: str | os.PathLike = "results", profile: str = "cpu") -> str:
     """One paragraph for the report: how far each pilot run got and where its gaps settled."""
     hist = history(results_dir, profile)
@@ -101,8 +149,23 @@ def summary(results_dir: str | os.PathLike = "results", profile: str = "cpu") ->
              + (f"{int(r.settled_from):,}" if r.settled_from == r.settled_from else "nowhere yet")
              for r in st.itertuples()]
     partial = bool(hist["partial"].any())
+    study = study_gaps(results_dir, profile)
+    compare = ""
+    if study["gaps"] and parts:
+        compare = (f" The study's own endpoints at {study['iterations']:,} iterations (paired over seeds, 95% CI): "
+                   + "; ".join(f"{pair} {d.mean:+.3f} dB" + (f" ({d.low:+.3f} to {d.high:+.3f}, {d.n} seeds)"
+                                                              if d.low is not None else f" ({d.n} seed)")
+                               for pair, d in study["gaps"].items()) + ".")
+        finals = {r.pair: r.final_gap_db for r in st.itertuples()}
+        inside = [pair for pair, d in study["gaps"].items() if d.low is not None and pair in finals
+                  and d.low <= finals[pair] <= d.high]
+        judged = [pair for pair, d in study["gaps"].items() if d.low is not None and pair in finals]
+        if judged:
+            compare += (f" The pilot's final gap lies inside the study's interval for {len(inside)} of {len(judged)} "
+                        "pairs" + (f" (outside: {', '.join(p for p in judged if p not in inside)})"
+                                   if len(inside) < len(judged) else "") + ".")
     return ("Pilot (seed 0, Table 1 at 1 block, whole-image validation every 500 iterations): " + got + ". Gaps: "
-            + ("; ".join(parts) if parts else "none yet") + "."
+            + ("; ".join(parts) if parts else "none yet") + "." + compare
             + (" PARTIAL: unfinished runs are read from their last checkpoint; no verdict rests on them." if partial
                else ""))
 
@@ -122,5 +185,6 @@ def write(results_dir: str | os.PathLike = "results", figures_dir: str | os.Path
     atomic_write_text(out / "settling.csv", settling(gaps(hist)).to_csv(index=False))
     partial = " (PARTIAL: unfinished runs read from their last checkpoint)" if hist["partial"].any() else ""
     fig = plots.gap_figure(hist, list(PAIRS), title=f"CPU study pilot: Table 1 gaps at 1 block, seed 0{partial}")
+    _mark_the_study(fig.axes[0], results_dir, profile)
     plots.save_figure(fig, Path(figures_dir) / profile, "pilot_gaps")
     return out / "history.csv"

@@ -45,6 +45,10 @@ def _data_note(frame: pd.DataFrame) -> str:
     return "sample images, whole (not comparable with DIV2K), RGB, shave s+6"
 
 
+def _seed_note(seeds: int) -> str:
+    return "one seed, no band" if seeds <= 1 else f"mean of {seeds} seeds, band = 95% t-interval over seeds"
+
+
 def _half(values) -> float:
     """Half-width of the 95% t-interval of a seed mean (0 for one seed): the error bars' size."""
     low, high = t_band(values)
@@ -94,7 +98,7 @@ def training_curves(history: pd.DataFrame, hue: str, title: str, hue_format: str
         elif ax.get_legend() is not None:
             ax.get_legend().remove()  # one legend, beside the right panel
     seeds = history["seed"].nunique() if "seed" in history else 1
-    fig.suptitle(f"{title}\n({_data_note(history)}; mean of {seeds} seed(s), band = 95% t-interval over seeds)")
+    fig.suptitle(f"{title}\n({_data_note(history)}; {_seed_note(seeds)})")
     fig.tight_layout()
     return fig
 
@@ -106,7 +110,7 @@ def gap_figure(history: pd.DataFrame, pairs: Sequence[tuple[str, str]], by: str 
     sns = _seaborn()
     val = history[history["metric"] == "val_psnr"]
     panels = sorted(val[by].dropna().unique())
-    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(6 * max(1, len(panels)), 4.5), squeeze=False)
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(max(9, 6 * len(panels)), 4.5), squeeze=False)
     for ax, level in zip(axes[0], panels):
         sub = val[val[by] == level].pivot_table(index=["seed", "iteration"], columns=family, values="value")
         rows = []
@@ -120,7 +124,7 @@ def gap_figure(history: pd.DataFrame, pairs: Sequence[tuple[str, str]], by: str 
             ax.axhline(0, color="black", linewidth=0.8)
         ax.set(xlabel="iteration", ylabel="validation PSNR gap (dB)", title=f"{by} = {level}")
     seeds = history["seed"].nunique() if "seed" in history else 1
-    fig.suptitle(f"{title}\n({_data_note(history)}; mean of {seeds} seed(s), band = 95% t-interval over seeds)")
+    fig.suptitle(f"{title}\n({_data_note(history)}; {_seed_note(seeds)})")
     fig.tight_layout()
     return fig
 
@@ -228,7 +232,7 @@ def val_curves(history: pd.DataFrame, hue: str, title: str) -> plt.Figure:
                      hue_order=sorted(part[hue].astype(str).unique()), errorbar=t_band, marker=".", ax=ax)
     seeds = history["seed"].nunique() if "seed" in history else 1
     ax.set(xlabel="iteration", ylabel="validation PSNR (dB)",
-           title=f"{title}\n({_data_note(history)}; mean of {seeds} seed(s), band = 95% t-interval)")
+           title=f"{title}\n({_data_note(history)}; {_seed_note(seeds)})")
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend()
