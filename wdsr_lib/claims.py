@@ -229,8 +229,9 @@ def edsr_comparison_claims(final: pd.DataFrame, history: pd.DataFrame, data: str
     claims.append(Claim("wdsr_baseline_beats_edsr", "The WDSR-A baseline beats the EDSR baseline with fewer "
                         "parameters (16 blocks, weight norm)",
                         "WDSR README: 34.77 dB with 1,190,100 params vs 34.61 dB with 1,372,318 (+0.16 dB)",
-                        f"WDSR-A {fmt_mean(wdsr)} ({seed_mean(p_w):,.0f} params) vs EDSR {fmt_mean(edsr)} "
-                        f"({seed_mean(p_e):,.0f}); difference {_fmt(j)}; {_not_converged_runs(base)}", j, data=data))
+                        (f"WDSR-A {fmt_mean(wdsr)} ({seed_mean(p_w):,.0f} params) vs EDSR {fmt_mean(edsr)} "
+                         f"({seed_mean(p_e):,.0f}); difference {_fmt(j)}; {_not_converged_runs(base)}")
+                        if len(base) else "no baseline run in the store", j, data=data))
     x8 = by_seed(base, "psnr_x8", family="WDSR-A")
     single = by_seed(base, "psnr", family="WDSR-A")
     jx = judge(difference(x8, single), converged=_all_converged(base[base["family"] == "WDSR-A"]), noise=noise)
