@@ -51,8 +51,8 @@ def _seed_note(seeds: int) -> str:
 
 def _half(values) -> float:
     """Half-width of the 95% t-interval of a seed mean (0 for one seed): the error bars' size."""
-    low, high = t_band(values)
-    return float(high - low) / 2 if np.isfinite(low) and np.isfinite(high) else 0.0
+    d = interval(values)
+    return float(d.high - d.mean) if d.high is not None else 0.0
 
 
 def _seaborn():
@@ -141,9 +141,8 @@ def table1_figure(final: pd.DataFrame, params: Optional[pd.DataFrame] = None) ->
             continue
         rows = []
         for blocks, grp in part.groupby("blocks"):
-            d = interval(grp[metric])
-            rows.append({"blocks": blocks, "params": grp["params"].mean(), "psnr": d.mean,
-                         "half": (d.high - d.mean) if d.high is not None else 0.0})
+            rows.append({"blocks": blocks, "params": grp["params"].mean(), "psnr": interval(grp[metric]).mean,
+                         "half": _half(grp[metric])})
         g = pd.DataFrame(rows).sort_values("blocks")
         ax.errorbar(g["params"] / 1e6, g["psnr"], yerr=g["half"], color=color, marker=marker,
                     capsize=3, label=family)
