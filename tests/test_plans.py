@@ -47,9 +47,9 @@ def test_table1_plan_covers_every_family_budget_and_seed():
     plan = plans.table1("cpu")
     p = get_profile("cpu")
     assert len(plan) == 3 * sum(len(p.budget("table1", b).seeds) for b in p.table1_blocks)
-    assert len(plan) == 3 * (5 + 1)  # the cpu study: 5 seeds at 1 block, one (not decidable) at 3 blocks
+    assert len(plan) == 3 * 5  # the cpu study: 5 seeds at 1 block (3 blocks cut for the 8 h budget)
     its = {(r.labels["blocks"], r.config.train.iterations, r.config.train.lr_halve_every) for r in plan}
-    assert its == {(1, 10_000, 8_000), (3, 10_000, 8_000)}  # lr halved at 80%, the paper's 2e5 of 2.5e5
+    assert its == {(1, 10_000, 8_000)}  # lr halved at 80%, the paper's 2e5 of 2.5e5
     assert {r.config.model.resolved_norm for r in plan} == {"weight"}
     wdsr_a_1 = [r for r in plan if r.labels["family"] == "WDSR-A" and r.labels["blocks"] == 1][0]
     assert _params(wdsr_a_1.config.model) == 79_380  # 79,164 without the weight-norm gains
@@ -90,6 +90,22 @@ def test_all_runs_is_deduplicated_and_in_dependency_order(profile):
     assert sum(1 for c in runs if c.train.init_from) == len(get_profile(profile).budget("edsr_x4").seeds)
 
 
+def test_cpu_x4_transfer_starts_from_its_own_2500_iteration_x2_edsr():
+    x4 = plans.select(plans.edsr_comparison("cpu"), study="x4")
+    sources = [r for r in x4 if r.labels["arm"] == "x2 (source)"]
+    assert [r.config.train.iterations for r in sources] == [2_500] * 3  # weights on disk when x4 starts
+    assert {r.config.train.init_from for r in x4 if r.labels["arm"] == "x4 from x2"} == {r.name for r in sources}
+    assert {r.config.train.iterations for r in x4 if r.labels["scale"] == 4} == {1_000}
+    assert not {r.name for r in sources} & {r.name for r in plans.table1("cpu")}
+
+
+def test_cpu_ablations_train_the_ratios_its_profile_names():
+    ratios = sorted({r.labels["r"] for r in plans.select(plans.ablations("cpu"), study="wdsr_a_ratio")})
+    assert ratios == [1, 2, 4, 8]  # r = 6 cut at cpu; every other profile trains all of Sec. 3.1's ratios
+    assert sorted({r.labels["r"] for r in plans.select(plans.ablations("quick"), study="wdsr_a_ratio")}) == list(
+        plans.WDSR_A_RATIOS)
+
+
 def test_dependency_order_moves_a_transfer_after_its_source():
     plan = plans.edsr_comparison("smoke")
     configs = list(reversed(plan.configs))
@@ -108,7 +124,7 @@ def test_run_name_is_the_store_directory_name(tmp_path):
 
 def test_cpu_artefacts_run_at_1_block_and_reuse_table1_runs_as_reference_arms():
     """The cpu budgets (docs/cpu_study.md): Figs. 3/4, ablations, L1/L2 at 1 block, 10k iterations, 3 seeds;
-    their reference arms are Table 1's runs; x4 at 2.5k; the 16-block baselines one seed of 500."""
+    their reference arms are Table 1's runs; x4 at 1k from a 2.5k x2; the 16-block baselines one seed of 500."""
     t1 = {r.name for r in plans.table1("cpu")}
     for plan in (plans.fig3("cpu"), plans.fig4("cpu"), plans.ablations("cpu")):
         assert {r.config.model.n_resblocks for r in plan} == {1}
@@ -119,6 +135,6 @@ def test_cpu_artefacts_run_at_1_block_and_reuse_table1_runs_as_reference_arms():
     l1 = [r.name for r in comp if r.labels["study"] == "loss" and r.labels["loss"] == "l1"]
     assert len(l1) == 3 and set(l1) <= t1
     x4 = [r.config for r in comp if r.labels["study"] == "x4"]
-    assert {c.train.iterations for c in x4} == {2_500} and len(x4) == 9
+    assert {c.train.iterations for c in x4 if c.model.scale == 4} == {1_000} and len(x4) == 9
     base = [r.config for r in comp if r.labels["study"] == "baseline"]
     assert {(c.model.n_resblocks, c.train.iterations, c.train.seed) for c in base} == {(16, 500, 0)}

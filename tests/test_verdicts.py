@@ -58,6 +58,15 @@ def test_at_every_budget_stays_inconclusive_while_a_planned_budget_is_missing():
     assert c.judgement.mean_db == pytest.approx(0.1, abs=0.01)  # the 1-block numbers are still shown
 
 
+def test_a_profile_with_fewer_budgets_than_the_paper_scopes_the_claim_text_to_them():
+    final, hist = synthetic({1: {"EDSR": 0.0, "WDSR-A": 0.1, "WDSR-B": 0.1}})
+    c = by_id(claims.table1_claims(final, hist, budgets=(1,)))["wdsr_a_beats_edsr"]
+    assert c.claim == ("WDSR-A beats EDSR at every Table 1 parameter budget trained here (1 block of the paper's "
+                       "1/3/5/8)")
+    every = by_id(claims.table1_claims(final, hist, budgets=(1, 3, 5, 8)))["wdsr_a_beats_edsr"]
+    assert every.claim == "WDSR-A beats EDSR at every Table 1 parameter budget"
+
+
 def test_the_same_effect_on_curves_still_rising_is_inconclusive_not_converged():
     final, hist = synthetic({1: {"EDSR": 0.0, "WDSR-A": 0.1, "WDSR-B": 0.1}}, rising=True)
     assert not final["converged"].any()

@@ -11,6 +11,7 @@ from typing import Any, Optional, Sequence
 
 import pandas as pd
 
+from .plans import PAPER_TABLE1
 from .verdicts import (INCONCLUSIVE, NI_MARGIN_DB, NON_INFERIORITY, NOT_CONVERGED, NOT_REPRODUCED, REPRODUCED,
                        SUPERIORITY, Judgement, Noise, by_seed, combine, difference, fmt_mean, gap_change, interval,
                        is_converged, jitter, judge, judge_every, mean_of, rows_where, seed_mean)
@@ -72,8 +73,15 @@ def table1_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
     """WDSR Sec. 4.1 / Table 1: (1) WDSR-A beats EDSR at every budget; (2) WDSR-B matches or beats WDSR-A.
 
     `budgets`: the planned block counts; a claim "at every budget" with a planned budget missing from `final`
-    (a store-only report on a partial store) stays inconclusive whatever the budgets present show.
+    (a store-only report on a partial store) stays inconclusive whatever the budgets present show. A profile
+    that plans fewer than the paper's four budgets (cpu: 1 block) says so in the claim's text, so that its
+    verdict is read as one about those budgets only.
     """
+    paper_budgets = sorted(next(iter(PAPER_TABLE1.values())))
+    scope = ""
+    if budgets and sorted(budgets) != paper_budgets:
+        scope = (f" trained here ({'/'.join(map(str, sorted(budgets)))} block{'' if len(budgets) == 1 else 's'}"
+                 f" of the paper's {'/'.join(map(str, paper_budgets))})")
     claims = []
     for cid, (a, b), text, paper, test in (
         ("wdsr_a_beats_edsr", ("WDSR-A", "EDSR"), "WDSR-A beats EDSR at every Table 1 parameter budget",
@@ -98,7 +106,7 @@ def table1_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
             j = replace(j, verdict=INCONCLUSIVE)
             ours += (f". Not yet in the store: {'/'.join(map(str, absent))} blocks, so the claim about every budget "
                      f"is inconclusive whatever the budgets above show")
-        claims.append(Claim(cid, text, paper, ours, j, data=data,
+        claims.append(Claim(cid, text + scope, paper, ours, j, data=data,
                             details={"noise": _noise_text(noise)}))
     return claims
 

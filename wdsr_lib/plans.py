@@ -268,8 +268,11 @@ def edsr_comparison(profile: Profile | str, seeds: Optional[Sequence[int]] = Non
         runs += [PlannedRun("edsr_comparison", {"study": "loss", "loss": loss, "seed": seed,
                                                 "blocks": loss_model.n_resblocks},
                             p.run(loss_model, seed, iterations=loss_b.iterations, loss=loss)) for loss in ("l1", "l2")]
+    # EDSR Sec. 3.2 starts x4 from a trained x2 model: the source has its own run ("edsr_x4_source" budget, else
+    # the x4 budget) so that its weights are on disk when the x4 run starts (the store commits no weights).
+    x2_iterations = dict(p.budgets).get("edsr_x4_source", x4_b).iterations
     for seed in tuple(x4_b.seeds if seeds is None else seeds):
-        x2 = p.run(edsr(x4_blocks(p)), seed, iterations=x4_b.iterations)
+        x2 = p.run(edsr(x4_blocks(p)), seed, iterations=x2_iterations)
         runs += [
             PlannedRun("edsr_comparison", {"study": "x4", "arm": "x2 (source)", "scale": 2, "seed": seed}, x2),
             PlannedRun("edsr_comparison", {"study": "x4", "arm": "x4 from x2", "scale": 4, "seed": seed},
@@ -285,7 +288,7 @@ def ablations(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> 
     p = _profile(profile)
     blocks, runs, budget = ablation_blocks(p), [], p.budget("ablations")
     for seed in tuple(budget.seeds if seeds is None else seeds):
-        for r in WDSR_A_RATIOS:
+        for r in p.wdsr_a_ratios or WDSR_A_RATIOS:
             n_feats, block_feats = wdsr_a_equal_budget(r)
             runs.append(PlannedRun("ablations", {"study": "wdsr_a_ratio", "r": r, "n_feats": n_feats,
                                                  "block_feats": block_feats, "blocks": blocks, "seed": seed},
