@@ -101,3 +101,12 @@ def test_profiles_keep_their_own_claims_and_reports(tmp_path):
     quick, cpu = report.write_report(tmp_path, "quick"), report.write_report(tmp_path, "cpu")
     assert quick != cpu and "profile `quick`" in quick.read_text() and "profile `cpu`" in cpu.read_text()
     assert INCONCLUSIVE in report.INCONCLUSIVE
+
+
+def test_the_report_states_the_measured_and_the_whole_elapsed_training_time(tmp_path):
+    elapsed = {"seconds": 3 * 3600.0, "timed": 20, "untimed": 16, "untimed_seconds": 4 * 3600.0}
+    md = report.write_report(tmp_path, "cpu", elapsed=elapsed).read_text()
+    assert "Elapsed wall time of training, measured: 3.00 h for 20 runs" in md
+    assert "all stored runs: about 5.0 h" in md  # 3 h measured + 4 h summed run two at a time
+    timed_only = report.write_report(tmp_path, "cpu", elapsed={**elapsed, "untimed": 0, "untimed_seconds": 0.0})
+    assert "all stored runs" not in timed_only.read_text()

@@ -58,6 +58,8 @@ def _all_converged(rows: pd.DataFrame) -> bool:
 
 
 def _not_converged_runs(rows: pd.DataFrame) -> str:
+    if rows.empty:
+        return "no runs in the store"
     bad = rows[~rows["converged"].fillna(False).astype(bool)]
     return f"{len(bad)} of {len(rows)} runs not converged" if len(bad) else "all runs converged"
 

@@ -217,6 +217,11 @@ def write_report(results_dir: str | os.PathLike, profile: Profile | str,
                      + (f"; {elapsed['untimed']} runs stored before runs recorded their spans are not in it "
                         f"({elapsed['untimed_seconds'] / 3600:.2f} h of their own training, summed)"
                         if elapsed.get("untimed") else "") + ".")
+        if elapsed.get("untimed"):
+            total = elapsed["seconds"] + elapsed["untimed_seconds"] / 2
+            lines.append(f"- Elapsed wall time of training, all stored runs: about {total / 3600:.1f} h (the measured "
+                         f"spans plus half the summed time of the runs without spans, which `make study` trained "
+                         f"two at a time).")
     if timings:
         lines.append(f"- This `wdsr reproduce` call: {timings.get('total', 0.0):.0f} s elapsed"
                      + (f", {trained} runs trained (the others loaded from the store)" if trained is not None else "")
