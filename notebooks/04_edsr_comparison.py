@@ -78,7 +78,7 @@ plots.save_figure(fig, figures_dir, "edsr_baselines")
 
 # %%
 fig = plots.bar_figure(frames.where(final, study="loss"), "loss", "EDSR trained with L1 vs L2 (x2)",
-                      floor=frames.where(final, study="loss")["bicubic_psnr"].mean())
+                      floor=frames.where(final, study="loss")["bicubic_psnr"].mean(), paired=("l1", "l2"))
 plots.save_figure(fig, figures_dir, "edsr_l1_vs_l2")
 
 # %% [markdown]

@@ -81,7 +81,7 @@ plots.save_figure(fig, figures_dir, "ablation_wdsr_b_expansion")
 
 # %%
 fig = plots.bar_figure(frames.where(final, study="low_rank_relu"), "relu", "WDSR-B: ReLU in the low-rank convolution (Sec. 3.2)",
-                      floor=frames.where(final, study="low_rank_relu")["bicubic_psnr"].mean())
+                      floor=frames.where(final, study="low_rank_relu")["bicubic_psnr"].mean(), paired=(False, True))
 plots.save_figure(fig, figures_dir, "ablation_low_rank_relu")
 
 # %% [markdown]

@@ -48,6 +48,23 @@ def test_ablation_and_bar_figures(tmp_path):
     assert all(p.exists() for p in plots.save_figure(fig, tmp_path, "bars"))
 
 
+def test_bar_figure_with_pairs_draws_the_per_seed_differences_and_their_interval():
+    rows = [{"loss": loss, "seed": s, "psnr": 32.0 + d, "endpoint": 32.0 + d, "bicubic_psnr": 31.0,
+             "source": "sample"}
+            for s, gap in ((0, 0.04), (1, 0.06), (2, 0.05)) for loss, d in (("l1", gap), ("l2", 0.0))]
+    fig = plots.bar_figure(pd.DataFrame(rows), "loss", "L1 vs L2", floor=31.0, paired=("l1", "l2"))
+    bars, diffs = fig.axes
+    points = diffs.collections[0].get_offsets()[:, 1]
+    assert sorted(points.round(6)) == [0.04, 0.05, 0.06]  # one point per seed: l1 - l2
+    assert diffs.get_xticklabels()[0].get_text() == "l1 - l2"
+    marker, caps, _ = diffs.containers[0]
+    assert abs(marker.get_ydata()[0] - 0.05) < 1e-9
+    half = 4.302653 * 0.01 / 3 ** 0.5  # t(0.975, 2 df) x SD / sqrt(3): the verdicts' interval
+    assert sorted(round(float(c.get_ydata()[0]), 5) for c in caps) == [round(0.05 - half, 5), round(0.05 + half, 5)]
+    one_seed = pd.DataFrame([r for r in rows if r["seed"] == 0])
+    assert len(plots.bar_figure(one_seed, "loss", "L1 vs L2", paired=("l1", "l2")).axes) == 1  # no pairs to test
+
+
 def test_gap_figure_draws_one_panel_per_budget_with_a_line_per_pair():
     import numpy as np
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import matplotlib
 
@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .atomic import atomic_file  # noqa: E402
-from .verdicts import interval, t_band  # noqa: E402
+from .verdicts import by_seed, interval, t_band  # noqa: E402
 
 FAMILY_STYLE = {"EDSR": ("tab:blue", "o"), "WDSR-A": ("tab:orange", "s"), "WDSR-B": ("tab:green", "^")}
 DPI = 150
@@ -192,18 +192,28 @@ def ablation_figure(final: pd.DataFrame, x: str, xlabel: str, title: str,
 
 
 def bar_figure(final: pd.DataFrame, label: str, title: str, metrics: Sequence[str] = ("psnr",),
-               metric_labels: Optional[dict] = None, floor: Optional[float] = None) -> plt.Figure:
+               metric_labels: Optional[dict] = None, floor: Optional[float] = None,
+               paired: Optional[tuple[Any, Any]] = None) -> plt.Figure:
     """Grouped bars of final PSNR-like metrics per `label` value (baselines, L1/L2, x8): seed means with their 95%
-    t-interval (none for one seed), bicubic as a floor line."""
-    metric_labels = metric_labels or {}
+    t-interval (none for one seed), bicubic as a floor line.
+
+    `paired=(a, b)` adds a right panel with what the verdict tests: the per-seed difference a - b of the endpoint
+    (mean of the last validations, `verdicts.by_seed`), its seed mean and 95% t-interval against 0, so that a
+    0.05 dB effect is visible next to bars on a scale that holds bicubic."""
+    metric_labels = {"psnr": "final PSNR", **(metric_labels or {})}
     g = final.groupby(label)[list(metrics)].mean()
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    diffs = _paired_differences(final, label, paired) if paired is not None else {}
+    if diffs:
+        fig, (ax, dx) = plt.subplots(1, 2, figsize=(9.5, 4.2), gridspec_kw={"width_ratios": (3, 2)})
+    else:
+        fig, ax = plt.subplots(figsize=(6.5, 4.2))
     width = 0.8 / len(metrics)
     xs = np.arange(len(g))
+    n_seeds = final["seed"].nunique() if "seed" in final else 1
     for i, metric in enumerate(metrics):
         half = [_half(final.loc[final[label] == v, metric]) for v in g.index]
         ax.bar(xs + i * width - 0.4 + width / 2, g[metric], width, yerr=half, capsize=3,
-               label=metric_labels.get(metric, metric))
+               label=f"{metric_labels.get(metric, metric)} ({_seed_note(n_seeds)})")
     if floor is not None and np.isfinite(floor):
         ax.axhline(floor, color="black", linestyle="--", label="bicubic")
     values = g.to_numpy(dtype=float).ravel()
@@ -213,11 +223,36 @@ def bar_figure(final: pd.DataFrame, label: str, title: str, metrics: Sequence[st
     if values.size:  # zoom on the differences, bicubic line included
         ax.set_ylim(values.min() - 1.0, values.max() + 0.5)
     ax.set_xticks(xs, [str(v) for v in g.index])
-    ax.set(xlabel=label, ylabel="PSNR (dB)", title=f"{title}\n({_data_note(final)})")
+    ax.set(xlabel=label, ylabel="PSNR (dB)", title=title if diffs else f"{title}\n({_data_note(final)})")
     ax.grid(alpha=0.3, axis="y")
-    ax.legend()
-    fig.tight_layout()
+    ax.legend(fontsize=8)
+    if diffs:
+        a, b = paired
+        d = interval(diffs.values())
+        dx.axhline(0.0, color="black", linewidth=0.8)
+        dx.scatter(np.zeros(len(diffs)) - 0.15, list(diffs.values()), color="tab:gray", zorder=3,
+                   label=f"per seed ({len(diffs)})")
+        if d.low is not None:
+            dx.errorbar([0.15], [d.mean], yerr=[[d.mean - d.low], [d.high - d.mean]], fmt="o", color="tab:red",
+                        capsize=5, label="seed mean, 95% t-interval")
+        dx.set_xlim(-1, 1)
+        dx.margins(y=0.3)  # room for the legend above the interval
+        dx.set_xticks([0], [f"{a} - {b}"])
+        dx.set(ylabel="paired difference of endpoints (dB)", title="what the verdict tests")
+        dx.grid(alpha=0.3, axis="y")
+        dx.legend(fontsize=8)
+        fig.suptitle(f"({_data_note(final)})", fontsize=9, y=0.02, va="bottom")
+        fig.tight_layout(rect=(0, 0.05, 1, 1))
+    else:
+        fig.tight_layout()
     return fig
+
+
+def _paired_differences(final: pd.DataFrame, label: str, paired: tuple[Any, Any]) -> dict[int, float]:
+    """{seed: endpoint(a) - endpoint(b)} over the seeds both arms have (empty with fewer than 2 such seeds)."""
+    a, b = (by_seed(final[final[label] == v]) for v in paired)
+    seeds = sorted(set(a) & set(b))
+    return {s: a[s] - b[s] for s in seeds} if len(seeds) >= 2 else {}
 
 
 def val_curves(history: pd.DataFrame, hue: str, title: str) -> plt.Figure:
