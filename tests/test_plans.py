@@ -96,6 +96,8 @@ def test_cpu_x4_transfer_starts_from_its_own_2500_iteration_x2_edsr():
     assert [r.config.train.iterations for r in sources] == [2_500] * 3  # weights on disk when x4 starts
     assert {r.config.train.init_from for r in x4 if r.labels["arm"] == "x4 from x2"} == {r.name for r in sources}
     assert {r.config.train.iterations for r in x4 if r.labels["scale"] == 4} == {1_000}
+    assert {r.config.train.val_every for r in x4 if r.labels["scale"] == 4} == {100}  # 10 points per x4 curve
+    assert {r.config.train.val_every for r in plans.edsr_comparison("quick")} == {25}  # quick keeps its spacing
     assert not {r.name for r in sources} & {r.name for r in plans.table1("cpu")}
 
 
