@@ -79,7 +79,7 @@ def table1_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
     that plans fewer than the paper's four budgets (cpu: 1 block) says so in the claim's text, so that its
     verdict is read as one about those budgets only.
     """
-    paper_budgets = sorted(next(iter(PAPER_TABLE1.values())))
+    paper_budgets = sorted(PAPER_TABLE1["EDSR"])  # 1/3/5/8 blocks, the same for every family
     scope = ""
     if budgets and sorted(budgets) != paper_budgets:
         scope = (f" trained here ({'/'.join(map(str, sorted(budgets)))} block{'' if len(budgets) == 1 else 's'}"
