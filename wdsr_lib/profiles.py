@@ -101,9 +101,9 @@ PROFILES: dict[str, Profile] = {
         # Table 1 at 1 block: 10k iterations x 5 seeds (the pilot runs seed 0 to 20k to check that the gaps
         # have settled by 10k). The figures, ablations and EDSR comparisons run at 1 block, where Table 1's
         # runs are their reference arms, with 3 seeds. Cut to hold the 8 h (docs/cpu_study.md, "The cut of
-        # 2026-12-02"): no Table 1 at 3 blocks (three seeds would cost ~4.4 run-hours), WDSR-A r = 6 (no claim rests on it), and
-        # the x4 transfer runs 1,000 iterations (an x4 step costs 0.49 s, 4.5x an x2 step) from a 2,500-iteration
-        # x2 EDSR. The 16-block baselines get one seed ("not decidable on CPU").
+        # 2026-12-02"): no Table 1 at 3 blocks (three seeds would cost ~4.4 run-hours), no WDSR-A r = 6 (no
+        # claim rests on it), and the x4 transfer runs 1,000 iterations (an x4 step costs 0.49 s, 4.5x an x2
+        # step) from a 2,500-iteration x2 EDSR. The 16-block baselines get one seed ("not decidable on CPU").
         data=DataConfig(source="sample", patch_size=24, val_images=2, val_crop=None),
         iterations=10_000, val_every=500, seeds=(0, 1, 2), table1_blocks=(1,), norm_blocks=1,
         baseline_blocks=16, ablation_blocks=1, x4_blocks=1, wdsr_a_ratios=(1, 2, 4, 8), threads=1,
