@@ -106,10 +106,20 @@ def test_mdsr_under_torchrun_follows_the_single_process_trajectory(tmp_path):
     single = subprocess.run([sys.executable, "-m", "wdsr_lib.cli", "train", *common, "--results-dir",
                              str(tmp_path / "single")], env=env, capture_output=True, text=True, timeout=300)
     assert single.returncode == 0, single.stderr[-3000:]
+    # Each rank runs `wdsr train` and then reports whether it left the process group: a gloo group left to
+    # interpreter teardown can abort a finished rank with SIGABRT ("terminate called without an active exception").
+    rank_main = tmp_path / "rank_main.py"
+    rank_main.write_text(
+        "import os, sys\nimport torch.distributed as dist\nfrom wdsr_lib.cli import main\n"
+        "code = main(sys.argv[1:])\n"
+        "left = os.path.join(os.environ['LEFT_DIR'], 'rank' + os.environ['RANK'])\n"
+        "open(left, 'w').write(str(dist.is_initialized()))\n"
+        "sys.exit(code)\n")
     ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                          "-m", "wdsr_lib.cli", "train", *common, "--results-dir", str(tmp_path / "ddp")],
-                         env=env, capture_output=True, text=True, timeout=300)
+                          str(rank_main), "train", *common, "--results-dir", str(tmp_path / "ddp")],
+                         env={**env, "LEFT_DIR": str(tmp_path)}, capture_output=True, text=True, timeout=300)
     assert ddp.returncode == 0, ddp.stderr[-3000:]
+    assert [(tmp_path / f"rank{r}").read_text() for r in (0, 1)] == ["False", "False"]  # both left the group
 
     def losses(d):
         (history,) = (d / "runs").glob("*/history.csv")

@@ -115,8 +115,13 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from .store import load_or_train
 
+    from .engine.device import close_distributed
+
     cfg = config_from_args(args)
-    record = load_or_train(cfg, args.results_dir, progress=not args.no_progress)
+    try:
+        record = load_or_train(cfg, args.results_dir, progress=not args.no_progress)
+    finally:
+        close_distributed()  # under torchrun; a no-op in a single process
     if record is None:  # a non-zero torchrun rank: rank 0 reports
         return 0
     s = record.summary

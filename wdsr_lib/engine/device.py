@@ -88,6 +88,13 @@ def init_distributed(device: torch.device) -> DistInfo:
                     device=collective_device(dist.get_backend(), device))
 
 
+def close_distributed() -> None:
+    """Leave the torchrun process group before the interpreter exits. A gloo group left to interpreter teardown
+    can abort its rank with SIGABRT ("terminate called without an active exception"), failing a finished run."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def collective_device(backend: str, device: torch.device) -> torch.device:
     """Where a collective's tensors must be: NCCL reduces CUDA tensors only (a CPU tensor raises "No backend
     type associated with device type cpu" at the first collective); gloo reduces CPU tensors."""
