@@ -34,6 +34,32 @@ def test_two_jobs_store_the_same_numbers_as_one_and_respect_init_from(tmp_path):
     assert again["trained"] == [] and len(again["loaded"]) == len(configs)
 
 
+@pytest.mark.slow
+def test_a_source_without_weights_is_rebuilt_and_checked_before_its_transfer_trains(tmp_path):
+    """A fresh clone has the x2 source's record but not its model.pt (weights are not in git): retraining the
+    x4 transfer first rebuilds the source's weights, checked bitwise against its record, then trains the x4 run
+    as it was trained with the original weights."""
+    import shutil
+
+    configs = _configs()
+    x4 = next(c for c in configs if c.train.init_from)
+    source_dir = tmp_path / "runs" / x4.train.init_from
+    first = train_all(configs, tmp_path, jobs=2, log=lambda m: None)
+    assert sorted(first["trained"]) == sorted(c.run_name() for c in configs) and first["rebuilt"] == []
+    weights = (source_dir / "model.pt").read_bytes()
+    before = load_record(run_dir_for(x4, tmp_path))
+    (source_dir / "model.pt").unlink()
+    shutil.rmtree(run_dir_for(x4, tmp_path))
+    lines = []
+    again = train_all(configs, tmp_path, jobs=2, log=lines.append)
+    assert again["rebuilt"] == [x4.train.init_from] and again["trained"] == [x4.run_name()]
+    assert "first rebuilding the weights of 1" in lines[0]
+    assert (source_dir / "model.pt").read_bytes() == weights
+    after = load_record(run_dir_for(x4, tmp_path))
+    strip = lambda h: [{k: v for k, v in row.items() if k != "seconds"} for row in h]  # noqa: E731
+    assert strip(after.history) == strip(before.history) and after.summary["psnr"] == before.summary["psnr"]
+
+
 def test_bad_job_counts_and_unknown_sources_are_refused(tmp_path):
     with pytest.raises(ValueError, match="jobs must be a positive integer"):
         train_all([], tmp_path, jobs=0)

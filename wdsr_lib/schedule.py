@@ -40,11 +40,29 @@ def _train_one(cfg_dict: dict, results_dir: str) -> tuple[str, bool, float]:
     return rec.name, rec.trained, time.time() - t
 
 
+def _rebuild_one(name: str, results_dir: str) -> tuple[str, bool, float]:
+    """Worker: recreate the weights of a DONE run that another run starts from (`model.pt` is not in git) by
+    retraining it and checking every logged number against its record (`verify.rebuild_run`, bitwise)."""
+    import contextlib
+    from pathlib import Path
+
+    from .verify import rebuild_run
+
+    t = time.time()
+    with open(Path(results_dir) / "runs" / name / "train.log", "a") as log, contextlib.redirect_stderr(log):
+        rebuild_run(name, results_dir, log=lambda msg: print(msg, file=log, flush=True))
+    return name, True, time.time() - t
+
+
 def train_all(configs: Sequence[RunConfig], results_dir: str | os.PathLike, jobs: int = 1,
               log: Callable[[str], None] = print) -> dict:
     """Load or train every config, `jobs` at a time, each after the run it is initialised from.
 
-    Returns {"trained": names trained, "loaded": names already DONE, "seconds": wall time}.
+    A DONE run that a pending run starts from but whose weights are not on disk (a fresh clone: the store keeps
+    no `model.pt`) is rebuilt first, as a job of its own: retrained and checked bitwise against its record.
+
+    Returns {"trained": names trained, "loaded": names already DONE, "rebuilt": weights recreated,
+    "seconds": wall time}.
     Raises:
         ValueError: jobs < 1, or a config initialised from a run that is neither planned nor DONE.
         RuntimeError: a run failed (its message names the run); the others already finished are kept.
@@ -64,19 +82,27 @@ def train_all(configs: Sequence[RunConfig], results_dir: str | os.PathLike, jobs
         if src and src not in pending and src not in done and not os.path.isdir(
                 os.path.join(results_dir, "runs", src)):
             raise ValueError(f"{name} is initialised from {src}, which is neither planned nor in the store.")
+    weightless = sorted({c.train.init_from for c in pending.values() if c.train.init_from in done
+                         and not os.path.exists(os.path.join(results_dir, "runs", c.train.init_from, "model.pt"))})
     trained: list[str] = []
+    rebuilt: list[str] = []
     t0, total = time.time(), len(pending)
     if not pending:
-        return {"trained": trained, "loaded": loaded, "seconds": 0.0}
-    log(f"training {total} runs, {jobs} at a time ({len(loaded)} already in the store)")
+        return {"trained": trained, "loaded": loaded, "rebuilt": rebuilt, "seconds": 0.0}
+    log(f"training {total} runs, {jobs} at a time ({len(loaded)} already in the store"
+        + (f"; first rebuilding the weights of {len(weightless)} of them that others start from)" if weightless
+           else ")"))
     running: dict[Future, str] = {}
     with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool, _workers_die_with(pool):
-        while pending or running:
-            ready = [n for n, c in pending.items() if not c.train.init_from or c.train.init_from not in pending
-                     and c.train.init_from not in running.values()]
-            for name in ready[:max(0, jobs - len(running))]:
-                cfg = pending.pop(name)
-                running[pool.submit(_train_one, cfg.to_dict(), results_dir)] = name
+        while pending or weightless or running:
+            busy = set(pending) | set(weightless) | set(running.values())
+            ready = [n for n, c in pending.items() if not c.train.init_from or c.train.init_from not in busy]
+            for name in (weightless + ready)[:max(0, jobs - len(running))]:
+                if name in weightless:
+                    weightless.remove(name)
+                    running[pool.submit(_rebuild_one, name, results_dir)] = name
+                else:
+                    running[pool.submit(_train_one, pending.pop(name).to_dict(), results_dir)] = name
             if not running:
                 raise ValueError(f"cannot order the runs: {', '.join(pending)} wait on each other.")
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -86,11 +112,15 @@ def train_all(configs: Sequence[RunConfig], results_dir: str | os.PathLike, jobs
                     run, was_trained, seconds = fut.result()
                 except Exception as exc:
                     raise RuntimeError(f"run {name} failed: {exc}") from exc
+                if name in done:
+                    rebuilt.append(run)
+                    log(f"{run}: weights rebuilt and checked against its record in {seconds:.0f} s")
+                    continue
                 (trained if was_trained else loaded).append(run)
                 log(f"[{len(trained) + len(loaded) - len(done)}/{total}] {run} "
                     f"{'trained' if was_trained else 'loaded'} in {seconds:.0f} s "
                     f"(elapsed {time.time() - t0:.0f} s)")
-    return {"trained": trained, "loaded": loaded, "seconds": time.time() - t0}
+    return {"trained": trained, "loaded": loaded, "rebuilt": rebuilt, "seconds": time.time() - t0}
 
 
 @contextlib.contextmanager

@@ -34,6 +34,7 @@ import pandas as pd
 K_ENDPOINT = 3
 WINDOW = 0.2
 TOL_DB = 0.05
+MIN_LATE_POINTS = 3  # validations inside the window the gate needs to tell a trend from jitter
 LEVEL = 0.95
 NI_MARGIN_DB = 0.05  # non-inferiority margin of "matches or beats"
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
@@ -72,7 +73,7 @@ def late_change(iterations: Sequence[float], values: Sequence[float], window: fl
         return float("nan")
     start = it.max() * (1 - window)
     sel = it > start
-    if sel.sum() < 3:
+    if sel.sum() < MIN_LATE_POINTS:
         return float("nan")
     slope = np.polyfit(it[sel], v[sel], 1)[0]
     return float(slope * (it.max() - start))
