@@ -8,6 +8,7 @@ Table 1 numbers get their own panel, because sample-photo PSNRs are not comparab
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -265,8 +266,9 @@ def val_curves(history: pd.DataFrame, hue: str, title: str) -> plt.Figure:
         sns.lineplot(data=part.assign(**{hue: part[hue].astype(str)}), x="iteration", y="value", hue=hue,
                      hue_order=sorted(part[hue].astype(str).unique()), errorbar=t_band, marker=".", ax=ax)
     seeds = history["seed"].nunique() if "seed" in history else 1
-    ax.set(xlabel="iteration", ylabel="validation PSNR (dB)",
-           title=f"{title}\n({_data_note(history)}; {_seed_note(seeds)})")
+    ax.set(xlabel="iteration", ylabel="validation PSNR (dB)")
+    note = textwrap.fill(f"({_data_note(history)}; {_seed_note(seeds)})", 70)  # as wide as the axes, not wider
+    ax.set_title(f"{title}\n{note}", fontsize=10)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend()
