@@ -95,8 +95,8 @@ def test_cpu_x4_transfer_starts_from_its_own_2500_iteration_x2_edsr():
     sources = [r for r in x4 if r.labels["arm"] == "x2 (source)"]
     assert [r.config.train.iterations for r in sources] == [2_500] * 3  # weights on disk when x4 starts
     assert {r.config.train.init_from for r in x4 if r.labels["arm"] == "x4 from x2"} == {r.name for r in sources}
-    assert {r.config.train.iterations for r in x4 if r.labels["scale"] == 4} == {1_000}
-    assert {r.config.train.val_every for r in x4 if r.labels["scale"] == 4} == {100}  # 10 points per x4 curve
+    assert {r.config.train.iterations for r in x4 if r.labels["scale"] == 4} == {2_500}
+    assert {r.config.train.val_every for r in x4 if r.labels["scale"] == 4} == {125}  # 4 in the gate's window
     assert {r.config.train.val_every for r in plans.edsr_comparison("quick")} == {25}  # quick keeps its spacing
     assert not {r.name for r in sources} & {r.name for r in plans.table1("cpu")}
 
@@ -126,7 +126,7 @@ def test_run_name_is_the_store_directory_name(tmp_path):
 
 def test_cpu_artefacts_run_at_1_block_and_reuse_table1_runs_as_reference_arms():
     """The cpu budgets (docs/cpu_study.md): Figs. 3/4, ablations, L1/L2 at 1 block, 10k iterations, 3 seeds;
-    their reference arms are Table 1's runs; x4 at 1k from a 2.5k x2; the 16-block baselines one seed of 500."""
+    their reference arms are Table 1's runs; x4 at 2.5k from a 2.5k x2; the 16-block baselines one seed of 500."""
     t1 = {r.name for r in plans.table1("cpu")}
     for plan in (plans.fig3("cpu"), plans.fig4("cpu"), plans.ablations("cpu")):
         assert {r.config.model.n_resblocks for r in plan} == {1}
@@ -137,6 +137,36 @@ def test_cpu_artefacts_run_at_1_block_and_reuse_table1_runs_as_reference_arms():
     l1 = [r.name for r in comp if r.labels["study"] == "loss" and r.labels["loss"] == "l1"]
     assert len(l1) == 3 and set(l1) <= t1
     x4 = [r.config for r in comp if r.labels["study"] == "x4"]
-    assert {c.train.iterations for c in x4 if c.model.scale == 4} == {1_000} and len(x4) == 9
+    assert {c.train.iterations for c in x4 if c.model.scale == 4} == {2_500} and len(x4) == 9
     base = [r.config for r in comp if r.labels["study"] == "baseline"]
     assert {(c.model.n_resblocks, c.train.iterations, c.train.seed) for c in base} == {(16, 500, 0)}
+
+
+@pytest.mark.parametrize("profile", ["quick", "cpu"])
+def test_every_judged_run_validates_often_enough_for_the_convergence_gate(profile):
+    """The gate (verdicts.late_change) reads the validations inside the last 20% and needs 3 of them; a run with
+    fewer is "not converged" whatever its curve does (the cpu x4 runs of 1,000 iterations validated every 100:
+    2 points after iteration 800). Not judged on their own curves: the 16-block baselines, one seed of 500
+    iterations, labelled "not decidable on CPU", and the x2 source of the x4 transfer, which gives its weights."""
+    from wdsr_lib.verdicts import MIN_LATE_POINTS, WINDOW
+
+    for run in _labelled(profile):
+        if run.labels.get("study") == "baseline" or run.labels.get("arm") == "x2 (source)":
+            continue
+        t = run.config.train
+        late = [it for it in range(t.val_every, t.iterations + 1, t.val_every) if it > t.iterations * (1 - WINDOW)]
+        assert len(late) >= MIN_LATE_POINTS, (run.name, t.iterations, t.val_every)
+
+
+def _labelled(profile):
+    for plan in (plans.table1(profile), plans.fig3(profile), plans.fig4(profile), plans.ablations(profile),
+                 plans.edsr_comparison(profile), plans.pilot(profile)):
+        yield from plan
+
+
+def test_gate_spacing_keeps_a_spacing_that_suffices_and_adds_points_where_it_does_not():
+    assert plans.gate_spacing(10_000, 500) == 500  # 8,500 .. 10,000: 4 points
+    assert plans.gate_spacing(300, 25) == 25  # quick: 250, 275, 300
+    assert plans.gate_spacing(1_000, 500) == 50  # 500 would leave only 1,000 itself
+    assert plans.gate_spacing(2_500, 500) == 125
+    assert plans.gate_spacing(4, 2) == 2  # too short to matter (smoke)

@@ -109,7 +109,7 @@ PROFILES: dict[str, Profile] = {
         baseline_blocks=16, ablation_blocks=1, x4_blocks=1, wdsr_a_ratios=(1, 2, 4, 8), threads=1,
         budgets=(("table1:b1", Budget(10_000, (0, 1, 2, 3, 4))),
                  ("fig3", Budget(10_000, (0, 1, 2))), ("ablations", Budget(10_000, (0, 1, 2))),
-                 ("edsr_loss", Budget(10_000, (0, 1, 2))), ("edsr_x4", Budget(1_000, (0, 1, 2))),
+                 ("edsr_loss", Budget(10_000, (0, 1, 2))), ("edsr_x4", Budget(2_500, (0, 1, 2))),
                  ("edsr_x4_source", Budget(2_500, (0, 1, 2))),
                  ("baselines", Budget(500, (0,))), ("pilot", Budget(20_000, (0,)))),
         description="the CPU study: runs long enough to converge on the sample photos, seeds and 95% intervals",
