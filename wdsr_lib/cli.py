@@ -113,9 +113,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .store import load_or_train
-
     from .engine.device import close_distributed
+    from .store import load_or_train
 
     cfg = config_from_args(args)
     try:

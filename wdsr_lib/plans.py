@@ -252,12 +252,9 @@ def gate_spacing(iterations: int, val_every: int) -> int:
     last 20% of training than the convergence gate reads (`verdicts.late_change` needs 3, else it says "not
     converged" whatever the curve does); then `iterations // 20`, which puts 4 there. Runs too short for that
     keep `val_every`."""
-    from .verdicts import MIN_LATE_POINTS, WINDOW
+    from .verdicts import MIN_LATE_POINTS, late_validations
 
-    def late_points(every: int) -> int:
-        return sum(1 for it in range(every, iterations + 1, every) if it > iterations * (1 - WINDOW))
-
-    if late_points(min(val_every, iterations)) >= MIN_LATE_POINTS or iterations < 20:
+    if late_validations(iterations, min(val_every, iterations)) >= MIN_LATE_POINTS or iterations < 20:
         return val_every
     return iterations // 20
 

@@ -43,7 +43,6 @@ def _train_one(cfg_dict: dict, results_dir: str) -> tuple[str, bool, float]:
 def _rebuild_one(name: str, results_dir: str) -> tuple[str, bool, float]:
     """Worker: recreate the weights of a DONE run that another run starts from (`model.pt` is not in git) by
     retraining it and checking every logged number against its record (`verify.rebuild_run`, bitwise)."""
-    import contextlib
     from pathlib import Path
 
     from .verify import rebuild_run

@@ -79,6 +79,12 @@ def late_change(iterations: Sequence[float], values: Sequence[float], window: fl
     return float(slope * (it.max() - start))
 
 
+def late_validations(iterations: int, val_every: int) -> int:
+    """How many validations of a run of `iterations`, validated every `val_every`, fall in the gate's window
+    (the points `late_change` reads; fewer than `MIN_LATE_POINTS` and it says NaN, "not converged")."""
+    return sum(1 for it in range(val_every, iterations + 1, val_every) if it > iterations * (1 - WINDOW))
+
+
 def is_converged(change: float, tol: float = TOL_DB) -> bool:
     """The gate of rule 2: a finite late change smaller than `tol` in size."""
     return bool(math.isfinite(change) and abs(change) < tol)
