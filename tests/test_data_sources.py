@@ -162,7 +162,7 @@ def test_bad_arguments_are_value_errors():
     with pytest.raises(ValueError, match="source"):
         load_pairs("imagenet", 2, "train")
     with pytest.raises(ValueError, match="split"):
-        load_pairs("sample", 2, "test")
+        load_pairs("sample", 2, "valid")
 
 
 def test_second_load_hits_the_decode_and_lr_cache(tmp_path, monkeypatch):

@@ -21,7 +21,7 @@ from typing import Any, Optional
 MODEL_NAMES = ("edsr", "edsr_paper", "wdsr_a", "wdsr_b", "mdsr", "mdsr_paper")
 NORMS = ("weight", "batch", "none")
 SCALES = (2, 3, 4)  # the upscaling factors of both papers' models
-SOURCES = ("sample", "div2k", "folder")
+SOURCES = ("sample", "div2k", "folder", "photos")
 LOSSES = ("l1", "l2")
 # "fp32": plain fp32 (TF32 convolutions allowed on Ampere+ GPUs, as PyTorch's default); "bf16" / "fp16":
 # autocast, only on explicit request. The precision is part of the run key, so one record is one computation.
@@ -130,7 +130,7 @@ class ModelConfig:
 class DataConfig:
     """Where (LR, HR) pairs come from and how patches are cut (docs/recipes.md, docs/data.md)."""
 
-    source: str = "sample"  # "sample" | "div2k" | "folder"
+    source: str = "sample"  # "sample" | "div2k" | "folder" | "photos"
     root: Optional[str] = None  # data root for div2k / folder (None: $WDSR_DATA or ./data)
     train_folder: Optional[str] = None  # for source="folder": the HR training folder (or benchmark name)
     val_folder: Optional[str] = None  # for source="folder": the HR validation folder (or benchmark name)
@@ -209,8 +209,8 @@ class RunConfig:
 
         Model defaults filled in; lr resolved; `workers` and `checkpoint_every` dropped (they change no
         number: resume is bit-exact); `compile` kept only when on (a compiled run rounds differently);
-        `root` dropped for the sample photos and resolved to an absolute path otherwise; the folder fields kept
-        only for the folder source.
+        `root` dropped for the embedded sample and photos sources and resolved to an absolute path otherwise; the
+        folder fields kept only for the folder source.
         """
         import os
 
@@ -218,7 +218,7 @@ class RunConfig:
 
         data = dataclasses.asdict(self.data)
         del data["workers"]
-        if self.data.source == "sample":
+        if self.data.source in ("sample", "photos"):
             data["root"] = None
         else:
             root = data["root"] if data["root"] is not None else env.get("WDSR_DATA")

@@ -86,7 +86,7 @@ def final_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLik
     from .verdicts import run_stats
 
     long = collect(results_dir)
-    final = long[long["iteration"].isna()]
+    final = long[long["iteration"].isna() & ~long["metric"].str.contains(":", regex=False)]
     wide = final.pivot_table(index="run", columns="metric", values="value", aggfunc="first")
     wide = wide.reindex(columns=list(dict.fromkeys([*FINAL_METRICS, *wide.columns]))).reset_index()
     wide.columns.name = None
@@ -99,6 +99,17 @@ def final_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLik
     stats_frame = pd.DataFrame(stats, columns=["run", "endpoint", "late_change_db", "converged"])
     meta = long.drop_duplicates("run")[["run", "model", "scale", "norm", "loss", "lr", "iterations"]]
     return _labelled(plan, wide.merge(stats_frame, on="run", how="left").merge(meta, on="run", how="left"))
+
+
+def image_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike):
+    """The final model's PSNR on every test image, long form: labels + image, value (one row per run x image;
+    the cells of the seeds x images analysis, `verdicts.crossed`)."""
+    from .store import collect
+
+    long = collect(results_dir)
+    cells = long[long["iteration"].isna() & long["metric"].str.startswith("psnr:")]
+    cells = cells.assign(image=cells["metric"].str.slice(len("psnr:")))[["run", "image", "value"]]
+    return _labelled(plan, cells).dropna(subset=["value"])
 
 
 def history_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike):

@@ -8,11 +8,13 @@ rates of WDSR Sec. 4 stay the paper's. The learning-rate halving keeps the paper
 |---|---|---|
 | smoke | sample photos, 12 px LR patches, a few iterations | CI and notebook tests: every code path runs |
 | quick | sample photos, 16 px LR patches, 300 iterations, 1 seed | the default `make reproduce` (minutes) |
-| cpu   | sample photos, 24 px LR patches, 10k iterations at 1 block, 3-5 seeds per artefact | the CPU study (hours) |
+| cpu   | photo set, 24 px LR patches, 10k iterations at 1 and 3 blocks, 3-5 seeds | the CPU study (hours) |
+| cpu_v1 | sample photos, 24 px LR patches, 10k iterations at 1 block | the CPU study's first edition |
 | paper | DIV2K, 48 px LR patches, 2.5e5 iterations, 1 seed | the paper's exact recipe on GPUs |
 
 Validation during training and the final evaluation use every held-out image whole (smoke excepted, which
-crops to stay fast); all profiles train in fp32.
+crops to stay fast); all profiles train in fp32. The final evaluation scores the source's test split (for the
+photo set its 16 test photographs; for the other sources the held-out split validation uses).
 """
 from __future__ import annotations
 
@@ -53,6 +55,9 @@ class Profile:
     # (fig3 also sets Fig. 4's), "ablations", and for the EDSR comparisons "baselines", "edsr_loss", "edsr_x4"
     # ("edsr_x4_source": the x2 run it starts from, else the x4 budget).
     budgets: tuple[tuple[str, Budget], ...] = ()
+    # Validations the convergence gate wants inside the last 20% of a run (`plans.gate_spacing`): a run whose
+    # spacing leaves fewer validates more often. 3 is the first edition's minimum (its keys depend on it).
+    gate_points: int = 3
 
     def budget(self, artefact: str, blocks: Optional[int] = None) -> Budget:
         """The budget of `artefact` (at `blocks` for Table 1): the most specific entry, else the defaults."""
@@ -96,8 +101,31 @@ PROFILES: dict[str, Profile] = {
     ),
     "cpu": Profile(
         name="cpu",
-        # One thread per run, two runs at a time (`make study`, JOBS=2): 1.26x the throughput of one 2-thread
-        # run, and a run's numbers do not depend on how many run beside it. Budgets: docs/cpu_study.md.
+        # The CPU study, second edition (docs/cpu_study.md): the photo set (`wdsr_lib.data.photoset`: 14
+        # training, 4 validation, 16 test photographs). Validation during training on the 4 validation photos,
+        # whole, every 250 iterations (8 points in the gate's last 20%); every run's final weights scored on
+        # the 16 test photos, whole, which the verdicts read. One thread per run, two runs at a time (`make
+        # study`, JOBS=2). Table 1 at 1 block (5 seeds) and 3 blocks (3 seeds); Figs. 3/4, the ablations and
+        # L1/L2 at 1 block with Table 1's runs as reference arms (3 seeds); the x4 transfer 2,500 iterations
+        # from a 2,500-iteration x2 EDSR; the pilot runs seed 0 of the 1-block trio to 20,000 iterations. The
+        # 16-block baselines get one seed of 500 iterations ("not decidable on CPU").
+        data=DataConfig(source="photos", patch_size=24, val_images=4, val_crop=None),
+        iterations=10_000, val_every=250, seeds=(0, 1, 2), table1_blocks=(1, 3), norm_blocks=1,
+        baseline_blocks=16, ablation_blocks=1, x4_blocks=1, wdsr_a_ratios=(1, 2, 4, 8), threads=1,
+        gate_points=8,
+        budgets=(("table1:b1", Budget(10_000, (0, 1, 2, 3, 4))), ("table1:b3", Budget(10_000, (0, 1, 2))),
+                 ("fig3", Budget(10_000, (0, 1, 2))), ("ablations", Budget(10_000, (0, 1, 2))),
+                 ("edsr_loss", Budget(10_000, (0, 1, 2))), ("edsr_x4", Budget(2_500, (0, 1, 2))),
+                 ("edsr_x4_source", Budget(2_500, (0, 1, 2))),
+                 ("baselines", Budget(500, (0,))), ("pilot", Budget(20_000, (0,)))),
+        description="the CPU study: 34 photographs (14 train, 4 validate, 16 test), seeds x images intervals",
+    ),
+    "cpu_v1": Profile(
+        name="cpu_v1",
+        # The first edition of the CPU study (report: results/reports/cpu_v1.md, an appendix): trained on six
+        # scikit-image images, validated on two photos; its runs keep their keys. One thread per run, two runs
+        # at a time: 1.26x the throughput of one 2-thread run, and a run's numbers do not depend on how many
+        # run beside it. Budgets: docs/cpu_study.md.
         # Table 1 at 1 block: 10k iterations x 5 seeds (the pilot runs seed 0 to 20k to check that the gaps
         # have settled by 10k). The figures, ablations and EDSR comparisons run at 1 block, where Table 1's
         # runs are their reference arms, with 3 seeds. Cut to hold the 8 h (docs/cpu_study.md, "The cut of
@@ -112,7 +140,7 @@ PROFILES: dict[str, Profile] = {
                  ("edsr_loss", Budget(10_000, (0, 1, 2))), ("edsr_x4", Budget(2_500, (0, 1, 2))),
                  ("edsr_x4_source", Budget(2_500, (0, 1, 2))),
                  ("baselines", Budget(500, (0,))), ("pilot", Budget(20_000, (0,)))),
-        description="the CPU study: runs long enough to converge on the sample photos, seeds and 95% intervals",
+        description="the CPU study, first edition (2026-12): the two sample photos validate; kept for its appendix",
     ),
     "paper": Profile(
         name="paper",

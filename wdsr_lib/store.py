@@ -221,9 +221,9 @@ def collect(results_dir: Optional[os.PathLike] = None):
     """Every DONE run as one long-form DataFrame.
 
     Columns: run, model, scale, blocks, n_feats, norm, loss, lr, seed, iterations, patch_size, source, key,
-    iteration (NaN for final metrics), metric, value. Metrics: train_loss / val_psnr per validation, and the
-    final psnr, psnr_y, ssim_y, bicubic_psnr, psnr_x8, psnr_bn_train_mode, params, macs_per_lr_pixel,
-    train_seconds, wall_seconds.
+    iteration (NaN for final metrics), metric, value. Metrics: train_loss / val_psnr (and val_psnr:<image>) per
+    validation, and the final psnr, psnr_y, ssim_y, bicubic_psnr, psnr_x8, psnr_bn_train_mode, params,
+    macs_per_lr_pixel, train_seconds, wall_seconds, and psnr:<image> for every test image.
     """
     import pandas as pd
 
@@ -243,6 +243,10 @@ def collect(results_dir: Optional[os.PathLike] = None):
             if rec.summary.get(metric) is not None:
                 rows.append({**base, "iteration": float("nan"), "metric": metric,
                              "value": float(rec.summary[metric])})
+        for row in rec.summary.get("per_image") or ():  # the final model on each test image: "psnr:<image>"
+            if row.get("psnr") is not None:
+                rows.append({**base, "iteration": float("nan"), "metric": f"psnr:{row['image']}",
+                             "value": float(row["psnr"])})
     columns = ["run", "model", "scale", "blocks", "n_feats", "norm", "loss", "lr", "seed", "iterations",
                "patch_size", "source", "key", "iteration", "metric", "value"]
     return pd.DataFrame(rows, columns=columns)

@@ -206,21 +206,35 @@ class Judgement:
     margin_db: float
     level: float = LEVEL
     parts: tuple[dict, ...] = field(default_factory=tuple)
+    n_images: Optional[int] = None  # images the interval covers (None: seeds only)
+    p_value: Optional[float] = None  # two-sided p of H0: difference = the test's bound (0 or -margin)
+    covers: str = "seeds"  # which variation the interval covers ("seeds and images", "images only (one seed)")
+    needs_convergence: bool = True  # False for a part that reads the curve itself ("faster", jitter)
+    per_image: tuple[dict, ...] = field(default_factory=tuple)  # `per_image` rows of the difference
 
     def fields(self) -> dict[str, Any]:
-        def num(x: Optional[float]) -> Optional[float]:
-            return None if x is None or not math.isfinite(x) else round(float(x), 4)
-        return {"verdict": self.verdict, "n_seeds": self.n_seeds, "mean_db": num(self.mean_db),
-                "ci_low_db": num(self.ci_low_db), "ci_high_db": num(self.ci_high_db),
-                "converged": self.converged, "noise_db": num(self.noise_db), "test": self.test,
-                "margin_db": self.margin_db, "ci_level": self.level}
+        def num(x: Optional[float], digits: int = 4) -> Optional[float]:
+            return None if x is None or not math.isfinite(x) else round(float(x), digits)
+        out = {"verdict": self.verdict, "n_seeds": self.n_seeds, "mean_db": num(self.mean_db),
+               "ci_low_db": num(self.ci_low_db), "ci_high_db": num(self.ci_high_db),
+               "converged": self.converged, "noise_db": num(self.noise_db), "test": self.test,
+               "margin_db": self.margin_db, "ci_level": self.level}
+        if self.n_images is not None:
+            out.update({"n_images": self.n_images, "p_value": num(self.p_value, 6), "ci_covers": self.covers,
+                        "needs_convergence": self.needs_convergence,
+                        "per_image": [{k: (num(v) if isinstance(v, float) else v) for k, v in row.items()}
+                                      for row in self.per_image]})
+        return out
 
 
-def _decide(diff: Difference, test: str, margin: float, noise: Optional[Noise]) -> str:
+def _decide(diff: "Difference | Crossed", test: str, margin: float, noise: Optional[Noise]) -> str:
     if diff.n == 0 or not math.isfinite(diff.mean):
         return INCONCLUSIVE
     bound = 0.0 if test == SUPERIORITY else -margin
-    if diff.n == 1:
+    if isinstance(diff, Crossed):  # one seed over many images still has an interval (over images)
+        if not math.isfinite(diff.low):
+            return INCONCLUSIVE
+    elif diff.n == 1:
         if noise is None:
             return INCONCLUSIVE
         if diff.mean - bound > noise.db:
@@ -231,15 +245,28 @@ def _decide(diff: Difference, test: str, margin: float, noise: Optional[Noise]) 
     return NOT_REPRODUCED if diff.high < bound else INCONCLUSIVE
 
 
-def judge(diff: Difference, *, test: str = SUPERIORITY, margin: float = 0.0, converged: bool = True,
-          noise: Optional[Noise] = None) -> Judgement:
-    """Rules 2-5 for one paired difference."""
+def judge(diff: "Difference | Crossed", *, test: str = SUPERIORITY, margin: float = 0.0, converged: bool = True,
+          noise: Optional[Noise] = None, needs_convergence: bool = True,
+          cells: Optional[pd.DataFrame] = None) -> Judgement:
+    """Rules 2-5 for one paired difference: over seeds (`Difference`) or over seeds x images (`Crossed`, with
+    its p-value and, given the `cells`, the per-image table). A part that reads the curve itself
+    (`needs_convergence=False`: "faster", jitter) is decided whatever the gate says."""
     if test not in (SUPERIORITY, NON_INFERIORITY):
         raise ValueError(f"test must be {SUPERIORITY!r} or {NON_INFERIORITY!r}; got {test!r}.")
     margin = margin if test == NON_INFERIORITY else 0.0
     v = _decide(diff, test, margin, noise)
+    if not needs_convergence:
+        converged = True
     if not converged and diff.n > 0:
         v = NOT_CONVERGED
+    if isinstance(diff, Crossed):
+        bound = 0.0 if test == SUPERIORITY else -margin
+        rows = tuple(per_image(cells).to_dict("records")) if cells is not None else ()
+        return Judgement(v, diff.n_seeds, diff.mean if diff.n else None,
+                         diff.low if math.isfinite(diff.low) else None,
+                         diff.high if math.isfinite(diff.high) else None, converged and diff.n > 0, None, test,
+                         margin, diff.level, (), diff.n_images, diff.p_value(bound), diff.covers, needs_convergence,
+                         rows)
     return Judgement(v, diff.n, diff.mean if diff.n else None, diff.low, diff.high, converged and diff.n > 0,
                      noise.db if noise is not None and diff.n == 1 else None, test, margin, diff.level)
 
@@ -333,3 +360,176 @@ def seed_mean(values: Mapping[int, float]) -> float:
 
 def fmt_mean(values: Mapping[int, float], unit: str = "dB") -> str:
     return f"{seed_mean(values):.3f} {unit}" if values else "n/a"
+
+
+# --- seeds x images (the second edition's rules 3-4 and 7) -------------------------------------------------
+
+@dataclass(frozen=True)
+class Crossed:
+    """A paired difference measured on every (seed, image) cell, with an interval covering both.
+
+    The differences d[seed, image] follow a linear mixed model with crossed random effects,
+    d = mu + s[seed] + i[image] + e (statsmodels `MixedLM`, REML): a reader asks whether the gap holds for
+    another seed *and* another photograph, so both variations enter the standard error of mu. The t-interval
+    uses Satterthwaite's degrees of freedom for the mean squares behind that error (exact for a complete
+    seeds x images table; Satterthwaite 1946). With one seed the interval covers images only, with one image
+    seeds only (`covers` says which).
+    """
+
+    mean: float
+    se: float
+    df: float
+    low: float
+    high: float
+    n_seeds: int
+    n_images: int
+    var_seed: float
+    var_image: float
+    var_resid: float
+    covers: str
+    level: float = LEVEL
+
+    def p_value(self, bound: float = 0.0) -> float:
+        """Two-sided p of H0: mu = `bound` (t with `df` degrees of freedom); NaN without an interval."""
+        from scipy import stats
+
+        if not (math.isfinite(self.se) and self.se > 0 and math.isfinite(self.df)):
+            return float("nan")
+        return float(2 * stats.t.sf(abs(self.mean - bound) / self.se, self.df))
+
+    @property
+    def n(self) -> int:
+        return self.n_seeds
+
+    def text(self, unit: str = "dB") -> str:
+        if not math.isfinite(self.mean):
+            return "no data"
+        if not math.isfinite(self.low):
+            return f"{self.mean:+.3f} {unit} ({self.n_seeds} seed, {self.n_images} image, no interval)"
+        return (f"{self.mean:+.3f} {unit} ({self.level:.0%} CI {self.low:+.3f} to {self.high:+.3f} over "
+                f"{self.covers}; {self.n_seeds} seeds x {self.n_images} images)")
+
+
+def _t_interval(mean: float, se: float, df: float, level: float) -> tuple[float, float]:
+    from scipy import stats
+
+    if not (math.isfinite(se) and df >= 1):
+        return float("nan"), float("nan")
+    half = stats.t.ppf(0.5 + level / 2, df) * se
+    return float(mean - half), float(mean + half)
+
+
+def crossed(cells: pd.DataFrame, value: str = "diff", level: float = LEVEL) -> Crossed:
+    """`Crossed` from a frame with columns seed, image and `value` (one row per cell)."""
+    import warnings
+
+    d = cells.dropna(subset=[value])
+    d = d.groupby(["seed", "image"], as_index=False)[value].mean()
+    ns, ni, n = d["seed"].nunique(), d["image"].nunique(), len(d)
+    nan = float("nan")
+    if n == 0:
+        return Crossed(nan, nan, nan, nan, nan, 0, 0, nan, nan, nan, "nothing", level)
+    if ns < 2 or ni < 2:  # one factor: a plain t over the other
+        axis = "image" if ns < 2 else "seed"
+        means = d.groupby(axis)[value].mean().to_numpy(float)
+        k = means.size
+        se = float(means.std(ddof=1) / math.sqrt(k)) if k > 1 else nan
+        low, high = _t_interval(float(means.mean()), se, k - 1, level)
+        var = float(means.var(ddof=1)) if k > 1 else nan
+        return Crossed(float(means.mean()), se, float(k - 1) if k > 1 else nan, low, high, ns, ni,
+                       var if axis == "seed" else nan, var if axis == "image" else nan, nan,
+                       f"{axis}s only ({'one seed' if ns < 2 else 'one image'})", level)
+    import statsmodels.api as sm
+
+    frame = d.assign(_group=1, seed=d["seed"].astype(str), image=d["image"].astype(str))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # boundary fits (a variance of 0) warn; the estimate is still REML's
+        model = sm.MixedLM.from_formula(f"Q('{value}') ~ 1", groups="_group", re_formula="0", data=frame,
+                                        vc_formula={"seed": "0 + C(seed)", "image": "0 + C(image)"})
+        fit = model.fit(reml=True)
+    vc = dict(zip(model.exog_vc.names, np.asarray(fit.vcomp, dtype=float)))
+    v_s, v_i, v_e = max(vc.get("seed", 0.0), 0.0), max(vc.get("image", 0.0), 0.0), float(fit.scale)
+    mean, se = float(fit.fe_params.iloc[0]), float(fit.bse_fe.iloc[0])
+    # Satterthwaite: Var(mean) = (MS_seed + MS_image - MS_resid) / (ns ni) in a complete table.
+    ms_s, ms_i, ms_e = ni * v_s + v_e, ns * v_i + v_e, v_e
+    num = (ms_s + ms_i - ms_e) ** 2
+    den = ms_s ** 2 / (ns - 1) + ms_i ** 2 / (ni - 1) + ms_e ** 2 / ((ns - 1) * (ni - 1))
+    df = float(max(1.0, num / den)) if den > 0 else float(min(ns, ni) - 1)
+    low, high = _t_interval(mean, se, df, level)
+    return Crossed(mean, se, df, low, high, ns, ni, v_s, v_i, v_e, "seeds and images", level)
+
+
+def per_image(cells: pd.DataFrame, value: str = "diff") -> pd.DataFrame:
+    """One row per image: the mean of `value` over seeds, the seeds and how many of them are above 0 (a reader
+    sees whether one photograph carries a claim)."""
+    d = cells.dropna(subset=[value])
+    if d.empty:
+        return pd.DataFrame(columns=["image", "mean_db", "seeds", "positive"])
+    g = d.groupby("image")[value]
+    out = pd.DataFrame({"mean_db": g.mean(), "seeds": g.size(), "positive": g.apply(lambda v: int((v > 0).sum()))})
+    return out.reset_index().sort_values("mean_db", ascending=False, ignore_index=True)
+
+
+def holm(pvalues: Mapping[str, float], alpha: float = 1 - LEVEL) -> dict[str, float]:
+    """Holm-adjusted p-values (family-wise error `alpha` over the given tests; statsmodels `multipletests`).
+    NaN p-values (tests without an interval) stay NaN and do not count in the family."""
+    from statsmodels.stats.multitest import multipletests
+
+    ids = [k for k, p in pvalues.items() if p is not None and math.isfinite(p)]
+    out = {k: float("nan") for k in pvalues}
+    if ids:
+        adjusted = multipletests([pvalues[k] for k in ids], alpha=alpha, method="holm")[1]
+        out.update({k: float(p) for k, p in zip(ids, adjusted)})
+    return out
+
+
+def holm_verdict(mean: Optional[float], bound: float, p_adjusted: float, converged: bool,
+                 alpha: float = 1 - LEVEL) -> str:
+    """The verdict after Holm: reproduced / not reproduced when the adjusted p is below `alpha` (on the side of
+    `bound` the mean lies), else inconclusive; an unconverged claim stays "not converged"."""
+    if mean is None or not math.isfinite(p_adjusted):
+        return INCONCLUSIVE
+    if p_adjusted >= alpha:
+        return INCONCLUSIVE if converged else NOT_CONVERGED
+    if not converged:
+        return NOT_CONVERGED
+    return REPRODUCED if mean > bound else NOT_REPRODUCED
+
+
+# --- the one-sided convergence gate and its measured false-alarm rate --------------------------------------
+
+def late_rise_se(sd: float, iterations: Sequence[float], window: float = WINDOW) -> float:
+    """Standard error of `late_change` for a flat curve with white noise of SD `sd` at these validation
+    iterations (the least-squares slope's error times the window's length)."""
+    it = np.asarray(sorted(iterations), dtype=float)
+    start = it.max() * (1 - window)
+    x = it[it > start]
+    if x.size < MIN_LATE_POINTS:
+        return float("nan")
+    return float(sd * (it.max() - start) / math.sqrt(((x - x.mean()) ** 2).sum()))
+
+
+def late_residual_sd(iterations: Sequence[float], values: Sequence[float], window: float = WINDOW) -> tuple[float, int]:
+    """(residual SD around the least-squares line of the last `window`, its degrees of freedom): the curve's noise
+    where the gate reads it."""
+    it, v = np.asarray(iterations, dtype=float), np.asarray(values, dtype=float)
+    ok = np.isfinite(it) & np.isfinite(v)
+    it, v = it[ok], v[ok]
+    if it.size == 0:
+        return float("nan"), 0
+    sel = it > it.max() * (1 - window)
+    if sel.sum() < MIN_LATE_POINTS:
+        return float("nan"), 0
+    coef = np.polyfit(it[sel], v[sel], 1)
+    resid = v[sel] - np.polyval(coef, it[sel])
+    dof = int(sel.sum() - 2)
+    return float(math.sqrt((resid ** 2).sum() / dof)), dof
+
+
+def gate_false_alarm(sd: float, iterations: Sequence[float], tol: float = TOL_DB) -> float:
+    """The chance that a truly flat curve with noise SD `sd`, validated at `iterations`, fails the one-sided
+    gate (its estimated late rise reaches `tol`): 1 - Phi(tol / SE)."""
+    from scipy import stats
+
+    se = late_rise_se(sd, iterations)
+    return float(stats.norm.sf(tol / se)) if math.isfinite(se) and se > 0 else float("nan")

@@ -1,4 +1,5 @@
-"""Sources of aligned (LR, HR) uint8 RGB image pairs: embedded sample photos, DIV2K, or any HR folder.
+"""Sources of aligned (LR, HR) uint8 RGB image pairs: embedded sample photos, the committed photo set, DIV2K, or
+any HR folder.
 
 Every pair follows the papers' protocol (EDSR Sec. 4.1, WDSR Sec. 4, docs/protocols.md, docs/data.md): the HR image
 is cropped top-left-anchored to a multiple of the scale, and the LR image is exactly HR / scale in size, made by
@@ -10,11 +11,18 @@ Layouts under ``root`` (default ``$WDSR_DATA``, else ``./data``):
     DIV2K_valid_HR/0801.png ... 0900.png          DIV2K_valid_LR_bicubic/X2/0801x2.png ...
     benchmark/{Set5,Set14,B100,Urban100}/HR/*.png (EDSR-PyTorch's benchmark layout; LR made here)
 
-Deviation: numbers on the sample photos are not comparable with DIV2K numbers (docs/data.md).
+Splits: "train", "val" and "test". The photo set ("photos", ``photoset.py``: 34 natural photographs committed as
+PNG, 14 train / 4 val / 16 test by a fixed rule on their names) has three disjoint splits: "val" is validated during
+training, "test" is scored only at the end of a run. The other sources have one held-out set, so for them "test"
+returns exactly what "val" returns (sample: SAMPLE_VAL; div2k: 0801-0900; folder: the folder).
+
+Deviation: numbers on the sample photos and the photo set are not comparable with DIV2K numbers (docs/data.md).
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -22,6 +30,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from wdsr_lib import env
+from wdsr_lib.data import photoset
 from wdsr_lib.data.cache import cached_array, decode_cached, file_key, lr_key
 from wdsr_lib.data.decode import IMAGE_SUFFIXES
 from wdsr_lib.data.errors import DataError
@@ -40,7 +49,7 @@ SAMPLE_TRAIN: tuple[str, ...] = (
 SAMPLE_VAL: tuple[str, ...] = ("chelsea", "coffee")
 BENCHMARKS: tuple[str, ...] = ("Set5", "Set14", "B100", "Urban100")
 BENCHMARK_SIZES: dict[str, int] = {"Set5": 5, "Set14": 14, "B100": 100, "Urban100": 100}  # images per set
-SPLITS: tuple[str, ...] = ("train", "val")
+SPLITS: tuple[str, ...] = ("train", "val", "test")  # "test" = "val" for every source but "photos"
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,34 @@ def _sample_pairs(scale: int, split: str, cache_dir: Optional[str]) -> list[Imag
     return pairs
 
 
+def _decode_png(data: bytes) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _photo_pairs(scale: int, split: str, cache_dir: Optional[str]) -> list[ImagePair]:
+    """The committed photos of one split (photoset.PHOTOS), each checked against its registry sha256."""
+    pairs = []
+    for name in photoset.names(split):
+        p = photoset.photo(name)
+        path = photoset.PHOTO_DIR / f"{name}.png"
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise DataError(f"Photo {path} cannot be read ({exc.strerror or exc}); rebuild the photo set with "
+                            "`python tools/build_photos.py --write`.") from exc
+        if hashlib.sha256(data).hexdigest() != p.png_sha256:
+            raise DataError(f"Photo {path} is not the file the registry names (its sha256 differs from "
+                            f"{p.png_sha256[:12]}...); restore it with `git checkout` or rebuild the photo set with "
+                            "`python tools/build_photos.py --write`.")
+        key = f"photos-{name}-{p.png_sha256[:20]}"  # the content's hash: a changed file is never served stale
+        hr = cached_array(key, lambda data=data: _decode_png(data), cache_dir)  # the bytes just checked
+        pairs.append(_make_pair(name, hr, key, scale, cache_dir))
+    return pairs
+
+
 def _image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
@@ -125,7 +162,7 @@ def _div2k_missing(root: Path, scale: int) -> DataError:
 
 
 def _div2k_pairs(root: Path, scale: int, split: str, cache_dir: Optional[str]) -> list[ImagePair]:
-    part = "train" if split == "train" else "valid"  # official split: train 0001-0800, valid 0801-0900
+    part = "train" if split == "train" else "valid"  # official split: train 0001-0800, valid 0801-0900 (val, test)
     hr_dir = root / f"DIV2K_{part}_HR"
     lr_dir = root / f"DIV2K_{part}_LR_bicubic" / f"X{scale}"
     if not hr_dir.is_dir() or not lr_dir.is_dir():
@@ -160,10 +197,12 @@ def load_pairs(
     """Load the aligned (LR, HR) pairs of one split of one source.
 
     Args:
-        source: "sample" (skimage photos, split SAMPLE_TRAIN / SAMPLE_VAL), "div2k" (official layout under
-            ``root``, train 0001-0800 / val 0801-0900, shipped MATLAB LR) or "folder" (HR images, LR made here).
+        source: "sample" (skimage photos, split SAMPLE_TRAIN / SAMPLE_VAL), "photos" (the committed photo set,
+            splits photoset.names(split)), "div2k" (official layout under ``root``, train 0001-0800 / val 0801-0900,
+            shipped MATLAB LR) or "folder" (HR images, LR made here).
         scale: super-resolution factor s (2, 3, 4, ...); LR side = HR side / s.
-        split: "train" or "val"; ignored by "folder", where the folder is the split.
+        split: "train", "val" or "test"; "test" is "val" for every source but "photos"; ignored by "folder",
+            where the folder is the split.
         root: data root for "div2k" and the benchmark names (default ``$WDSR_DATA``, else ``./data``).
         folder: for "folder": a path, or one of "Set5", "Set14", "B100", "Urban100" (= <root>/benchmark/<name>/HR).
         cache_dir: decode cache (default ``$WDSR_CACHE``, else ``~/.cache/wdsr``).
@@ -177,6 +216,7 @@ def load_pairs(
         raise ValueError(f"load_pairs split must be one of {SPLITS}; got {split!r}.")
     loaders: dict[str, Callable[[], list[ImagePair]]] = {
         "sample": lambda: _sample_pairs(scale, split, cache_dir),
+        "photos": lambda: _photo_pairs(scale, split, cache_dir),
         "div2k": lambda: _div2k_pairs(default_root(root), scale, split, cache_dir),
         "folder": lambda: _folder_pairs(_resolve_folder(folder, root), scale, cache_dir),
     }

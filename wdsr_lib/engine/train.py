@@ -68,9 +68,11 @@ def center_crop_pair(pair: ImagePair, hr_side: Optional[int], scale: int) -> Ima
                      np.ascontiguousarray(pair.hr[y * scale:(y + ch) * scale, x * scale:(x + cw) * scale]))
 
 
-def validation_pairs(cfg: RunConfig, limit: Optional[int]) -> list[ImagePair]:
+def validation_pairs(cfg: RunConfig, limit: Optional[int], split: str = "val") -> list[ImagePair]:
+    """The held-out pairs of `split` under the profile's crop: "val" is validated during training, "test" is
+    scored once at the end (the photo set's 16 test photographs; the other sources' test split is their val)."""
     d = cfg.data
-    pairs = load_pairs(d.source, cfg.model.scale, "val", root=d.root, folder=d.val_folder)
+    pairs = load_pairs(d.source, cfg.model.scale, split, root=d.root, folder=d.val_folder)
     return [center_crop_pair(p, d.val_crop, cfg.model.scale) for p in pairs[:limit]]
 
 
@@ -246,7 +248,7 @@ def _train(cfg: RunConfig, run_dir: Path, *, progress: bool, stop_after: Optiona
             "torch": torch.__version__, "device": str(device), "device_name": device_name(device),
             "autocast": str(amp_dtype).replace("torch.", "") if amp_dtype else "fp32",
             "world_size": info.world_size, "host": platform.node(), "lr": cfg.lr,
-            "threads": torch.get_num_threads()})
+            "threads": torch.get_num_threads(), "fingerprint": fingerprint(device)})
         from ..atomic import atomic_file
 
         with atomic_file(run_dir / "model.pt") as f:  # a kill or full disk leaves no partial model.pt
@@ -289,8 +291,9 @@ def sampler_iter(sampler: PatchSampler, start: int, end: int, workers: int):
 
 
 def final_evaluation(model: nn.Module, cfg: RunConfig, device: torch.device) -> dict[str, Any]:
-    """PSNR (DIV2K protocol: RGB, shave s+6), Y-PSNR / SSIM (benchmark protocol), bicubic, optional x8."""
-    pairs = validation_pairs(cfg, None)
+    """PSNR (DIV2K protocol: RGB, shave s+6), Y-PSNR / SSIM (benchmark protocol), bicubic, optional x8, on every
+    image of the source's test split, whole (per image in `per_image`)."""
+    pairs = validation_pairs(cfg, None, "test")
     s = cfg.model.scale
     scored = evaluate_protocols(model, pairs, s, ("div2k", "benchmark"), device=str(device))
     div2k, bench = scored["div2k"], scored["benchmark"]  # one SR per image, scored under both protocols
@@ -332,6 +335,14 @@ class _BatchStatistics(nn.Module):
 
     def forward(self, *args):
         return self.inner(*args)
+
+
+def fingerprint(device: torch.device) -> dict[str, Any]:
+    """What decides the float rounding of this computation (not part of the run key: one experiment on two
+    machines is one run; `wdsr verify` compares it to choose bitwise or statistical checking)."""
+    from .fingerprint import fingerprint as _fingerprint
+
+    return _fingerprint(device)
 
 
 def device_name(device: torch.device) -> str:
