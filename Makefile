@@ -20,11 +20,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # `make reproduce`: the quick profile (trains what its committed store lacks: nothing on a fresh clone), then the
-# CPU study's figures, tables, verdicts and report from the committed store (--store-only: minutes, no training).
+# CPU study's figures, tables, verdicts and report from the committed store (--store-only: minutes, no training),
+# for the second edition (cpu) and the first (cpu_v1).
 # `make study`: train the whole CPU study into the store (hours; resumes where a killed run stopped).
 reproduce: $(STAMP)
 	$(BIN)/wdsr reproduce --profile $(PROFILE) --jobs $(JOBS)
 	test "$(PROFILE)" = cpu || $(BIN)/wdsr reproduce --profile cpu --store-only
+	test "$(PROFILE)" = cpu_v1 || $(BIN)/wdsr reproduce --profile cpu_v1 --store-only
 
 study: $(STAMP)
 	$(BIN)/wdsr reproduce --profile cpu --jobs $(JOBS)
@@ -40,12 +42,26 @@ test: $(STAMP)
 # JupyterLab on notebooks/ (jupytext pairs) with this venv's kernel: the `python3` spec is rewritten to .venv's
 # python and JUPYTER_PATH puts it before any user-level spec of that name; --allow-root only when run as root.
 # Relative paths in the notebooks resolve against the project root (wdsr_lib/notebook_env.py).
+# The lab extra brings ipywidgets and its widget manager (the explorer's pickers); the news / update-check pop-up
+# (plugin @jupyterlab/apputils-extension:announcements) is disabled in .venv's page_config.json: this lab only.
 LAB_ARGS ?=
 lab: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[lab]"
 	$(BIN)/python -m ipykernel install --prefix $(VENV) --name python3 --display-name "Python 3 (wdsr-study)" >/dev/null
+	$(BIN)/jupyter labextension disable --level=sys_prefix "@jupyterlab/apputils-extension:announcements" >/dev/null
 	JUPYTER_PATH=$(abspath $(VENV))/share/jupyter $(BIN)/jupyter lab $$(test "$$(id -u)" = 0 && echo --allow-root) \
 		$(LAB_ARGS) notebooks
+
+# What a user meets in JupyterLab, in headless Chromium (tools/browser_check.py): a lab started as `make lab` starts
+# it, on a scratch smoke-profile store; 01_table1 shows its figure, 06_explore's pickers change the curve, the
+# pictures cell shows pictures or says why. Needs Debian's chromium and chromium-driver (apt-get install -y chromium
+# chromium-driver); nothing is fetched at run time. Prints PASS/FAIL per check; screenshots in results/browser_check/.
+.PHONY: browser-check
+browser-check: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[lab,browser]"
+	$(BIN)/python -m ipykernel install --prefix $(VENV) --name python3 --display-name "Python 3 (wdsr-study)" >/dev/null
+	$(BIN)/jupyter labextension disable --level=sys_prefix "@jupyterlab/apputils-extension:announcements" >/dev/null
+	$(BIN)/python tools/browser_check.py
 
 # The notebooks are jupytext pairs: edit notebooks/NN_name.py, then re-sync (and strip) the .ipynb papermill runs.
 notebooks: $(STAMP)

@@ -88,7 +88,8 @@ plots.save_figure(fig, figures_dir, "table1_gaps")
 
 # %%
 noise = frames.measure_noise(profile, results_dir)
-claims = judge.table1_claims(final, history, data, noise, budgets=plans.table1_budgets(profile))
+images = frames.image_frame(plan, results_dir)  # the final model on every test image: seeds x images
+claims = judge.table1_claims(final, history, data, noise, budgets=plans.table1_budgets(profile), images=images)
 report.write_claims(results_dir, "table1", claims, profile)
 report.verdict_table(claims)
 

@@ -72,7 +72,8 @@ plots.save_figure(fig, figures_dir, "fig3_normalization")
 
 # %%
 noise = frames.measure_noise(profile, results_dir)
-claims = judge.fig3_claims(final, history, data, noise)
+images = frames.image_frame(plan, results_dir)  # the final model on every test image: seeds x images
+claims = judge.fig3_claims(final, history, data, noise, images=images)
 report.write_claims(results_dir, "fig3", claims, profile)
 report.verdict_table(claims)
 

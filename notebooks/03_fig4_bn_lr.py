@@ -75,7 +75,7 @@ plots.save_figure(fig, figures_dir, "fig4_bn_lr")
 # Instability: the maximum drawdown of validation PSNR over the last half of training (how far it falls back from its running best), BN at 1e-4 against weight norm.
 
 # %%
-claims = judge.fig4_claims(final, history, reference_final, reference_history, data)
+claims = judge.fig4_claims(final, history, reference_final, reference_history, data, images=frames.image_frame(plan, results_dir))
 report.write_claims(results_dir, "fig4", claims, profile)
 report.verdict_table(claims)
 

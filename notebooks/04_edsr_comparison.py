@@ -104,7 +104,8 @@ qualitative.profile_figure(profile, results_dir, figures_dir)
 # %%
 noise = frames.measure_noise(profile, results_dir)
 everything = frames.final_frame(plans.every_plan(profile), results_dir)
-claims = judge.edsr_comparison_claims(final, history, data, noise) + [judge.bicubic_claim(everything, data)]
+images = frames.image_frame(plan, results_dir)  # the final model on every test image: seeds x images
+claims = judge.edsr_comparison_claims(final, history, data, noise, images=images) + [judge.bicubic_claim(everything, data)]
 report.write_claims(results_dir, "edsr_comparison", claims, profile)
 report.verdict_table(claims)
 

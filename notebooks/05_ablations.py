@@ -90,7 +90,8 @@ plots.save_figure(fig, figures_dir, "ablation_low_rank_relu")
 # %%
 noise = frames.measure_noise(profile, results_dir)
 history = frames.history_frame(plan, results_dir)
-claims = judge.ablation_claims(final, history, data, noise)
+images = frames.image_frame(plan, results_dir)  # the final model on every test image: seeds x images
+claims = judge.ablation_claims(final, history, data, noise, images=images)
 report.write_claims(results_dir, "ablations", claims, profile)
 report.verdict_table(claims)
 

@@ -13,7 +13,7 @@ def test_the_pilot_is_seed_0_of_the_cpu_table1_at_1_block_for_20k_iterations():
     assert sorted(r.labels["family"] for r in runs) == ["EDSR", "WDSR-A", "WDSR-B"]
     for r in runs:
         t = r.config.train
-        assert (r.labels["blocks"], t.seed, t.iterations, t.val_every, t.threads) == (1, 0, 20_000, 500, 1)
+        assert (r.labels["blocks"], t.seed, t.iterations, t.val_every, t.threads) == (1, 0, 20_000, 250, 1)
         assert r.config.data.val_crop is None and t.precision == "fp32"
         assert t.lr_halve_every == 16_000  # the paper's relative place: 2e5 of 2.5e5
     # twice the study's Table 1 budget at 1 block, so that the gaps at 10k can be compared with where they go

@@ -47,9 +47,10 @@ def test_table1_plan_covers_every_family_budget_and_seed():
     plan = plans.table1("cpu")
     p = get_profile("cpu")
     assert len(plan) == 3 * sum(len(p.budget("table1", b).seeds) for b in p.table1_blocks)
-    assert len(plan) == 3 * 5  # the cpu study: 5 seeds at 1 block (3 blocks cut for the 8 h budget)
+    assert len(plan) == 3 * (5 + 3)  # the cpu study: 5 seeds at 1 block, 3 at 3 blocks
     its = {(r.labels["blocks"], r.config.train.iterations, r.config.train.lr_halve_every) for r in plan}
-    assert its == {(1, 10_000, 8_000)}  # lr halved at 80%, the paper's 2e5 of 2.5e5
+    assert its == {(1, 10_000, 8_000), (3, 10_000, 8_000)}  # lr halved at 80%, the paper's 2e5 of 2.5e5
+    assert {r.config.data.source for r in plan} == {"photos"} and len(plans.table1("cpu_v1")) == 3 * 5
     assert {r.config.model.resolved_norm for r in plan} == {"weight"}
     wdsr_a_1 = [r for r in plan if r.labels["family"] == "WDSR-A" and r.labels["blocks"] == 1][0]
     assert _params(wdsr_a_1.config.model) == 79_380  # 79,164 without the weight-norm gains
@@ -96,7 +97,9 @@ def test_cpu_x4_transfer_starts_from_its_own_2500_iteration_x2_edsr():
     assert [r.config.train.iterations for r in sources] == [2_500] * 3  # weights on disk when x4 starts
     assert {r.config.train.init_from for r in x4 if r.labels["arm"] == "x4 from x2"} == {r.name for r in sources}
     assert {r.config.train.iterations for r in x4 if r.labels["scale"] == 4} == {2_500}
-    assert {r.config.train.val_every for r in x4 if r.labels["scale"] == 4} == {125}  # 4 in the gate's window
+    assert {r.config.train.val_every for r in x4 if r.labels["scale"] == 4} == {62}  # 8 in the gate's window
+    v1 = plans.select(plans.edsr_comparison("cpu_v1"), study="x4")
+    assert {r.config.train.val_every for r in v1 if r.labels["scale"] == 4} == {125}  # the first edition's 4
     assert {r.config.train.val_every for r in plans.edsr_comparison("quick")} == {25}  # quick keeps its spacing
     assert not {r.name for r in sources} & {r.name for r in plans.table1("cpu")}
 
@@ -168,5 +171,7 @@ def test_gate_spacing_keeps_a_spacing_that_suffices_and_adds_points_where_it_doe
     assert plans.gate_spacing(10_000, 500) == 500  # 8,500 .. 10,000: 4 points
     assert plans.gate_spacing(300, 25) == 25  # quick: 250, 275, 300
     assert plans.gate_spacing(1_000, 500) == 50  # 500 would leave only 1,000 itself
+    assert plans.gate_spacing(2_500, 250, min_points=8) == 62  # cpu's x4: 8 points after 2,000
+    assert plans.gate_spacing(10_000, 250, min_points=8) == 250  # cpu's 10k runs: 8,250 .. 10,000
     assert plans.gate_spacing(2_500, 500) == 125
     assert plans.gate_spacing(4, 2) == 2  # too short to matter (smoke)

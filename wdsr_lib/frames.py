@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from .plans import Plan, PlannedRun, dependency_order, every_plan, label_frame, noise
 from .profiles import Profile
@@ -187,3 +187,34 @@ def union_length(segments: Sequence[tuple[float, float]]) -> float:
         total += b - max(a, end)
         end = b
     return total
+
+
+def gate_noise(profile: Profile | str, results_dir: str | os.PathLike) -> Optional[dict]:
+    """The convergence gate's noise, measured on the profile's stored runs that pass it: the pooled residual SD of
+    their validation curves around the least-squares line of the last 20% (`verdicts.late_residual_sd`), and the
+    chance that a truly flat curve with that noise fails the one-sided gate at the profile's 10k-run spacing
+    (`verdicts.gate_false_alarm`). None without such runs."""
+    import math
+
+    import numpy as np
+
+    from .plans import every_plan
+    from .profiles import get_profile
+    from .verdicts import gate_false_alarm, late_residual_sd
+
+    p = get_profile(profile) if isinstance(profile, str) else profile
+    frame = final_frame(every_plan(p), results_dir)
+    flat = set(frame.loc[frame["converged"].fillna(False).astype(bool), "run"])
+    hist = history_frame(every_plan(p), results_dir)
+    hist = hist[(hist["metric"] == "val_psnr") & hist["run"].isin(flat)]
+    ss, dof, runs = 0.0, 0, 0
+    for _, part in hist.groupby("run"):
+        sd, k = late_residual_sd(part["iteration"].to_numpy(float), part["value"].to_numpy(float))
+        if k > 0 and math.isfinite(sd):
+            ss, dof, runs = ss + sd ** 2 * k, dof + k, runs + 1
+    if not dof:
+        return None
+    sd = math.sqrt(ss / dof)
+    its = np.arange(p.val_every, p.iterations + 1, p.val_every, dtype=float)
+    return {"sd_db": sd, "dof": dof, "runs": runs, "iterations": p.iterations, "val_every": p.val_every,
+            "false_alarm": gate_false_alarm(sd, its)}

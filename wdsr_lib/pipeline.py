@@ -126,6 +126,8 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
         if empty:
             notes.append(f"Not run (none of their runs is in the store yet): {', '.join(empty)}.")
             chosen = [n for n in chosen if n not in empty]
+            for name in empty:  # no verdict from an earlier store may stand for runs that are not there
+                report.write_claims(results, NOTEBOOK_PLANS[name][0], [], p.name)
     elif jobs > 1:
         from .schedule import train_all
         from .plans import all_runs
@@ -151,6 +153,8 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
     from .plans import budget_lines
     from .frames import elapsed_training, run_seconds
 
+    report.apply_holm(results, p.name)  # family-wise over every claim of the profile (verdicts.holm)
+    report.update_readme(results.parent / "README.md", results, p.name)  # its generated verdict table, if any
     path = report.write_report(results, p, figures / p.name, timings={**timings, "total": total},
                                trained=len(new), budget_lines=budget_lines(p), run_seconds=run_seconds(p, results),
                                notes=notes, elapsed=elapsed_training(p, results))

@@ -17,6 +17,7 @@ import pandas as pd
 
 from .atomic import atomic_write_text
 from .claims import PROTOCOL_DIV2K, Claim
+from .frames import gate_noise
 from .profiles import Profile, get_profile
 from .verdicts import INCONCLUSIVE, NOT_CONVERGED, NOT_REPRODUCED, REPRODUCED, RULES, interval
 
@@ -30,6 +31,9 @@ ARTEFACT_TITLES = {"table1": "WDSR Table 1: wide activation at equal parameter b
 
 # --- data descriptions ----------------------------------------------------------------------------------
 
+PHOTO_DATA = ("the photo set (wdsr_lib/data/photos/CREDITS.md): 34 natural photographs from Debian and PyPI "
+              "packages, 14 training, 4 validation (the convergence gate), 16 test (the verdicts), split by a stated "
+              "hash rule")
 SAMPLE_DATA = ("embedded scikit-image images: training astronaut, rocket and stereo_motorcycle (left view) "
                "(photographs), hubble_deep_field (an astronomical image), retina (a fundus photograph) and "
                "immunohistochemistry (a microscopy slide); validation chelsea and coffee (photographs)")
@@ -42,7 +46,10 @@ def data_description(profile: Profile | str) -> str:
     crop = f"centre crop {d.val_crop} px HR" if d.val_crop else "whole images"
     if d.source == "div2k":
         return f"DIV2K validation 0801-0900 ({crop}); comparable with the papers' DIV2K numbers"
-    where = SAMPLE_DATA if d.source == "sample" else f"image folder {d.val_folder}"
+    if d.source == "photos":
+        where = PHOTO_DATA
+    else:
+        where = SAMPLE_DATA if d.source == "sample" else f"image folder {d.val_folder}"
     return (f"{where}; validation on {crop}; profile {p.name}: LR patch {d.patch_size} px, batch 16, fp32. "
             f"NOT comparable with DIV2K numbers")
 
@@ -77,6 +84,47 @@ def read_claims(results_dir: str | os.PathLike, profile: Optional[str] = None) -
         if name in files:
             out += [e for e in json.loads(files[name].read_text()) if profile is None or e.get("profile") == profile]
     return out
+
+
+def _claim_p(entry: dict) -> float:
+    """The p-value that decides a claim: its parts' largest when it is reproduced only if every part is (an
+    intersection-union test), the smallest among parts on the wrong side when it is not reproduced; else its
+    own. NaN where the claim has no p-value (seed-only intervals, no data)."""
+    nan = float("nan")
+    parts = [q for q in entry.get("parts") or () if q.get("p_value") is not None]
+    ps = [float(q["p_value"]) for q in parts]
+    if entry.get("verdict") == "not reproduced" and parts:
+        wrong = [float(q["p_value"]) for q in parts if q.get("verdict") == "not reproduced"]
+        return min(wrong) if wrong else max(ps)
+    if ps:
+        return max(ps)
+    return float(entry["p_value"]) if entry.get("p_value") is not None else nan
+
+
+def apply_holm(results_dir: str | os.PathLike, profile: str) -> list[dict]:
+    """Holm's family-wise correction (`verdicts.holm`, alpha 0.05) over the profile's claims that carry a
+    p-value, written into every entry of `results/claims/*.json` as `p_holm` and `verdict_holm`: a decided verdict
+    stands only when its adjusted p is below 0.05, else it reads "inconclusive (Holm)"."""
+    from .verdicts import LEVEL, holm
+
+    entries = read_claims(results_dir, profile)
+    p = {f"{e['artefact']}/{e['id']}": _claim_p(e) for e in entries}
+    adjusted = holm(p)
+    by_file: dict[str, list[dict]] = {}
+    for path in claims_dir(results_dir).glob("*.json"):
+        by_file[path.stem] = json.loads(path.read_text())
+    for artefact, rows in by_file.items():
+        for e in rows:
+            if e.get("profile") != profile:
+                continue
+            q = adjusted.get(f"{artefact}/{e['id']}", float("nan"))
+            e["p_claim"] = None if q != q else round(p[f"{artefact}/{e['id']}"], 6)
+            e["p_holm"] = None if q != q else round(q, 6)
+            decided = e.get("verdict") in ("reproduced", "not reproduced")
+            e["verdict_holm"] = (e["verdict"] if not decided or (q == q and q < 1 - LEVEL)
+                                 else "inconclusive (Holm)")
+        atomic_write_text(claims_dir(results_dir) / f"{artefact}.json", json.dumps(rows, indent=1) + "\n")
+    return read_claims(results_dir, profile)
 
 
 def verdict_table(claims: Sequence[Claim | dict]) -> pd.DataFrame:
@@ -173,10 +221,28 @@ def summary_frame(claims: Sequence[dict]) -> pd.DataFrame:
     for c in claims:
         ci = f"{_num(c.get('ci_low_db'))} to {_num(c.get('ci_high_db'))}" if c.get("ci_low_db") is not None else ""
         rows.append({"artefact": c["artefact"], "claim": c["claim"], "verdict": c["verdict"],
-                     "mean (dB)": _num(c.get("mean_db")), "95% CI (dB)": ci, "seeds": c.get("n_seeds", ""),
-                     "converged": c.get("converged", ""), "test": c.get("test", "")})
-    return pd.DataFrame(rows, columns=["artefact", "claim", "verdict", "mean (dB)", "95% CI (dB)", "seeds",
-                                       "converged", "test"])
+                     "mean (dB)": _num(c.get("mean_db")), "95% CI (dB)": ci,
+                     "CI covers": c.get("ci_covers", "seeds"), "seeds": c.get("n_seeds", ""),
+                     "images": c.get("n_images") or "", "converged": c.get("converged", ""),
+                     "test": c.get("test", ""), "p (Holm)": _num(c.get("p_holm"), ".3g"),
+                     "after Holm": c.get("verdict_holm", "")})
+    return pd.DataFrame(rows, columns=["artefact", "claim", "verdict", "mean (dB)", "95% CI (dB)", "CI covers",
+                                       "seeds", "images", "converged", "test", "p (Holm)", "after Holm"])
+
+
+def per_image_lines(c: dict) -> list[str]:
+    """The per-image table of a claim's parts (mean difference over seeds and how many seeds are above 0), so a
+    reader sees whether one photograph carries it."""
+    lines = []
+    parts = [q for q in c.get("parts") or () if q.get("per_image")]
+    for part in parts or [c]:
+        rows = part.get("per_image") or ()
+        if not rows:
+            continue
+        name = part.get("part") or "difference"
+        cells = ", ".join(f"{r['image']} {r['mean_db']:+.3f} ({r['positive']}/{r['seeds']})" for r in rows)
+        lines.append(f"  - per image, {name} (mean over seeds, seeds above 0): {cells}")
+    return lines
 
 
 def write_report(results_dir: str | os.PathLike, profile: Profile | str,
@@ -222,14 +288,22 @@ def write_report(results_dir: str | os.PathLike, profile: Profile | str,
             lines.append(f"- Elapsed wall time of training, all stored runs: about {total / 3600:.1f} h (the measured "
                          f"spans plus half the summed time of the runs without spans, which `make study` trained "
                          f"two at a time).")
+    gate = gate_noise(p, results) if (results / "runs").is_dir() else None
+    if gate:
+        lines.append(f"- Convergence gate, measured: the validation curves of the {gate['runs']} stored runs that pass "
+                     f"it scatter by {gate['sd_db']:.3f} dB (residual SD around the line of their last 20%, "
+                     f"{gate['dof']} degrees of freedom); a truly flat {gate['iterations']:,}-iteration curve "
+                     f"validated every {gate['val_every']} fails the one-sided gate with probability "
+                     f"{gate['false_alarm']:.1%}.")
     if timings:
         lines.append(f"- This `wdsr reproduce` call: {timings.get('total', 0.0):.0f} s elapsed"
                      + (f", {trained} runs trained (the others loaded from the store)" if trained is not None else "")
                      + ".")
     lines.append("")
     if not comparable:
-        lines += ["> **Not comparable with the papers' numbers.** Every PSNR below is measured on the embedded "
-                  "sample images after a CPU training run; the papers' numbers are on DIV2K after 250k+ "
+        lines += ["> **Not comparable with the papers' numbers.** Every PSNR below is measured on "
+                  f"{'the photo set' if p.data.source == 'photos' else 'the embedded sample images'} after a CPU "
+                  "training run; the papers' numbers are on DIV2K after 250k+ "
                   "iterations. Only the *direction* of each comparison is tested.", ""]
     lines += ["## Summary", "", markdown_table(summary_frame(claims)), ""]
     for note in notes:
@@ -242,10 +316,14 @@ def write_report(results_dir: str | os.PathLike, profile: Profile | str,
         for c in part:
             lines += [f"### {c['claim']}: **{c['verdict']}**", "",
                       f"- Paper: {c['paper']}",
-                      f"- Ours: {c['ours']}" + ("" if comparable else " (sample images: not comparable with DIV2K)"),
+                      f"- Ours: {c['ours']}" + ("" if comparable else " (not comparable with DIV2K)"),
                       f"- Test: {c.get('test')}" + (f", margin {c['margin_db']} dB" if c.get("margin_db") else "")
                       + f"; seeds {c.get('n_seeds')}; converged: {c.get('converged')}"
-                      + (f"; single-seed noise level {c['noise_db']:.3f} dB" if c.get("noise_db") else ""),
+                      + (f"; single-seed noise level {c['noise_db']:.3f} dB" if c.get("noise_db") else "")
+                      + (f"; interval over {c['ci_covers']}, {c['n_images']} images" if c.get("n_images") else "")
+                      + (f"; Holm-adjusted p {c['p_holm']:.3g} -> {c['verdict_holm']}" if c.get("p_holm") is not None
+                         else (f"; after Holm: {c['verdict_holm']}" if c.get("verdict_holm") else "")),
+                      *per_image_lines(c),
                       f"- Protocol: {c['protocol']}", f"- Data: {c['data'] or data_description(p)}", ""]
     tables = sorted((results / "tables" / p.name).glob("*.md"))
     out = reports_dir(results)
@@ -285,3 +363,44 @@ def baseline_frame(final: pd.DataFrame, costs: pd.DataFrame) -> pd.DataFrame:
 def caption(title: str, profile: Profile | str) -> str:
     """A table caption naming the protocol and the data (and whether it compares with DIV2K)."""
     return f"{title}. Protocol: {PROTOCOL_DIV2K}. Data: {data_description(profile)}."
+
+
+# --- the README's verdict tables, generated from the claims -------------------------------------------------
+
+def readme_table(claims: Sequence[dict]) -> str:
+    """The front page's verdict table of a profile: claim, ours (mean and 95% interval, what it covers), the
+    verdict and the verdict after Holm, from `results/claims/*.json` entries."""
+    rows = []
+    for c in claims:
+        ci = (f"{_num(c.get('ci_low_db'))} to {_num(c.get('ci_high_db'))}" if c.get("ci_low_db") is not None
+              else "no interval")
+        size = f"{c.get('n_seeds')} seeds" + (f" x {c['n_images']} images" if c.get("n_images") else "")
+        covers = c.get("ci_covers", "seeds") if c.get("ci_low_db") is not None else ""
+        ours = f"{_num(c.get('mean_db'))} ({ci}{'; ' + covers if covers else ''}; {size})"
+        rows.append({"claim": c["claim"], "ours (dB)": ours, "test": c.get("test", ""), "verdict": c["verdict"],
+                     "after Holm": c.get("verdict_holm", "")})
+    return markdown_table(pd.DataFrame(rows, columns=["claim", "ours (dB)", "test", "verdict", "after Holm"]))
+
+
+def _markers(profile: str) -> tuple[str, str]:
+    return f"<!-- verdicts:{profile} (generated by wdsr reproduce from results/claims; do not edit) -->", \
+        f"<!-- /verdicts:{profile} -->"
+
+
+def update_readme(readme: str | os.PathLike, results_dir: str | os.PathLike, profile: str) -> bool:
+    """Rewrite the README's verdict table of `profile` between its markers (`_markers`) from the claims; False
+    when the README has no such markers (an installed package run elsewhere)."""
+    path = Path(readme)
+    if not path.is_file():
+        return False
+    text = path.read_text()
+    start, end = _markers(profile)
+    if start not in text or end not in text:
+        return False
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    table = readme_table(read_claims(results_dir, profile))
+    new = f"{head}{start}\n{table}\n{end}{tail}"
+    if new != text:
+        atomic_write_text(path, new)
+    return True
