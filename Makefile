@@ -33,7 +33,7 @@ study: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m ruff check .  # lint first (pyproject.toml [tool.ruff]: pycodestyle and pyflakes)
-	$(BIN)/python -m pytest -q -n 2 --durations=15 tests
+	$(BIN)/python -m pytest -q -n 2 -rs --durations=15 tests  # -rs: each skipped test with its reason
 	# nbval runs each notebook with its default parameters, redirected to the smoke profile and a scratch store.
 	scratch=$$(mktemp -d) && WDSR_PROFILE=smoke WDSR_RESULTS_DIR=$$scratch/results WDSR_FIGURES_DIR=$$scratch/figures \
 		$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=900 \
@@ -70,14 +70,25 @@ notebooks: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
+# The GPU acceptance check (tools/gpu_check.py): paper-profile steps fp32/TF32, eager/compiled, channels_last,
+# GFLOP/s against the measured matmul peak, torchrun + NCCL, SyncBatchNorm, CUDA nondeterminism, a smoke
+# reproduce on CUDA. Writes results/bench/gpu.json and gpu.md. GPU_CHECK_ARGS=--dry-run: CPU, tiny shapes.
+GPU_CHECK_ARGS ?=
+.PHONY: gpu-check
+gpu-check: $(STAMP)
+	$(BIN)/python tools/gpu_check.py $(GPU_CHECK_ARGS)
+
 models: $(STAMP)
 	$(BIN)/wdsr models
 
-# Retrain the RUNS cheapest stored runs into a scratch store; every logged number must match (wdsr_lib/verify.py).
+# Retrain the RUNS cheapest stored runs of VERIFY_PROFILE (default: the 2 cheapest quick runs, about a minute)
+# into a scratch store and check them (wdsr_lib/verify.py): bitwise on a machine with the recording fingerprint,
+# statistically (inside the 99% band of their arm's other seeds) elsewhere; the output names the level.
 RUNS ?= 2
+VERIFY_PROFILE ?= quick
 .PHONY: verify
 verify: $(STAMP)
-	$(BIN)/wdsr verify --runs $(RUNS)
+	$(BIN)/wdsr verify --runs $(RUNS) --profile $(VERIFY_PROFILE)
 
 clean-venv:
 	rm -rf $(VENV)

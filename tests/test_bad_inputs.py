@@ -142,9 +142,10 @@ def stored_run(tmp: Path, model: dict = TINY_A, *, weights: bool = True, scale: 
     cfg = get_profile("smoke").run(m)
     run = tmp / "results" / "runs" / cfg.run_name()
     run.mkdir(parents=True)
-    (run / "config.json").write_text(json.dumps({"config": cfg.to_dict()}))
-    (run / "summary.json").write_text("{}")
-    (run / "history.csv").write_text("iteration,train_loss,val_psnr,lr,seconds\n")
+    (run / "config.json").write_text(json.dumps({"config": cfg.to_dict(), "key": cfg.key()}))
+    (run / "summary.json").write_text(json.dumps(dict.fromkeys(
+        ("complete", "iteration", "psnr", "psnr_y", "ssim_y", "bicubic_psnr", "params", "macs_per_lr_pixel"), 1)))
+    (run / "history.csv").write_text("iteration,train_loss,val_psnr,lr,seconds\n2,0.1,20.0,0.001,0.1\n")
     if weights:
         torch.save(m.build().state_dict(), run / "model.pt")
     (run / "DONE").write_text("done\n")
@@ -199,6 +200,79 @@ def init_from(tmp: Path, source: Path, *model: str) -> list:
 def partial_div2k(tmp: Path) -> list:
     root = write_div2k(tmp / "div2k", scales=(2,), ids={"train": range(1, 4), "valid": range(801, 803)})
     return ["train", "--profile", "paper", "--data-root", root, "--results-dir", tmp / "results", "--no-progress"]
+
+
+# --- issue 26: records that know who they are, verification that cannot pass vacuously ----------------------
+
+def run_upscale(tmp: Path, run: Path) -> list:
+    return ["upscale", photo(tmp), tmp / "out.png", "--run", run.name, "--results-dir", tmp / "results"]
+
+
+def swapped_record(tmp: Path) -> list:
+    """`cp -a runs/<x3 run> runs/<x2 run>`: the x2 folder now holds another run's record."""
+    import shutil
+
+    x2, x3 = stored_run(tmp), stored_run(tmp, scale=3)
+    shutil.rmtree(x2)
+    shutil.copytree(x3, x2)
+    return run_upscale(tmp, x2)
+
+
+def swapped_weights(tmp: Path) -> list:
+    from wdsr_lib.store import write_weights_digest
+
+    run = stored_run(tmp)
+    write_weights_digest(run)
+    torch.save(build_model("wdsr_a", 2, n_resblocks=1, n_feats=8, block_feats=16).state_dict(), run / "model.pt")
+    return run_upscale(tmp, run)
+
+
+def empty_weights(tmp: Path) -> list:
+    run = stored_run(tmp)
+    (run / "model.pt").write_bytes(b"")
+    return run_upscale(tmp, run)
+
+
+def pruned_summary(tmp: Path) -> list:
+    run = stored_run(tmp)
+    summary = json.loads((run / "summary.json").read_text())
+    del summary["psnr"]
+    (run / "summary.json").write_text(json.dumps(summary))
+    return run_upscale(tmp, run)
+
+
+def header_only_history(tmp: Path) -> list:
+    run = stored_run(tmp)
+    (run / "history.csv").write_text("iteration,train_loss,val_psnr,lr,seconds\n")
+    return run_upscale(tmp, run)
+
+
+def verify_into(tmp: Path, scratch: Path) -> list:
+    run = stored_run(tmp)
+    return ["verify", "--run", run.name, "--results-dir", tmp / "results", "--scratch", scratch]
+
+
+def reused_scratch(tmp: Path) -> list:
+    (tmp / "scratch" / "runs" / "wdsr_a-x2-b1-weight-s0-0123456789ab").mkdir(parents=True)
+    return verify_into(tmp, tmp / "scratch")
+
+
+def foreign_folder(tmp: Path) -> Callable[[], object]:
+    from wdsr_lib import store
+
+    run = stored_run(tmp)
+    record = json.loads((run / "config.json").read_text())
+    record["config"]["train"]["warmup"] = 100  # a field another version of the code wrote
+    (run / "config.json").write_text(json.dumps(record))
+    return lambda: store.collect(tmp / "results")
+
+
+def cut_ledger(tmp: Path) -> Callable[[], object]:
+    from wdsr_lib import store
+
+    (tmp / "results" / "runs").mkdir(parents=True)
+    (tmp / "results" / "runs" / "ledger.jsonl").write_text('{"run": "a", "event": "train"}\n{"run": "b", "ev')
+    return lambda: store.trained_runs(tmp / "results")
 
 
 CASES = [
@@ -400,7 +474,35 @@ CASES = [
          "Nothing, if a JPEG is what you want; end the name in .png for the model's exact output."),
     Case("init-from-path", "`wdsr train --init-from results/runs/<run>` (a path instead of the run name)",
          lambda t: init_from(t, stored_run(t), *MODEL, "--scale", "4")[:-1] + [stored_run(t, scale=3)], "error",
-         "is a path; give the run's name", "Give the folder name only: runs are looked up in `--results-dir`."),
+         "must be the name of a run in the same store, not a path",
+         "Give the folder name only: runs are looked up in `--results-dir`."),
+    Case("swapped-record", "`cp -a runs/<x3 run> runs/<x2 run>`, then `wdsr upscale --run <x2 run>`",
+         swapped_record, "error", "its folder name says",
+         "Move the folder away and retrain it, or restore it from git and `wdsr rebuild` its weights."),
+    Case("swapped-weights", "another run's `model.pt` copied into a run folder (weights.sha256 differs)",
+         swapped_weights, "error", "its model.pt does not match weights.sha256",
+         "`wdsr rebuild <run>` recreates the run's own weights (it rebuilds a damaged model.pt)."),
+    Case("empty-weights", "an empty `model.pt` in a run folder, then `wdsr upscale --run`", empty_weights, "error",
+         "its model.pt is empty", "`wdsr rebuild <run>` recreates the weights."),
+    Case("pruned-summary", "a DONE run whose summary.json lost `psnr`, then `wdsr upscale --run`", pruned_summary,
+         "error", "summary.json lacks psnr",
+         "Restore the record from git (or retrain it); it is damaged, not missing."),
+    Case("header-only-history", "a DONE run whose history.csv is only its header", header_only_history,
+         "error", "history.csv holds no rows",
+         "Restore the record from git (or retrain it); it is damaged, not missing."),
+    Case("verify-inf-tolerance", "`wdsr verify --tolerance inf`",
+         lambda t: ["verify", "--tolerance", "inf", "--results-dir", t / "results"], "error",
+         "must be a finite number >= 0", "Give a finite tolerance, or none: the level is chosen per run."),
+    Case("verify-scratch-store", "`wdsr verify --scratch <the store itself>`",
+         lambda t: verify_into(t, t / "results"), "error", "is the store",
+         "Give a new folder outside the store (or no --scratch: a temporary one)."),
+    Case("verify-scratch-reused", "`wdsr verify --scratch DIR` with DIR/runs from an earlier verify",
+         reused_scratch, "error", "already holds retrained runs", "Give a new or empty folder."),
+    Case("foreign-run-folder", "a DONE folder whose config.json has a field this code does not know (library: "
+         "`store.collect`, every reproduce)", foreign_folder, "warning", "written by another version of this code",
+         "Move it out of the store; everything else is read (it is skipped)."),
+    Case("cut-ledger-line", "`runs/ledger.jsonl` whose last line was cut short (library: `store.trained_runs`)",
+         cut_ledger, "warning", "is not a whole JSON line", "Nothing: the line is skipped."),
     Case("out-of-memory", "`wdsr upscale` of an image too large for memory (simulated allocator failure)",
          lambda t: upscale(t, photo(t)), "error", "pass --tile 256 (or smaller)",
          "Pass `--tile 256` (smaller if needed): tiles give the same result.", around=out_of_memory),

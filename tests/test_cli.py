@@ -83,6 +83,22 @@ def test_debug_flag_shows_the_traceback():
     assert proc.returncode != 0 and "Traceback" in proc.stderr
 
 
+@pytest.mark.parametrize("where", ["before", "after", "absent"])
+def test_global_debug_flag_works_before_or_after_the_command(where, tmp_path):
+    """`wdsr --debug CMD` (as git, pip and docker take global flags) and `wdsr CMD --debug` both show the
+    traceback; without --debug the failure is one sentence."""
+    command = ["upscale", tmp_path / "missing.png", tmp_path / "out.png", "--run", "nope", "--results-dir", tmp_path]
+    argv = {"before": ["--debug", *command], "after": [*command, "--debug"], "absent": command}[where]
+    proc = wdsr(*argv, check=False)
+    assert proc.returncode != 0
+    if where == "absent":
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert proc.stderr.startswith("wdsr upscale: error: no run at nope") and len(proc.stderr.splitlines()) == 1
+    else:
+        assert "Traceback" in proc.stderr and "FileNotFoundError: no run at nope" in proc.stderr
+    assert not (tmp_path / "out.png").exists()
+
+
 def test_models_table_lists_presets_with_exact_counts(capsys):
     assert cli.main(["models", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)

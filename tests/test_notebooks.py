@@ -20,6 +20,18 @@ FIGURES = ["table1_psnr_vs_params", "fig3_normalization", "fig4_bn_lr", "edsr_ba
 CLAIMS = {"table1": 2, "fig3": 2, "fig4": 1, "edsr_comparison": 5, "ablations": 3}
 
 
+def _figures_shown(executed_dir):
+    """Each study notebook's executed copy shows every figure it writes, inline under the cell that writes it."""
+    for name in pipeline.NOTEBOOKS:
+        nb = nbformat.read(executed_dir / name, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        writers = [c for c in code if "save_figure(" in c.source]
+        shown = [c for c in writers if any("image/png" in o.get("data", {}) for o in c.outputs)]
+        images = sum("image/png" in o.get("data", {}) for c in code for o in c.outputs)
+        assert writers and len(shown) == len(writers) and images >= len(writers), \
+            f"{name}: {len(shown)} of {len(writers)} figure cells show their figure ({images} PNG outputs)"
+
+
 def _inputs(nb):
     return [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in nb.cells]
 
@@ -153,7 +165,9 @@ def test_smoke_pipeline_writes_every_artefact_and_a_second_run_trains_nothing(tm
     report = (results / "reports" / "smoke.md").read_text()
     assert "profile `smoke`" in report and report.count("### ") == sum(CLAIMS.values())
     assert all((results / "executed" / "smoke" / n).is_file() for n in pipeline.NOTEBOOKS)
+    _figures_shown(results / "executed" / "smoke")
 
     ledger = trained_runs(results)
     second = pipeline.reproduce("smoke", results, figures, log_output=False)
     assert second["trained"] == 0 and trained_runs(results) == ledger
+    _figures_shown(results / "executed" / "smoke")

@@ -1,4 +1,6 @@
 """Run plans: equal-budget ablations really have equal parameters, all_runs is deduplicated and ordered."""
+from pathlib import Path
+
 import pytest
 
 from wdsr_lib import frames, plans
@@ -175,3 +177,17 @@ def test_gate_spacing_keeps_a_spacing_that_suffices_and_adds_points_where_it_doe
     assert plans.gate_spacing(10_000, 250, min_points=8) == 250  # cpu's 10k runs: 8,250 .. 10,000
     assert plans.gate_spacing(2_500, 500) == 125
     assert plans.gate_spacing(4, 2) == 2  # too short to matter (smoke)
+
+
+PLANNED = Path(__file__).parent / "data" / "planned_runs"
+
+
+@pytest.mark.parametrize("profile", sorted(p.stem for p in PLANNED.glob("*.txt")))
+def test_every_profile_plans_the_run_names_it_always_had(profile):
+    """Run keys are the store's identity: a refactor that changes one orphans a finished run (the cpu study's
+    second edition trains from a pinned commit and is copied in by name). The expected names were listed when
+    each profile's runs were first trained; a deliberate change rewrites the file and says why in its commit."""
+    expected = (PLANNED / f"{profile}.txt").read_text().split()
+    got = sorted(plans.run_name(c) for c in plans.all_runs(profile))
+    assert got == expected, (f"profile {profile}: {len(set(got) - set(expected))} new and "
+                             f"{len(set(expected) - set(got))} missing run names against tests/data/planned_runs")

@@ -27,6 +27,17 @@ def test_training_curves_have_labelled_axes_and_a_legend_per_panel(tmp_path):
     assert all(p.stat().st_size > 5_000 for p in paths)
 
 
+def test_a_saved_figure_as_a_cells_value_shows_its_png_once(tmp_path):
+    """A notebook cell ending with `plots.save_figure(...)` displays the written PNG (and only that image)."""
+    from IPython.core.formatters import DisplayFormatter
+
+    paths = plots.save_figure(plots.training_curves(_history(), hue="norm", title="Figure 3"), tmp_path, "fig3")
+    data, _ = DisplayFormatter().format(paths)
+    assert data["image/png"] == (tmp_path / "fig3.png").read_bytes()
+    assert data["text/plain"] == f"figure written: {tmp_path / 'fig3.png'}, {tmp_path / 'fig3.pdf'}"
+    assert paths == [tmp_path / "fig3.png", tmp_path / "fig3.pdf"] and paths[0].name == "fig3.png"
+
+
 def test_table1_figure_shows_ours_and_the_papers_numbers():
     rows = [{"family": f, "blocks": b, "seed": 0, "psnr": 30 + b / 10, "params": 1e5 * b, "paper_params_m": 0.1 * b,
              "paper_psnr": 33 + b / 10, "source": "sample"} for f in ("EDSR", "WDSR-A", "WDSR-B") for b in (1, 3)]

@@ -31,12 +31,15 @@ def untouched(results: Path) -> bool:
     return not runs.exists() or (not any(p.is_dir() for p in runs.iterdir()) and store.trained_runs(results) == [])
 
 
-def fake_run(results: Path, model: ModelConfig, name: str = "src-run") -> Path:
-    """A DONE run in the store with the weights of `model` (random init: only names and values matter here)."""
+def fake_run(results: Path, model: ModelConfig, name: str | None = None) -> Path:
+    """A DONE run in the store with the weights of `model` (random init: only names and values matter here),
+    under its own run name with a complete record (a source is checked to be the run its name says)."""
     cfg = replace(tiny_config(), model=model)
-    run = results / "runs" / name
+    run = results / "runs" / (name or cfg.run_name())
     run.mkdir(parents=True)
-    (run / "config.json").write_text(json.dumps({"config": cfg.to_dict()}))
+    (run / "config.json").write_text(json.dumps({"config": cfg.to_dict(), "key": cfg.key()}))
+    (run / "summary.json").write_text(json.dumps(dict.fromkeys(store.REQUIRED_SUMMARY, 1)))
+    (run / "history.csv").write_text("iteration,train_loss,val_psnr,lr,seconds\n2,0.1,20.0,0.001,0.1\n")
     torch.manual_seed(3)
     torch.save(model.build().state_dict(), run / "model.pt")
     (run / "DONE").write_text("done\n")

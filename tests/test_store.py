@@ -126,3 +126,140 @@ def test_elapsed_training_of_a_profile_counts_each_stored_run_once(smoke_store):
     walls = [json.loads(p.read_text())["wall_seconds"] for p in smoke_store.glob("runs/*/summary.json")]
     assert out["timed"] == len(walls) > 1 and out["untimed"] == 0
     assert 0 < out["seconds"] <= sum(walls)  # trained one after another: the union is their own spans
+
+
+# --- records that know who they are (issue 26) ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("two")
+    a = store.load_or_train(tiny_config(iterations=2), root, progress=False)
+    b = store.load_or_train(tiny_config(iterations=2, seed=1), root, progress=False)
+    return root, a.name, b.name
+
+
+@pytest.fixture
+def runs(two_runs, tmp_path):
+    import shutil
+
+    root, a, b = two_runs
+    shutil.copytree(root, tmp_path / "s")
+    return tmp_path / "s", a, b
+
+
+def test_a_record_copied_under_another_name_is_damaged_naming_it(runs):
+    import shutil
+
+    root, a, b = runs
+    shutil.rmtree(root / "runs" / a)
+    shutil.copytree(root / "runs" / b, root / "runs" / a)
+    with pytest.raises(store.DamagedRecord, match=f"damaged run record .*{a}: its folder name says {a}, but its "
+                                                  f"config.json holds the run {b}.*wdsr rebuild {a}"):
+        store.load_record(root / "runs" / a)
+    with pytest.raises(store.DamagedRecord, match=a):
+        store.collect(root)
+
+
+def test_an_edited_stored_key_is_damaged(runs):
+    root, a, _ = runs
+    path = root / "runs" / a / "config.json"
+    record = json.loads(path.read_text())
+    record["key"] = "0123456789ab"
+    path.write_text(json.dumps(record))
+    with pytest.raises(store.DamagedRecord, match="stored key 0123456789ab"):
+        store.load_record(root / "runs" / a)
+
+
+def test_training_writes_a_weights_digest_and_checks_it(runs):
+    import shutil
+
+    root, a, b = runs
+    assert (root / "runs" / a / store.WEIGHTS_DIGEST).read_text().endswith(f"  {a}\n")
+    assert store.check_weights(root / "runs" / a)
+    (root / "runs" / a / store.WEIGHTS_DIGEST).unlink()  # a record from before digests: unknown, not damage
+    assert store.check_weights(root / "runs" / a)
+    shutil.copyfile(root / "runs" / b / "model.pt", root / "runs" / a / "model.pt")
+    shutil.copyfile(root / "runs" / b / store.WEIGHTS_DIGEST, root / "runs" / a / store.WEIGHTS_DIGEST)
+    with pytest.raises(store.DamagedRecord, match=f"belongs to {b}"):
+        store.check_weights(root / "runs" / a)
+
+
+@pytest.mark.parametrize("damage", ["pruned summary", "header-only history", "all-NaN history"])
+def test_a_damaged_record_is_damaged_everywhere_never_missing(runs, damage):
+    root, a, _ = runs
+    run = root / "runs" / a
+    if damage == "pruned summary":
+        summary = json.loads((run / "summary.json").read_text())
+        del summary["psnr"]
+        (run / "summary.json").write_text(json.dumps(summary))
+        match = "summary.json lacks psnr"
+    else:
+        lines = (run / "history.csv").read_text().splitlines()
+        if damage == "header-only history":
+            lines = lines[:1]
+            match = "history.csv holds no rows"
+        else:
+            head = lines[0].split(",")
+            lines = [lines[0]] + [",".join("nan" if h.startswith("val_psnr") else v for h, v in
+                                           zip(head, line.split(","))) for line in lines[1:]]
+            match = "history.csv holds no finite val_psnr"
+        (run / "history.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(store.DamagedRecord, match=f"damaged run record {run}: {match}"):
+        store.collect(root)
+    with pytest.raises(store.DamagedRecord, match=match):  # a plan that needs it: damaged, never retrained
+        store.load_or_train(tiny_config(iterations=2), root, progress=False)
+
+
+def test_a_foreign_folder_and_a_cut_ledger_line_are_skipped_with_a_warning(runs):
+    import shutil
+
+    root, a, b = runs
+    foreign = root / "runs" / "wdsr_a-x2-b2-weight-s0-ffffffffffff"
+    shutil.copytree(root / "runs" / a, foreign)
+    record = json.loads((foreign / "config.json").read_text())
+    record["config"]["train"]["warmup"] = 100  # a field of another version of this code
+    (foreign / "config.json").write_text(json.dumps(record))
+    ledger = root / "runs" / "ledger.jsonl"
+    ledger.write_text(ledger.read_text() + '{"run": "x", "ev')
+    with pytest.warns(UserWarning, match="was written by another version of this code .*warmup"):
+        df = store.collect(root)
+    assert set(df["run"]) == {a, b}
+    with pytest.warns(UserWarning, match="ledger.jsonl line 3 is not a whole JSON line"):
+        assert store.trained_runs(root) == [a, b]
+
+
+def test_paper_keys_do_not_depend_on_where_div2k_lies(tmp_path, monkeypatch):
+    from wdsr_lib.config import DataConfig
+
+    cfg = replace(tiny_config(), data=DataConfig(source="div2k", root=str(tmp_path / "a")))
+    moved = replace(cfg, data=replace(cfg.data, root=str(tmp_path / "elsewhere" / "DIV2K")))
+    assert cfg.key() == moved.key() and cfg.canonical()["data"]["root"] == "DIV2K"
+    monkeypatch.setenv("WDSR_DATA", str(tmp_path / "b"))
+    assert replace(cfg, data=replace(cfg.data, root=None)).key() == cfg.key()
+    folder = replace(cfg, data=DataConfig(source="folder", root=str(tmp_path), train_folder="t", val_folder="v"))
+    assert folder.canonical()["data"]["root"] == str(tmp_path.resolve())  # a folder is identified by its path
+
+
+@pytest.mark.parametrize("path", ["../../other/runs/x", "/abs/runs/x", "runs/x", ".."])
+def test_init_from_takes_a_run_name_never_a_path(path):
+    from wdsr_lib.config import TrainConfig
+
+    with pytest.raises(ValueError, match="must be the name of a run in the same store, not a path"):
+        TrainConfig(init_from=path)
+
+
+def test_init_from_checks_its_sources_weights(runs):
+    import shutil
+
+    from wdsr_lib.engine.init_from import plan_transfer
+
+    root, a, b = runs
+    target = replace(tiny_config().model, scale=4)
+    assert plan_transfer(target, root / "runs" / a).state  # intact: transferred
+    shutil.copyfile(root / "runs" / b / "model.pt", root / "runs" / a / "model.pt")
+    with pytest.raises(store.DamagedRecord, match=f"{a}: its model.pt does not match weights.sha256"):
+        plan_transfer(target, root / "runs" / a)
+    (root / "runs" / a / store.WEIGHTS_DIGEST).unlink()  # unknown provenance: accepted (pre-digest records)
+    (root / "runs" / a / "model.pt").write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(ValueError, match=f"--init-from {a}: its weights .*model.pt cannot be read"):
+        plan_transfer(target, root / "runs" / a)

@@ -36,9 +36,10 @@ def test_untouched_store_verifies_bitwise(copy):
     lines = []
     assert verify_runs(select_runs(root, runs=None), log=lines.append)
     passed = [line for line in lines if line.startswith("PASS")]
-    assert len(passed) == 2 and all("logged numbers equal bitwise" in line for line in passed)
+    assert len(passed) == 2 and all("(bitwise: fingerprints equal): all" in line for line in passed)
+    assert all("logged numbers equal bitwise" in line for line in passed)
     assert any(x4 in line for line in passed) and any(x2 in line for line in passed)
-    assert "all 2 retrained run(s) match" in lines[-1]
+    assert "all 2 retrained run(s) pass" in lines[-1]
 
 
 def test_a_tampered_psnr_fails_naming_it(copy, capsys):
@@ -49,7 +50,7 @@ def test_a_tampered_psnr_fails_naming_it(copy, capsys):
     path.write_text(json.dumps(summary))
     assert cli.main(["verify", "--run", x2, "--results-dir", str(root)]) == 1
     out = capsys.readouterr().out
-    assert f"FAIL  {x2}: 1 of" in out and "in summary.psnr" in out
+    assert f"FAIL  {x2} (bitwise: fingerprints equal): 1 of" in out and "in summary.psnr" in out
     # a tolerance above the edit accepts it, and says how large the difference was
     assert cli.main(["verify", "--run", x2, "--results-dir", str(root), "--tolerance", "1e-6"]) == 0
 
@@ -103,7 +104,8 @@ def test_compare_records_is_stored_driven():
     same = compare_records(stored, [{"iteration": 2.0, "val_psnr": 1.5, "seconds": 0.3}],
                            {**stored, "train_seconds": 9.0, "extra": 1},
                            [{"iteration": 2, "val_psnr": 1.5, "seconds": 0.7}])
-    assert same.compared == 4 and same.differences == [] and same.ok(0.0)  # timings and new fields ignored
+    assert same.compared == 5 and same.differences == [("summary.extra", None, 1)]  # timings ignored
+    assert not same.ok(0.0) and same.missing()  # a field the record lacks fails: it may have been pruned
     missing = compare_records(stored, [], {"psnr": 30.0}, [])
     assert missing.differences == [("summary.per_image[a].psnr", stored["per_image"][0]["psnr"], None)]
     assert not missing.ok(1.0)
@@ -121,3 +123,187 @@ def test_profile_selects_the_runs_of_its_plans(copy, monkeypatch):
     with pytest.raises(ValueError, match="no finished run of profile 'smoke'"):
         select_runs(root, profile="smoke")
     assert cli.main(["verify", "--runs", "0", "--results-dir", str(root)]) == 2
+
+
+# --- two levels (issue 22): bitwise where the fingerprints match, statistical where they do not ----------------
+
+def _sibling(root, name, seed, delta):
+    """A stored seed of the same arm as `name`: its record with the seed changed and its PSNRs moved by `delta`
+    (a tight arm, as real seeds of a converged profile are; keys and names consistent)."""
+    from wdsr_lib.config import RunConfig
+
+    src = root / "runs" / name
+    record = json.loads((src / "config.json").read_text())
+    cfg = RunConfig.from_dict(record["config"])
+    cfg = replace(cfg, train=replace(cfg.train, seed=seed))
+    dest = root / "runs" / cfg.run_name()
+    dest.mkdir()
+    record.update(config=cfg.to_dict(), canonical=cfg.canonical(), key=cfg.key())
+    (dest / "config.json").write_text(json.dumps(record))
+    summary = json.loads((src / "summary.json").read_text())
+    summary["psnr"] += delta
+    (dest / "summary.json").write_text(json.dumps(summary))
+    lines = (src / "history.csv").read_text().splitlines()
+    head, last = lines[0].split(","), lines[-1].split(",")
+    col = head.index("val_psnr")
+    last[col] = repr(float(last[col]) + delta)
+    (dest / "history.csv").write_text("\n".join(lines[:-1] + [",".join(last)]) + "\n")
+    (dest / "DONE").write_text("x\n")
+
+
+@pytest.fixture
+def arm(copy):
+    """The x2 run with four more stored seeds of its arm, spread by a few hundredths of a dB."""
+    root, x2, x4 = copy
+    for seed, delta in ((1, 0.012), (2, -0.018), (3, 0.007), (4, -0.004)):
+        _sibling(root, x2, seed, delta)
+    return root, x2
+
+
+@pytest.fixture
+def foreign(monkeypatch):
+    """This machine's fingerprint as another CPU's (what a stranger's machine reports)."""
+    from wdsr_lib.engine import fingerprint as fp
+
+    real = fp.fingerprint
+
+    def other(device="cpu"):
+        return {**real(device), "cpu_model": "AMD EPYC 9654 (family/model/stepping 25/17/1, flags 0badf00d)",
+                "cpu_capability": "DEFAULT"}
+
+    monkeypatch.setattr(fp, "fingerprint", other)
+
+
+def test_a_foreign_machine_passes_statistically_naming_the_band(arm, foreign):
+    root, x2 = arm
+    log = []
+    assert verify_runs(select_runs(root, names=(x2,)), log=log.append)
+    line = next(line for line in log if x2 in line)
+    assert line.startswith(f"PASS  {x2} (statistical: fingerprints differ in cpu_model, cpu_capability) final PSNR")
+    assert "inside the 99% band" in line and "from 4 other stored seeds" in line
+    assert "last validation PSNR" in line
+
+
+def test_a_record_edited_by_03_db_fails_bitwise_and_statistically(arm, monkeypatch):
+    root, x2 = arm
+    path = root / "runs" / x2 / "summary.json"
+    summary = json.loads(path.read_text())
+    summary["psnr"] += 0.3
+    path.write_text(json.dumps(summary))
+    log = []
+    assert not verify_runs(select_runs(root, names=(x2,)), log=log.append)  # the recording machine: bitwise
+    assert any(line.startswith(f"FAIL  {x2} (bitwise: fingerprints equal)") and "summary.psnr" in line
+               for line in log)
+    from wdsr_lib.engine import fingerprint as fp
+
+    real = fp.fingerprint
+    monkeypatch.setattr(fp, "fingerprint", lambda device="cpu": {**real(device), "cpu_capability": "DEFAULT"})
+    log = []
+    assert not verify_runs(select_runs(root, names=(x2,)), log=log.append)
+    line = next(line for line in log if x2 in line)
+    assert line.startswith(f"FAIL  {x2} (statistical: fingerprints differ in cpu_capability)")
+    assert "final PSNR of the record" in line and "the record does not look like a run of this config" in line
+
+
+def test_a_single_seed_arm_is_judged_with_the_pooled_seed_noise(arm, foreign):
+    root, x2 = arm
+    from wdsr_lib.verify import prediction_band
+
+    band = prediction_band([], (0.02, 8, 2), 30.0)
+    assert band.low < 30.0 < band.high and "pooled seed SD 0.020 dB" in band.source
+    assert round(band.high - 30.0, 3) == round(3.355 * 0.02 * 2 ** 0.5, 3)  # t(0.995, 8) sd sqrt(2)
+    wide = prediction_band([30.0, 30.1, 29.9])
+    from scipy import stats
+
+    assert wide.high - 30.0 == pytest.approx(stats.t.ppf(0.995, 2) * 0.1 * (1 + 1 / 3) ** 0.5)
+
+
+# --- verification that cannot pass vacuously (issue 26) ------------------------------------------------------
+
+def test_a_pruned_summary_fails_with_a_sentence(copy):
+    root, x2, _ = copy
+    path = root / "runs" / x2 / "summary.json"
+    summary = json.loads(path.read_text())
+    del summary["psnr"], summary["psnr_y"]
+    path.write_text(json.dumps(summary))
+    log = []
+    assert not verify_runs(select_runs(root, names=(x2,)), log=log.append)
+    assert any(line.startswith(f"FAIL  {x2}: damaged run record") and "lacks psnr, psnr_y" in line for line in log)
+
+
+def test_a_field_missing_from_the_record_fails(copy):
+    root, x2, _ = copy
+    path = root / "runs" / x2 / "summary.json"
+    summary = json.loads(path.read_text())
+    del summary["per_image"]
+    path.write_text(json.dumps(summary))
+    log = []
+    assert not verify_runs(select_runs(root, names=(x2,)), log=log.append)
+    assert any("the record lacks" in line and "per_image" in line for line in log)
+
+
+def test_scratch_is_never_reused_nor_the_store(copy, tmp_path, capsys):
+    root, x2, _ = copy
+    assert cli.main(["verify", "--run", x2, "--results-dir", str(root), "--scratch", str(tmp_path / "s")]) == 0
+    assert cli.main(["verify", "--run", x2, "--results-dir", str(root), "--scratch", str(tmp_path / "s")]) == 2
+    assert "already holds retrained runs" in capsys.readouterr().err
+    assert cli.main(["verify", "--run", x2, "--results-dir", str(root), "--scratch", str(root)]) == 2
+    assert "is the store" in capsys.readouterr().err
+
+
+def test_infinite_tolerance_and_zero_runs_fail(copy, capsys):
+    root, x2, _ = copy
+    assert cli.main(["verify", "--run", x2, "--results-dir", str(root), "--tolerance", "inf"]) == 2
+    assert "finite" in capsys.readouterr().err
+    log = []
+    assert not verify_runs([], log=log.append)
+    assert "0 runs verified" in log[-1]
+
+
+def test_a_cyclic_init_from_is_refused_with_a_sentence(copy, monkeypatch):
+    root, x2, x4 = copy
+    path = root / "runs" / x2 / "config.json"
+    path.write_text(path.read_text().replace('"init_from": null', f'"init_from": "{x4}"'))
+    log = []
+    assert not verify_runs([root / "runs" / x4], log=log.append)  # returns: no endless loop
+    assert any(line.startswith(f"FAIL  {x4}: damaged run record") and x2 in line for line in log)  # x2's key
+    from wdsr_lib.verify import _dependencies
+
+    monkeypatch.setattr(store, "load_record", lambda run_dir: None)  # even past the identity check
+    with pytest.raises(store.StoreError, match=r"init_from chain is a cycle \(.* -> .* -> "):
+        _dependencies(root / "runs" / x4)
+
+
+def test_a_swapped_record_fails_naming_the_folder(copy):
+    root, x2, x4 = copy
+    shutil.rmtree(root / "runs" / x2)
+    shutil.copytree(root / "runs" / x4, root / "runs" / x2)  # cp -a runs/<x4> runs/<x2>
+    with pytest.raises(store.DamagedRecord, match=f"{x2}.*holds the run {x4}.*wdsr rebuild"):
+        store.load_record(root / "runs" / x2)
+    log = []
+    assert not verify_runs([root / "runs" / x2], log=log.append)
+    assert any(line.startswith(f"FAIL  {x2}: damaged run record") for line in log)
+
+
+def test_swapped_or_empty_weights_are_damaged(copy, tmp_path, capsys):
+    root, x2, _ = copy
+    other = store.load_or_train(tiny_config(iterations=4, seed=1), root, progress=False)  # same shapes, seed 1
+    assert (other.run_dir / store.WEIGHTS_DIGEST).exists()
+    run = root / "runs" / x2
+    store.write_weights_digest(run)  # (the module fixture's runs predate nothing; make the digest explicit)
+    shutil.copyfile(other.run_dir / "model.pt", run / "model.pt")
+    with pytest.raises(store.DamagedRecord, match="does not match weights.sha256"):
+        store.check_weights(run)
+    img = tmp_path / "in.png"
+    from PIL import Image
+
+    Image.new("RGB", (16, 16), (90, 120, 30)).save(img)
+    assert cli.main(["upscale", str(img), str(tmp_path / "out.png"), "--run", x2, "--results-dir", str(root)]) != 0
+    assert "does not match weights.sha256" in capsys.readouterr().err
+    (run / "model.pt").write_bytes(b"")
+    with pytest.raises(store.DamagedRecord, match="model.pt is empty"):
+        store.check_weights(run)
+    assert cli.main(["rebuild", x2, "--results-dir", str(root)]) == 0  # damaged, so rebuilt, never "has its weights"
+    out = capsys.readouterr().out
+    assert "has its weights already" not in out and "installed" in out
+    assert store.check_weights(run)

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator, Optional
 
+
 def temp_path(path: Path) -> Path:
     """The temp file an atomic write of `path` uses: hidden, in the same folder, named after this process."""
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -58,6 +59,22 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes,
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write `text` (UTF-8) to `path` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive `fcntl.flock` on `path` (created if absent) for a read-modify-write that other processes
+    must not interleave with (two `wdsr reproduce` calls writing one claims file)."""
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:

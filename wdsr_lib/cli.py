@@ -134,7 +134,7 @@ def _load_model(args: argparse.Namespace):
     """(model, scale) from `--run` (a store directory or name) or `--weights FILE` (alias `--checkpoint`)."""
     import torch
 
-    from .store import load_record, runs_dir
+    from .store import check_weights, load_record, runs_dir
 
     if args.weights:
         return _load_weights_file(args)
@@ -151,6 +151,7 @@ def _load_model(args: argparse.Namespace):
                              + ("again to resume and finish it." if resumable else
                                 "to train it (it stopped before its first checkpoint, so it starts over)."))
         cfg = load_record(run_dir).config
+        check_weights(run_dir)  # an empty model.pt, or another run's (weights.sha256), is damage
         weights = run_dir / "model.pt"
     else:  # argparse requires --run or --weights
         raise ValueError("give --run NAME or --weights FILE.")
@@ -282,32 +283,52 @@ def _cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _executor_options(args: argparse.Namespace) -> dict:
+    """`wdsr reproduce`'s --ray-* / --slurm-* options as `executors.execute` keywords (refused with another
+    executor)."""
+    given = {k: v for k, v in vars(args).items() if (k.startswith("ray_") or k.startswith("slurm_")) and v is not None}
+    wrong = [k for k in given if not k.startswith(args.executor + "_")]
+    if wrong:
+        flags = ", ".join("--" + k.replace("_", "-") for k in wrong)
+        verb = "does" if len(wrong) == 1 else "do"
+        raise ValueError(f"{flags} {verb} not apply with --executor {args.executor}; drop them or choose the executor.")
+    return given
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from .profiles import get_profile
 
-    if args.list_runs:
-        from .store import is_done
+    executor_options = _executor_options(args)
+    if args.list_runs:  # the run graph (wdsr_lib/rungraph.py): a `wdsr rebuild` / `wdsr train` line per step
         from .plans import all_runs
+        from .rungraph import build
 
-        for cfg in all_runs(args.profile):
-            if not is_done(cfg, args.results_dir):
-                print(train_command(cfg, args.profile, args.results_dir))
+        graph = build(all_runs(args.profile), args.results_dir, args.profile, estimate=args.format == "jsonl")
+        for step in graph:
+            print(json.dumps(step.to_json(graph.results_dir)) if args.format == "jsonl" else step.shell)
         return 0
+    elif args.format != "text":
+        raise ValueError("--format applies only with --list-runs.")
     from .pipeline import reproduce
 
     get_profile(args.profile)
     if args.jobs < 1:
         raise ValueError(f"--jobs must be at least 1; got {args.jobs}.")
     result = reproduce(args.profile, results_dir=args.results_dir, figures_dir=args.figures_dir,
-                       notebooks=args.notebooks, jobs=args.jobs, store_only=args.store_only)
+                       notebooks=args.notebooks, jobs=args.jobs, store_only=args.store_only,
+                       **({"executor": args.executor, "executor_options": executor_options}
+                          if args.executor != "local" else {}))
     print(json.dumps(result, indent=1, default=str))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Global flags go before or after the command (`wdsr --debug upscale ...` = `wdsr upscale ... --debug`): the
+    # commands' copy defaults to SUPPRESS, so a subparser never overwrites a value the top-level parser set.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", help="show full tracebacks")
-    parser = argparse.ArgumentParser(prog="wdsr", description=__doc__.splitlines()[0], parents=[common])
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks")
+    parser = argparse.ArgumentParser(prog="wdsr", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("models", parents=[common], help="every preset with parameters and MACs (720p output)")
@@ -367,6 +388,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store-only", action="store_true",
                    help="train nothing: figures, tables, verdicts and report from the runs already in the store "
                         "(missing runs are named in the report, their verdicts inconclusive)")
+    p.add_argument("--format", choices=["text", "jsonl"], default="text",
+                   help="with --list-runs: text (a command per line) or jsonl (one JSON object per step: id, "
+                        "command, absolute store, depends, resources, estimated seconds; docs/cluster.md)")
+    p.add_argument("--executor", choices=["local", "ray", "slurm"], default="local",
+                   help="what trains the runs first: local (a process pool of --jobs), ray or slurm "
+                        "(docs/cluster.md; the store must be on a filesystem every node sees)")
+    p.add_argument("--ray-address", default=None, metavar="ADDR", help="with --executor ray: the cluster to join")
+    p.add_argument("--slurm-partition", default=None, help="with --executor slurm: the partition")
+    p.add_argument("--slurm-gpus", type=int, default=None, metavar="N", help="with --executor slurm: GPUs per run")
+    p.add_argument("--slurm-time", type=int, default=None, metavar="MIN",
+                   help="with --executor slurm: time limit per run (default 1.5 x its cost estimate + 10 min)")
+    p.add_argument("--slurm-folder", default=None, metavar="DIR",
+                   help="with --executor slurm: submitit's logs (default <results-dir>/slurm)")
     p.set_defaults(func=_cmd_reproduce, parser=p)
     from .verify import add_commands  # wdsr verify, wdsr rebuild (wdsr_lib/verify.py)
 

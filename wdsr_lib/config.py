@@ -50,6 +50,10 @@ def paper_lr(norm: str) -> float:
     return 1e-3 if norm == "weight" else 1e-4
 
 
+def _basename(path: Any) -> str:
+    return str(path).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or "<run name>"
+
+
 def check_scale(scale: Any) -> None:
     """The one scale check: 2, 3 or 4 (EDSR Sec. 3, WDSR Sec. 4), else one sentence."""
     if isinstance(scale, bool) or scale not in SCALES:
@@ -181,6 +185,11 @@ class TrainConfig:
         if self.threads is not None and (not isinstance(self.threads, int) or isinstance(self.threads, bool)
                                          or self.threads < 1):
             raise ValueError(f"TrainConfig.threads must be a positive integer or None; got {self.threads!r}.")
+        if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from
+                                           or "/" in self.init_from or "\\" in self.init_from
+                                           or self.init_from in (".", "..")):
+            raise ValueError(f"TrainConfig.init_from must be the name of a run in the same store, not a path; "
+                             f"got {self.init_from!r} (give its folder name, e.g. {_basename(self.init_from)}).")
         _check_choice("TrainConfig", "loss", self.loss, LOSSES)
         _check_choice("TrainConfig", "precision", self.precision, PRECISIONS)
         object.__setattr__(self, "adam_betas", tuple(self.adam_betas))
@@ -209,8 +218,9 @@ class RunConfig:
 
         Model defaults filled in; lr resolved; `workers` and `checkpoint_every` dropped (they change no
         number: resume is bit-exact); `compile` kept only when on (a compiled run rounds differently);
-        `root` dropped for the embedded sample and photos sources and resolved to an absolute path otherwise; the
-        folder fields kept only for the folder source.
+        `root` dropped for the embedded sample and photos sources, the literal "DIV2K" for div2k (the data by what
+        it is, not where it lies: a store moves between machines) and an absolute path for folder; the folder
+        fields kept only for the folder source.
         """
         import os
 
@@ -220,6 +230,8 @@ class RunConfig:
         del data["workers"]
         if self.data.source in ("sample", "photos"):
             data["root"] = None
+        elif self.data.source == "div2k":  # the data set by what it is, not where it lies (portable keys)
+            data["root"] = "DIV2K"
         else:
             root = data["root"] if data["root"] is not None else env.get("WDSR_DATA")
             data["root"] = os.path.realpath(root)

@@ -97,7 +97,7 @@ def final_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLik
     import pandas as pd
 
     stats_frame = pd.DataFrame(stats, columns=["run", "endpoint", "late_change_db", "converged"])
-    meta = long.drop_duplicates("run")[["run", "model", "scale", "norm", "loss", "lr", "iterations"]]
+    meta = long.drop_duplicates("run")[["run", "model", "scale", "norm", "loss", "lr", "iterations", "source"]]
     return _labelled(plan, wide.merge(stats_frame, on="run", how="left").merge(meta, on="run", how="left"))
 
 
@@ -117,7 +117,7 @@ def history_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathL
     from .store import collect
 
     long = collect(results_dir)
-    curves = long[long["iteration"].notna()][["run", "iteration", "metric", "value"]]
+    curves = long[long["iteration"].notna()][["run", "iteration", "metric", "value", "source"]]
     return _labelled(plan, curves).dropna(subset=["iteration"])
 
 

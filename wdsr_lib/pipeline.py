@@ -57,7 +57,8 @@ def _without_env(names: Sequence[str]) -> Iterator[None]:
 def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_dir: str | os.PathLike = "figures",
               executed_dir: Optional[str | os.PathLike] = None, cell_timeout: Optional[int] = None,
               notebooks: Optional[Sequence[str]] = None, log_output: bool = True, jobs: int = 1,
-              notes: Sequence[str] = (), store_only: bool = False) -> dict:
+              notes: Sequence[str] = (), store_only: bool = False, executor: str = "local",
+              executor_options: Optional[dict] = None) -> dict:
     """Run the notebooks for `profile` and write `<results_dir>/reports/<profile>.md`.
 
     With `jobs` > 1 every run the profile needs is first trained `jobs` at a time (`wdsr_lib.schedule`; each
@@ -72,6 +73,8 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
             legitimately runs ~10 min at quick, hours at cpu and days at paper).
         notebooks: names (or stems) of a subset, in pipeline order (default: all five).
         log_output: stream cell output (training progress) to this process's log.
+        executor: what trains the runs first: "local" (`jobs` at a time), "ray" or "slurm" (`wdsr_lib.executors`,
+            with `executor_options` such as ray_address, slurm_partition).
         store_only: train nothing (`WDSR_STORE_ONLY=1` for the kernels): everything is drawn from the runs
             already in the store, and the report names the planned runs that are missing.
     Returns:
@@ -128,11 +131,11 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
             chosen = [n for n in chosen if n not in empty]
             for name in empty:  # no verdict from an earlier store may stand for runs that are not there
                 report.write_claims(results, NOTEBOOK_PLANS[name][0], [], p.name)
-    elif jobs > 1:
-        from .schedule import train_all
+    elif jobs > 1 or executor != "local":  # executors: wdsr_lib/executors.py (local: schedule.train_all)
+        from .executors import execute
         from .plans import all_runs
 
-        train_all(all_runs(p), results, jobs=jobs)
+        execute(all_runs(p), results, executor=executor, jobs=jobs, **(executor_options or {}))
         timings["training (parallel)"] = round(time.time() - t0, 1)
     saved_flag = os.environ.get("WDSR_STORE_ONLY")
     os.environ["WDSR_STORE_ONLY"] = "1" if store_only else "0"
@@ -186,18 +189,43 @@ def _run_notebooks(pm, chosen: Sequence[str], executed: Path, p: Profile, result
     with _without_env(ENV_OVERRIDES):
         for name in chosen:
             t = time.time()
+            # papermill rewrites its output as cells run: run into a temp file, rename it over the last good copy
+            # only on success; a failed or interrupted execution is kept as `<stem>.FAILED.ipynb` (issue 26)
+            running = executed / f".{Path(name).stem}.{os.getpid()}.running.ipynb"
+            for stale in executed.glob(f".{Path(name).stem}.*.running.ipynb"):  # a killed run's leftover
+                if not _alive(stale.name.split(".")[-3]):
+                    os.replace(stale, executed / failed_name(name))
             try:
-                pm.execute_notebook(str(NOTEBOOKS_DIR / name), str(executed / name), kernel_name="python3",
+                pm.execute_notebook(str(NOTEBOOKS_DIR / name), str(running), kernel_name="python3",
                                     parameters={"profile": p.name, "results_dir": str(results),
                                                 "figures_dir": str(figures), "seeds": None},
                                     log_output=log_output, execution_timeout=cell_timeout, cwd=str(NOTEBOOKS_DIR),
                                     progress_bar=False)
-            except pm.PapermillExecutionError as exc:
-                if not keep_going:
+                os.replace(running, executed / name)
+                (executed / failed_name(name)).unlink(missing_ok=True)
+            except BaseException as exc:
+                if running.exists():
+                    os.replace(running, executed / failed_name(name))
+                if not (keep_going and isinstance(exc, pm.PapermillExecutionError)):
                     raise
                 failed[name] = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
             timings[name] = round(time.time() - t, 1)
     return failed
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def failed_name(name: str) -> str:
+    """Where a failed or interrupted execution of notebook `name` is kept (never over the last good copy)."""
+    return f"{Path(name).stem}.FAILED.ipynb"
 
 
 def _stream_papermill_log() -> None:

@@ -1,7 +1,8 @@
 """Paper-style figures from the study's DataFrames (matplotlib, Agg): WDSR Fig. 3/4, Table 1, the ablations.
 
 Every function takes a frame from `frames.final_frame` / `frames.history_frame`, returns a matplotlib Figure
-with labelled axes, a legend and a title, and touches no files; `save_figure` writes PNG (150 dpi) and PDF.
+with labelled axes, a legend and a title, and touches no files; `save_figure` writes PNG (150 dpi) and PDF, and its
+value shows the PNG inline when a notebook cell ends with it.
 Deviation: the paper's figures are on DIV2K; ours say which data they come from in the title, and the paper's
 Table 1 numbers get their own panel, because sample-photo PSNRs are not comparable with DIV2K PSNRs.
 """
@@ -26,11 +27,28 @@ FAMILY_STYLE = {"EDSR": ("tab:blue", "o"), "WDSR-A": ("tab:orange", "s"), "WDSR-
 DPI = 150
 
 
-def save_figure(fig: plt.Figure, figures_dir: str | os.PathLike, name: str) -> list[Path]:
-    """Write `fig` as `<figures_dir>/<name>.png` (150 dpi) and `.pdf`; return both paths."""
+class SavedFigure(list):
+    """The paths `save_figure` wrote ([png, pdf]); as a notebook cell's value it shows the PNG inline.
+
+    matplotlib runs on Agg here (no inline backend, so no figure is ever shown twice); a study notebook ends a
+    figure cell with `plots.save_figure(...)` and Jupyter (JupyterLab, papermill's executed copies) displays the
+    written PNG under the cell through `_repr_png_`. Anywhere else it is the plain list of paths.
+    """
+
+    def _repr_png_(self) -> Optional[bytes]:
+        png = next((p for p in self if p.suffix == ".png"), None)
+        return png.read_bytes() if png is not None and png.is_file() else None
+
+    def __repr__(self) -> str:
+        return f"figure written: {', '.join(str(p) for p in self)}"
+
+
+def save_figure(fig: plt.Figure, figures_dir: str | os.PathLike, name: str) -> SavedFigure:
+    """Write `fig` as `<figures_dir>/<name>.png` (150 dpi) and `.pdf`; return both paths (shown inline as the
+    PNG when a notebook cell ends with this call; see `SavedFigure`)."""
     out = Path(figures_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / f"{name}.png", out / f"{name}.pdf"]
+    paths = SavedFigure([out / f"{name}.png", out / f"{name}.pdf"])
     for path in paths:
         # No creation date in the PDF: a rerun from a warm store rewrites byte-identical figures.
         metadata = {"CreationDate": None} if path.suffix == ".pdf" else None
@@ -43,6 +61,8 @@ def _data_note(frame: pd.DataFrame) -> str:
     sources = sorted(set(frame["source"].dropna())) if "source" in frame else []
     if sources == ["div2k"]:
         return "DIV2K val, RGB, shave s+6"
+    if sources == ["photos"]:
+        return "photo set validation photos, whole (not comparable with DIV2K), RGB, shave s+6"
     return "sample images, whole (not comparable with DIV2K), RGB, shave s+6"
 
 

@@ -15,7 +15,7 @@ from typing import Any, Optional, Sequence
 
 import pandas as pd
 
-from .atomic import atomic_write_text
+from .atomic import atomic_write_text, file_lock
 from .claims import PROTOCOL_DIV2K, Claim
 from .frames import gate_noise
 from .profiles import Profile, get_profile
@@ -69,11 +69,17 @@ def write_claims(results_dir: str | os.PathLike, artefact: str, claims: Sequence
     """Write this profile's claims into `results/claims/<artefact>.json` (atomic), keeping other profiles'."""
     path = claims_dir(results_dir) / f"{artefact}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    kept = [e for e in (json.loads(path.read_text()) if path.exists() else []) if e.get("profile") != profile]
-    entries = kept + [{"artefact": artefact, "profile": profile, **_entry(c)} for c in claims]
-    entries.sort(key=lambda e: (str(e.get("profile")), 0))
-    atomic_write_text(path, json.dumps(entries, indent=1) + "\n")
+    with file_lock(claims_lock(results_dir)):  # another profile's reproduce may write this file at once
+        kept = [e for e in (json.loads(path.read_text()) if path.exists() else []) if e.get("profile") != profile]
+        entries = kept + [{"artefact": artefact, "profile": profile, **_entry(c)} for c in claims]
+        entries.sort(key=lambda e: (str(e.get("profile")), 0))
+        atomic_write_text(path, json.dumps(entries, indent=1) + "\n")
     return path
+
+
+def claims_lock(results_dir: str | os.PathLike) -> Path:
+    """The lock file of every read-modify-write of `results/claims/*.json` (git-ignored)."""
+    return claims_dir(results_dir) / ".claims.lock"
 
 
 def read_claims(results_dir: str | os.PathLike, profile: Optional[str] = None) -> list[dict]:
@@ -107,23 +113,24 @@ def apply_holm(results_dir: str | os.PathLike, profile: str) -> list[dict]:
     stands only when its adjusted p is below 0.05, else it reads "inconclusive (Holm)"."""
     from .verdicts import LEVEL, holm
 
-    entries = read_claims(results_dir, profile)
-    p = {f"{e['artefact']}/{e['id']}": _claim_p(e) for e in entries}
-    adjusted = holm(p)
-    by_file: dict[str, list[dict]] = {}
-    for path in claims_dir(results_dir).glob("*.json"):
-        by_file[path.stem] = json.loads(path.read_text())
-    for artefact, rows in by_file.items():
-        for e in rows:
-            if e.get("profile") != profile:
-                continue
-            q = adjusted.get(f"{artefact}/{e['id']}", float("nan"))
-            e["p_claim"] = None if q != q else round(p[f"{artefact}/{e['id']}"], 6)
-            e["p_holm"] = None if q != q else round(q, 6)
-            decided = e.get("verdict") in ("reproduced", "not reproduced")
-            e["verdict_holm"] = (e["verdict"] if not decided or (q == q and q < 1 - LEVEL)
-                                 else "inconclusive (Holm)")
-        atomic_write_text(claims_dir(results_dir) / f"{artefact}.json", json.dumps(rows, indent=1) + "\n")
+    with file_lock(claims_lock(results_dir)):  # a read-modify-write of every claims file
+        entries = read_claims(results_dir, profile)
+        p = {f"{e['artefact']}/{e['id']}": _claim_p(e) for e in entries}
+        adjusted = holm(p)
+        by_file: dict[str, list[dict]] = {}
+        for path in claims_dir(results_dir).glob("*.json"):
+            by_file[path.stem] = json.loads(path.read_text())
+        for artefact, rows in by_file.items():
+            for e in rows:
+                if e.get("profile") != profile:
+                    continue
+                q = adjusted.get(f"{artefact}/{e['id']}", float("nan"))
+                e["p_claim"] = None if q != q else round(p[f"{artefact}/{e['id']}"], 6)
+                e["p_holm"] = None if q != q else round(q, 6)
+                decided = e.get("verdict") in ("reproduced", "not reproduced")
+                e["verdict_holm"] = (e["verdict"] if not decided or (q == q and q < 1 - LEVEL)
+                                     else "inconclusive (Holm)")
+            atomic_write_text(claims_dir(results_dir) / f"{artefact}.json", json.dumps(rows, indent=1) + "\n")
     return read_claims(results_dir, profile)
 
 
@@ -295,10 +302,6 @@ def write_report(results_dir: str | os.PathLike, profile: Profile | str,
                      f"{gate['dof']} degrees of freedom); a truly flat {gate['iterations']:,}-iteration curve "
                      f"validated every {gate['val_every']} fails the one-sided gate with probability "
                      f"{gate['false_alarm']:.1%}.")
-    if timings:
-        lines.append(f"- This `wdsr reproduce` call: {timings.get('total', 0.0):.0f} s elapsed"
-                     + (f", {trained} runs trained (the others loaded from the store)" if trained is not None else "")
-                     + ".")
     lines.append("")
     if not comparable:
         lines += ["> **Not comparable with the papers' numbers.** Every PSNR below is measured on "
@@ -335,23 +338,42 @@ def write_report(results_dir: str | os.PathLike, profile: Profile | str,
         lines += ["## Figures", ""]
         for f in figs:
             lines += [f"![{f.stem}]({os.path.relpath(f, out)})", ""]
-    if timings:
-        lines += ["## Pipeline timings", ""] + [f"- {k}: {v:.1f} s" for k, v in timings.items()] + [""]
+    if timings:  # wall-clock, different on every call: beside the report, untracked (results/timings/)
+        write_timings(results, p.name, timings, trained)
     path = out / f"{p.name}.md"
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, "\n".join(lines))
     return path
 
 
+def write_timings(results_dir: str | os.PathLike, profile: str, timings: dict,
+                  trained: Optional[int] = None) -> Path:
+    """This call's wall-clock timings in `results/timings/<profile>.md` (git-ignored: they differ on every call,
+    so the tracked report keeps only what the store determines)."""
+    lines = [f"# `wdsr reproduce --profile {profile}`: this call's timings", "",
+             f"- This `wdsr reproduce` call: {timings.get('total', 0.0):.0f} s elapsed"
+             + (f", {trained} runs trained (the others loaded from the store)" if trained is not None else "") + ".",
+             ""] + [f"- {k}: {v:.1f} s" for k, v in timings.items()] + [""]
+    path = Path(results_dir) / "timings" / f"{profile}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, "\n".join(lines))
+    return path
+
+
 def baseline_frame(final: pd.DataFrame, costs: pd.DataFrame) -> pd.DataFrame:
-    """The README baselines: parameters, GMACs (1280x720 output), CPU latency, PSNR (+x8, bicubic) and the paper's."""
+    """The README baselines: parameters, GMACs (1280x720 output), PSNR (+x8, bicubic) and the paper's.
+
+    The CPU latency in `costs` is measured anew on every call (wall clock): it is printed (into the executed
+    notebook, untracked), not written into the tracked table, so regenerating leaves the tree clean."""
     rows = []
+    if "latency_s" in costs:
+        print("CPU latency measured here (wall clock, not stored): " + "; ".join(
+            f"{c['family']} {c['latency_s']:.3f} s ({c['latency_input']})" for _, c in costs.iterrows()))
     for _, c in costs.iterrows():
         part = final[(final["study"] == "baseline") & (final["family"] == c["family"])]
         rows.append({"model": f"{c['family']} baseline", "params": f"{int(c['params']):,}",
                      "params (paper)": f"{int(c['paper_params']):,}" if pd.notna(c["paper_params"]) else "",
                      "GMACs (1280x720 out)": f"{c['gmacs_720p']:.1f}",
-                     "CPU latency (s)": f"{c['latency_s']:.3f}", "latency input": c["latency_input"],
                      "PSNR ours (dB)": f"{part['psnr'].mean():.3f}" if part["psnr"].notna().any() else "n/a",
                      "PSNR x8 ours (dB)": f"{part['psnr_x8'].mean():.3f}"
                      if "psnr_x8" in part and part["psnr_x8"].notna().any() else "",

@@ -5,7 +5,8 @@ numbers do not depend on N: N only decides how many runs share the machine. A ru
 initialised from (`init_from`, EDSR Sec. 3.2) is DONE. Each run's progress bar goes to `<run dir>/train.log`
 (`tail -f` it). The store's per-run lock makes this safe beside any
 other process training into the same store; a scheduler stopped by an error, Ctrl-C or SIGTERM takes its workers
-with it, and its runs lose only their last checkpoint interval.
+with it, and its runs lose only their last checkpoint interval. Which runs to train or rebuild, in which order,
+comes from the run graph (`wdsr_lib.rungraph`) that the Ray and Slurm executors use too (`wdsr_lib.executors`).
 """
 from __future__ import annotations
 
@@ -66,23 +67,17 @@ def train_all(configs: Sequence[RunConfig], results_dir: str | os.PathLike, jobs
         ValueError: jobs < 1, or a config initialised from a run that is neither planned nor DONE.
         RuntimeError: a run failed (its message names the run); the others already finished are kept.
     """
-    from .store import is_done
+    from .rungraph import build
 
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a positive integer; got {jobs!r}.")
     results_dir = str(results_dir)
-    pending = {cfg.run_name(): cfg for cfg in configs}
-    done = {name for name, cfg in pending.items() if is_done(cfg, results_dir)}
+    graph = build(configs, results_dir, estimate=False, gpus=0)  # the run graph every executor uses
+    given = {cfg.run_name(): cfg for cfg in configs}
+    pending = {step.run: given[step.run] for step in graph if step.kind == "train"}
+    done = set(graph.loaded)
     loaded = sorted(done)
-    for name in done:
-        pending.pop(name)
-    for name, cfg in pending.items():
-        src = cfg.train.init_from
-        if src and src not in pending and src not in done and not os.path.isdir(
-                os.path.join(results_dir, "runs", src)):
-            raise ValueError(f"{name} is initialised from {src}, which is neither planned nor in the store.")
-    weightless = sorted({c.train.init_from for c in pending.values() if c.train.init_from in done
-                         and not os.path.exists(os.path.join(results_dir, "runs", c.train.init_from, "model.pt"))})
+    weightless = [step.run for step in graph if step.kind == "rebuild"]
     trained: list[str] = []
     rebuilt: list[str] = []
     t0, total = time.time(), len(pending)

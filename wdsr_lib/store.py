@@ -17,9 +17,11 @@ import csv
 import fcntl
 import io
 import json
+import math
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -130,15 +132,136 @@ def _read_history(path: Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
 
 
+class DamagedRecord(StoreError):
+    """A run folder whose contents are not the record its name promises (swapped, pruned, emptied, edited)."""
+
+
+class ForeignRecord(StoreError):
+    """A run folder this code cannot read as a config (another version's fields): skipped with a warning."""
+
+
+# The summary fields every finished record holds (a record without one of them is damaged, not "missing").
+REQUIRED_SUMMARY = ("complete", "iteration", "psnr", "psnr_y", "ssim_y", "bicubic_psnr", "params",
+                    "macs_per_lr_pixel")
+WEIGHTS_DIGEST = "weights.sha256"  # beside model.pt (git-ignored, like it): "<sha256>  <run name>"
+_PRECISION_OF_AUTOCAST = {"fp32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+_REBUILD = "move the folder away and retrain it (`wdsr reproduce` or `wdsr train`), or restore it from git " \
+           "(`git checkout -- {path}`) and recreate its weights with `wdsr rebuild {name}`"
+
+
+def _damaged(run_dir: Path, what: str) -> DamagedRecord:
+    return DamagedRecord(f"damaged run record {run_dir}: {what}; "
+                         + _REBUILD.format(path=run_dir, name=run_dir.name) + ".")
+
+
+def config_of(record: dict, summary: Optional[dict] = None, run_dir: Optional[Path] = None) -> RunConfig:
+    """The RunConfig of a config.json record; records from before precision was pinned say "auto", which ran as
+    the autocast their summary names. Raises ForeignRecord for fields this code does not know."""
+    from .config import PRECISIONS
+
+    d = json.loads(json.dumps(record["config"]))
+    if d.get("train", {}).get("precision") not in PRECISIONS:
+        d["train"]["precision"] = _PRECISION_OF_AUTOCAST.get((summary or {}).get("autocast", "fp32"), "fp32")
+    try:
+        return RunConfig.from_dict(d)
+    except TypeError as exc:  # an unknown (or missing) dataclass field: written by another version of this code
+        where = run_dir if run_dir is not None else "a run record"
+        raise ForeignRecord(f"{where} was written by another version of this code ({exc}); it is skipped. Move "
+                            "it out of the store, or read it with the version that wrote it.") from exc
+
+
+def key_of(cfg: RunConfig, code_version: str) -> str:
+    """The run key `cfg` has under `code_version` (RunConfig.key under the current one)."""
+    import hashlib
+
+    blob = json.dumps({"config": cfg.canonical(), "code_version": code_version}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def check_identity(run_dir: Path, record: dict, cfg: RunConfig) -> None:
+    """The folder name, the key in config.json and the key recomputed from the stored config must agree."""
+    from .config import PRECISIONS
+
+    code_version = str(record.get("code_version", CODE_VERSION))
+    stored = record.get("key")
+    recomputed = key_of(cfg, code_version)
+    if record["config"].get("train", {}).get("precision") not in PRECISIONS:
+        # a record from before precision was pinned ("auto"): its key hashed a config this code cannot build,
+        # so the folder name is checked against the key it stored
+        recomputed = stored if stored is not None else run_dir.name.rsplit("-", 1)[-1]
+    expected = f"{cfg.short_name()}-{recomputed}"
+    if run_dir.name != expected or (stored is not None and stored != recomputed):
+        raise _damaged(run_dir, f"its folder name says {run_dir.name}, but its config.json holds the run "
+                                f"{expected} (stored key {stored}, recomputed {recomputed}): the folder was "
+                                "copied, renamed or edited")
+
+
+def check_summary(run_dir: Path, summary: dict, history: list[dict]) -> None:
+    """Every required summary field present, and a history with at least one finite validation."""
+    missing = [k for k in REQUIRED_SUMMARY if summary.get(k) is None]
+    if missing:
+        raise _damaged(run_dir, f"summary.json lacks {', '.join(missing)}")
+    if not history:
+        raise _damaged(run_dir, "history.csv holds no rows")
+    if not any(math.isfinite(row.get("val_psnr", math.nan)) for row in history):
+        raise _damaged(run_dir, "history.csv holds no finite val_psnr (empty or all NaN)")
+
+
+def weights_digest(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_weights_digest(run_dir: Path) -> None:
+    """Tie `model.pt` to its record: `weights.sha256` holds its sha256 and the run's name."""
+    atomic_write_text(run_dir / WEIGHTS_DIGEST, f"{weights_digest(run_dir / 'model.pt')}  {run_dir.name}\n")
+
+
+def check_weights(run_dir: Path) -> bool:
+    """True when `model.pt` is there and matches its digest, False when there is none (or no digest: records
+    from before digests, unknown but not an error); DamagedRecord for an empty or mismatching model.pt."""
+    weights = run_dir / "model.pt"
+    if not weights.exists():
+        return False
+    if weights.stat().st_size == 0:
+        raise _damaged(run_dir, "its model.pt is empty (0 bytes), not weights")
+    digest = run_dir / WEIGHTS_DIGEST
+    if not digest.exists():
+        return True
+    recorded, _, name = digest.read_text().strip().partition("  ")
+    if name.strip() not in ("", run_dir.name):
+        raise _damaged(run_dir, f"its {WEIGHTS_DIGEST} belongs to {name.strip()}: the weights were copied from "
+                                "another run")
+    if weights_digest(weights) != recorded:
+        raise _damaged(run_dir, f"its model.pt does not match {WEIGHTS_DIGEST} (the weights of another run, or "
+                                "altered)")
+    return True
+
+
 def load_record(run_dir: Path, trained: bool = False) -> RunRecord:
-    """Read a DONE run; raise StoreError naming the file if the record is incomplete."""
+    """Read a DONE run and check that it is the run its name says; raise StoreError (DamagedRecord,
+    ForeignRecord) naming the folder otherwise."""
     try:
         config = json.loads((run_dir / "config.json").read_text())
         summary = json.loads((run_dir / "summary.json").read_text())
         history = _read_history(run_dir / "history.csv")
+        if not isinstance(config, dict) or not isinstance(config.get("config"), dict) or not isinstance(summary,
+                                                                                                         dict):
+            raise ValueError("config.json or summary.json is not a JSON object of a run record")
     except (OSError, ValueError, KeyError) as exc:
-        raise StoreError(f"damaged run record {run_dir}: {exc}; delete the directory to retrain it.") from exc
-    return RunRecord(run_dir, RunConfig.from_dict(config["config"]), summary, history, trained)
+        raise _damaged(run_dir, str(exc)) from exc
+    try:
+        cfg = config_of(config, summary, run_dir)
+    except (ValueError, KeyError) as exc:
+        raise _damaged(run_dir, f"its config.json is not a valid run config ({exc})") from exc
+    check_identity(run_dir, config, cfg)
+    check_summary(run_dir, summary, history)
+    return RunRecord(run_dir, cfg, summary, history, trained)
 
 
 def _write_record(run_dir: Path, summary: dict[str, Any]) -> None:
@@ -175,6 +298,8 @@ def load_or_train(cfg: RunConfig, results_dir: Optional[os.PathLike] = None, *,
                 summary = train(cfg, run_dir, progress=progress)
                 if not summary.get("complete", False):
                     raise StoreError(f"{run_dir.name} stopped before its last iteration.")
+                if (run_dir / "model.pt").exists():
+                    write_weights_digest(run_dir)
                 _write_record(run_dir, summary)
             except BaseException:
                 _discard_if_empty(run_dir)
@@ -208,8 +333,19 @@ def trained_runs(results_dir: Optional[os.PathLike] = None) -> list[str]:
     ledger = runs_dir(results_dir) / "ledger.jsonl"
     if not ledger.exists():
         return []
-    events = [json.loads(line) for line in ledger.read_text().splitlines() if line.strip()]
-    return [e["run"] for e in events if e.get("event") == "train"]
+    events = []
+    for number, line in enumerate(ledger.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:  # a line cut short by a kill or a full disk
+            warnings.warn(f"{ledger} line {number} is not a whole JSON line ({line[:40]!r}); it is skipped "
+                          "(a write cut short by a kill or a full disk).", stacklevel=2)
+            continue
+        if isinstance(event, dict):
+            events.append(event)
+    return [e["run"] for e in events if e.get("event") == "train" and "run" in e]
 
 
 # The final (not per-iteration) metrics a run's summary may hold, as `collect()` names them.
@@ -229,7 +365,11 @@ def collect(results_dir: Optional[os.PathLike] = None):
 
     rows = []
     for run_dir in sorted(runs_dir(results_dir).glob("*/DONE")):
-        rec = load_record(run_dir.parent)
+        try:
+            rec = load_record(run_dir.parent)
+        except ForeignRecord as exc:  # another version's folder: not this study's record, so not fatal
+            warnings.warn(str(exc), stacklevel=2)
+            continue
         c = rec.config
         base = {"run": rec.name, "model": c.model.name, "scale": c.model.scale,
                 "blocks": c.model.resolved_blocks, "n_feats": c.model.resolved().n_feats, "norm": c.model.resolved_norm,

@@ -1,20 +1,28 @@
-"""`wdsr verify` and `wdsr rebuild`: retrain stored runs into a scratch store and compare every logged number.
+"""`wdsr verify` and `wdsr rebuild`: retrain stored runs into a scratch store and check them against their records.
 
 The store claims that each record came from this code (docs/determinism.md): patches are a pure function of
 (seed, iteration), the learning rate of the iteration, and everything else is seeded, so retraining a record's
 config reproduces it. `verify_runs` retrains a sample of runs (each `init_from` source first, as the store did)
-and compares every number the record logs - each history row (train_loss, val_psnr and its per-image columns,
-lr, iteration) and every numeric summary field (psnr, psnr_y, ssim_y, bicubic_psnr, per-image metrics, params,
-MACs, ...) - except wall-clock timings (`seconds`, `train_seconds`, `wall_seconds`, `segments`).
+and checks it at one of two levels, chosen per run and named in the output:
 
-Tolerance: 0 by default, i.e. bitwise, which holds on the same CPU type with the same thread count (the run's
-pinned `threads`, else torch's default). Elsewhere fp32 sums may round differently: another thread count splits
-reductions differently; another CPU generation (AVX2 vs AVX-512, AMX) picks other oneDNN kernels; a GPU (cuDNN
-algorithms, TF32) differs more. Runs recorded on CUDA are retrained on CUDA, CPU runs on the CPU. On another
-machine pass `--tolerance` (e.g. 1e-3 dB) and read the largest difference printed per run.
+* **bitwise** where the record's computation fingerprint (summary `fingerprint`: CPU model, the capability torch
+  dispatches to, torch / oneDNN / MKL versions, threads, GPU fields) equals this machine's: every number the
+  record logs - each history row and every numeric summary field, except wall-clock timings - must be equal
+  (tolerance 0 unless `--tolerance` is given), and the record must hold every field the retrained record has;
+* **statistical** where the fingerprints differ (or the record has none): fp32 sums round in another order, and
+  at the study's learning rates those bits grow into a seed-sized difference, so the retrained run is judged as
+  one more seed. Its final PSNR and its last validation PSNR, and the record's own, must lie inside the 99%
+  prediction interval for one new seed from the other stored seeds of the same arm (same config but the seed):
+  mean +- t(0.995, n-1) sd sqrt(1 + 1/n). The pooled seed SD of the store's multi-seed arms of the same data
+  source, iterations and scale replaces the arm's own SD where it has more degrees of freedom, and calibrates
+  the band of an arm with fewer than two other seeds. The record under test is left out of its own band, so an
+  edited record cannot widen the band that judges it.
+
+`verify_claim` retrains the runs one claim rests on (or its N cheapest seeds) and judges the claim again with
+the retrained seeds in place of the stored ones: "verdict unchanged" is the pass.
 
 `rebuild_run` is the same retrain for one run, followed by installing its `model.pt` (weights are not kept in
-git) once the retrained numbers match the record.
+git) with its digest (`weights.sha256`) once the retrained run passes at its level.
 """
 from __future__ import annotations
 
@@ -22,15 +30,33 @@ import json
 import math
 import os
 import shutil
+import statistics
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 TIMINGS = frozenset({"seconds", "train_seconds", "wall_seconds", "segments"})
-_PRECISION_OF_AUTOCAST = {"fp32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+NOT_COMPARED = TIMINGS | {"fingerprint", "history"}  # the fingerprint decides the level; history: its rows
+LEVELS = ("auto", "bitwise", "statistical")
+BAND_LEVEL = 0.99
+
+
+@dataclass
+class Band:
+    """A 99% prediction interval for one new seed's value, and where it came from."""
+
+    low: float
+    high: float
+    source: str
+
+    def holds(self, value: Optional[float]) -> bool:
+        return value is not None and math.isfinite(value) and self.low <= value <= self.high
+
+    def text(self) -> str:
+        return f"the {BAND_LEVEL:.0%} band {self.low:.2f}-{self.high:.2f} dB {self.source}"
 
 
 @dataclass
@@ -44,19 +70,42 @@ class Comparison:
     largest_at: str = ""
     seconds: float = 0.0
     note: str = ""
+    level: str = "bitwise"
+    why: str = "fingerprints equal"  # why this level
+    judged: Optional[bool] = None  # the statistical judgement (None at the bitwise level)
+    reason: str = ""  # its one-line reason
+    error: str = ""  # the record could not be checked at all (damaged, cyclic, ...)
+    retrained: dict = field(default_factory=dict, repr=False)  # the retrained summary, with its history
+
+    def missing(self) -> list[tuple[str, Any, Any]]:
+        """Fields the retrained record has and the stored one lacks (a pruned record)."""
+        return [d for d in self.differences if d[1] is None and d[2] is not None]
 
     def ok(self, tolerance: float) -> bool:
-        return self.compared > 0 and all(_within(a, b, tolerance) for _, a, b in self.differences)
+        if self.error or self.compared == 0 or self.missing():
+            return False
+        if self.level == "statistical":
+            return bool(self.judged)
+        return all(_within(a, b, tolerance) for _, a, b in self.differences)
 
     def line(self, tolerance: float) -> str:
         head = f"{'PASS' if self.ok(tolerance) else 'FAIL'}  {self.run}"
+        if self.error:
+            return f"{head}: {self.error}"
+        tail = f" ({self.seconds:.1f} s{'; ' + self.note if self.note else ''})"
+        if self.missing():
+            what, _, b = self.missing()[0]
+            return (f"{head}: the record lacks {len(self.missing())} field(s) the retrained run has, first {what} "
+                    f"(retrained {b!r}): a pruned or incomplete record{tail}")
+        if self.level == "statistical":
+            return f"{head} (statistical: {self.why}) {self.reason}{tail}"
         if not self.differences:
             body = f"all {self.compared} logged numbers equal bitwise"
         else:
             what, a, b = next((d for d in self.differences if d[0] == self.largest_at), self.differences[0])
             body = (f"{len(self.differences)} of {self.compared} logged numbers differ; largest difference "
                     f"{self.largest:.3g} in {what} (stored {a!r}, retrained {b!r})")
-        return f"{head}: {body} ({self.seconds:.1f} s{'; ' + self.note if self.note else ''})"
+        return f"{head} (bitwise: {self.why}): {body}{tail}"
 
 
 def _within(a: Any, b: Any, tolerance: float) -> bool:
@@ -69,7 +118,7 @@ def _leaves(obj: Any, prefix: str) -> Iterator[tuple[str, Any]]:
     """(path, value) of every number in a summary, per-image lists keyed by their image name."""
     if isinstance(obj, dict):
         for k, v in obj.items():
-            if k not in TIMINGS:
+            if k not in NOT_COMPARED:
                 yield from _leaves(v, f"{prefix}.{k}")
     elif isinstance(obj, list):
         for i, v in enumerate(obj):
@@ -81,18 +130,22 @@ def _leaves(obj: Any, prefix: str) -> Iterator[tuple[str, Any]]:
 
 def compare_records(stored_summary: dict, stored_history: list[dict], summary: dict, history: list[dict],
                     run: str = "") -> Comparison:
-    """Every logged number of the stored record against the retrained one (stored-driven: each stored
-    number must exist in the retrained record and be equal)."""
+    """Every logged number of the stored record against the retrained one, both ways: each stored number must
+    exist in the retrained record and be equal, and each number the retrained record logs must be in the stored
+    one (a field missing from the record is a difference, `Comparison.missing`)."""
     out = Comparison(run)
     pairs: list[tuple[str, Any, Any]] = []
     if len(stored_history) != len(history):
         pairs.append(("history rows", len(stored_history), len(history)))
     for i, (row, new) in enumerate(zip(stored_history, history)):
-        for k, v in row.items():
+        at = int(row.get("iteration", i))
+        for k in dict.fromkeys([*row, *new]):
             if k not in TIMINGS:
-                pairs.append((f"history[{int(row.get('iteration', i))}].{k}", v, new.get(k)))
+                pairs.append((f"history[{at}].{k}", row.get(k), new.get(k)))
     rebuilt = dict(_leaves(json.loads(json.dumps(summary, default=str)), "summary"))
-    pairs += [(path, v, rebuilt.get(path)) for path, v in _leaves(stored_summary, "summary")]
+    stored = dict(_leaves(stored_summary, "summary"))
+    pairs += [(path, v, rebuilt.get(path)) for path, v in stored.items()]
+    pairs += [(path, None, v) for path, v in rebuilt.items() if path not in stored and v is not None]
     out.compared = len(pairs)
     for what, a, b in pairs:
         if a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)):
@@ -107,33 +160,26 @@ def compare_records(stored_summary: dict, stored_history: list[dict], summary: d
 # --- stored runs ---------------------------------------------------------------------------------------------
 
 def _stored(run_dir: Path) -> tuple[dict, dict, list[dict]]:
-    """(config.json record, summary, history) of a DONE run."""
-    import csv
-
-    from .store import StoreError
+    """(config.json record, summary, history) of a DONE run, checked (`store.load_record`: its identity, its
+    required fields, a history with finite validations)."""
+    from .store import StoreError, load_record
 
     if not (run_dir / "DONE").exists():
         raise StoreError(f"{run_dir.name} is not a finished run (no DONE in {run_dir}); only finished runs can be "
                          "verified or rebuilt.")
+    rec = load_record(run_dir)
     try:
         record = json.loads((run_dir / "config.json").read_text())
-        summary = json.loads((run_dir / "summary.json").read_text())
-        with open(run_dir / "history.csv", newline="") as f:
-            history = [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
     except (OSError, ValueError) as exc:
         raise StoreError(f"damaged run record {run_dir}: {exc}.") from exc
-    return record, summary, history
+    return record, rec.summary, rec.history
 
 
 def _config_of(record: dict, summary: dict):
-    """The RunConfig that trained a record; records from before precision was pinned say "auto", which ran as
-    the autocast their summary names."""
-    from .config import PRECISIONS, RunConfig
+    """The RunConfig that trained a record (`store.config_of`)."""
+    from .store import config_of
 
-    d = json.loads(json.dumps(record["config"]))
-    if d["train"].get("precision") not in PRECISIONS:
-        d["train"]["precision"] = _PRECISION_OF_AUTOCAST.get(summary.get("autocast", "fp32"), "fp32")
-    return RunConfig.from_dict(d)
+    return config_of(record, summary)
 
 
 def find_run(name: str, results_dir: Optional[os.PathLike] = None) -> Path:
@@ -150,12 +196,28 @@ def find_run(name: str, results_dir: Optional[os.PathLike] = None) -> Path:
 
 
 def _dependencies(run_dir: Path) -> list[Path]:
-    """`run_dir`'s init_from chain, sources first, then the run itself."""
+    """`run_dir`'s init_from chain, sources first, then the run itself; a path or a cycle raises StoreError."""
+    from .store import StoreError
+
+    from .store import load_record
+
     chain = [run_dir]
     while True:
-        source = json.loads((chain[0] / "config.json").read_text())["config"]["train"].get("init_from")
+        if (chain[0] / "DONE").exists():
+            load_record(chain[0])  # the folder is the run its name says (a copied folder fails here, by name)
+        try:
+            source = json.loads((chain[0] / "config.json").read_text())["config"]["train"].get("init_from")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StoreError(f"damaged run record {chain[0]}: its config.json cannot be read ({exc}).") from exc
         if not source:
             return chain
+        if "/" in source or "\\" in source or source in (".", ".."):
+            raise StoreError(f"{chain[0].name} starts from {source!r}, a path: init_from must name a run of the "
+                             "same store, so it cannot be retrained from this record.")
+        if source in {p.name for p in chain}:
+            cycle = " -> ".join([p.name for p in reversed(chain)] + [source])
+            raise StoreError(f"{chain[0].name}'s init_from chain is a cycle ({cycle}): a run cannot start from "
+                             "itself or from a run that starts from it, so this record cannot be retrained.")
         src = chain[0].parent / source
         if not (src / "DONE").exists():
             raise FileNotFoundError(f"{chain[0].name} starts from {source}, which is not a finished run in "
@@ -175,15 +237,22 @@ def _all_runs(profile: str) -> list:
 def select_runs(results_dir: Optional[os.PathLike] = None, *, runs: Optional[int] = 2, names: tuple = (),
                 profile: Optional[str] = None) -> list[Path]:
     """The runs to verify: `names`, else the `runs` cheapest DONE runs (counting their init_from sources'
-    training time), of `profile` if given; `runs=None` selects all."""
-    from .store import runs_dir
+    training time), of `profile` if given; `runs=None` selects all. Another version's folders are skipped."""
+    import warnings
+
+    from .store import ForeignRecord, runs_dir
 
     if names:
         return [find_run(n, results_dir) for n in names]
-    done = sorted(p.parent for p in runs_dir(results_dir).glob("*/DONE"))
+    done = []
+    for d in sorted(p.parent for p in runs_dir(results_dir).glob("*/DONE")):
+        try:
+            done.append((d, _config_of(*_stored(d)[:2])))
+        except ForeignRecord as exc:
+            warnings.warn(str(exc), stacklevel=2)
     if profile is not None:
         keys = {cfg.key() for cfg in _all_runs(profile)}
-        done = [d for d in done if _config_of(*_stored(d)[:2]).key() in keys]
+        done = [(d, c) for d, c in done if c.key() in keys]
         if not done:
             raise ValueError(f"the store {runs_dir(results_dir)} holds no finished run of profile {profile!r}.")
     if not done:
@@ -193,8 +262,138 @@ def select_runs(results_dir: Optional[os.PathLike] = None, *, runs: Optional[int
         summaries = [_stored(d)[1] for d in _dependencies(run)]  # wall time: training plus its validations
         return sum(float(s.get("wall_seconds") or s.get("train_seconds") or 0) for s in summaries)
 
-    ordered = sorted(done, key=lambda d: (cost(d), d.name))
+    ordered = sorted((d for d, _ in done), key=lambda d: (cost(d), d.name))
     return ordered if runs is None else ordered[:runs]
+
+
+# --- the statistical level -----------------------------------------------------------------------------------
+
+def _arm(cfg) -> str:
+    """The key of a run's arm: its config with the seed set to 0."""
+    return replace(cfg, train=replace(cfg.train, seed=0)).key()
+
+
+def _group(cfg) -> tuple:
+    """Arms whose seed noise calibrates each other: the same data source, iterations and scale."""
+    return (cfg.data.source, cfg.train.iterations, cfg.model.scale)
+
+
+def _endpoints(runs: Path) -> list[dict]:
+    """Every readable DONE run of a store: name, arm, group, final PSNR and last validation PSNR."""
+    from .store import StoreError, load_record
+
+    out = []
+    for done in sorted(runs.glob("*/DONE")):
+        try:
+            rec = load_record(done.parent)
+        except StoreError:
+            continue  # a damaged or foreign record is reported where it is verified, not used as a sibling
+        last = [h["val_psnr"] for h in rec.history if math.isfinite(h.get("val_psnr", math.nan))]
+        out.append({"run": rec.name, "arm": _arm(rec.config), "group": _group(rec.config),
+                    "psnr": float(rec.summary["psnr"]), "val_psnr": last[-1] if last else math.nan})
+    return out
+
+
+def _pooled_sd(rows: list[dict], value: str) -> Optional[tuple[float, int, int]]:
+    """(pooled within-arm SD, its degrees of freedom, arms) over the arms with two or more seeds."""
+    arms: dict[str, list[float]] = {}
+    for r in rows:
+        if math.isfinite(r[value]):
+            arms.setdefault(r["arm"], []).append(r[value])
+    ss = sum(sum((v - statistics.fmean(vs)) ** 2 for v in vs) for vs in arms.values() if len(vs) >= 2)
+    dof = sum(len(vs) - 1 for vs in arms.values() if len(vs) >= 2)
+    if dof == 0:
+        return None
+    return math.sqrt(ss / dof), dof, sum(1 for vs in arms.values() if len(vs) >= 2)
+
+
+def prediction_band(others: list[float], pooled: Optional[tuple[float, int, int]] = None,
+                    centre: Optional[float] = None) -> Optional[Band]:
+    """The 99% prediction interval for one new seed: mean +- t(0.995, n-1) sd sqrt(1 + 1/n) of `others` (two
+    or more); the pooled seed SD (`pooled`: sd, df, arms) replaces sd and n-1 where it has more degrees of
+    freedom (an arm of 3 seeds alone has t(0.995, 1) = 64); with fewer than two others, the pooled SD around
+    the one other seed or else `centre`, half-width t(0.995, df) sd sqrt(2)."""
+    from scipy import stats
+
+    q = 1 - (1 - BAND_LEVEL) / 2
+    n = len(others)
+    if n >= 2:
+        mean = statistics.fmean(others)
+        if pooled is not None and pooled[1] > n - 1:  # more degrees of freedom: the pooled seed SD, same centre
+            sd, dof, arms = pooled
+            half = stats.t.ppf(q, dof) * sd * math.sqrt(1 + 1 / n)
+            return Band(mean - half, mean + half, f"from {n} other stored seeds (pooled seed SD {sd:.3f} dB over "
+                                                  f"{arms} multi-seed arm(s) of the store, {dof} df)")
+        half = stats.t.ppf(q, n - 1) * statistics.stdev(others) * math.sqrt(1 + 1 / n)
+        return Band(mean - half, mean + half, f"from {n} other stored seeds")
+    if pooled is None or (n == 0 and centre is None):
+        return None
+    sd, dof, arms = pooled
+    half = stats.t.ppf(q, dof) * sd * math.sqrt(2)
+    mid = others[0] if n == 1 else float(centre)
+    where = "1 other stored seed" if n == 1 else "the retrained run (no other stored seed)"
+    return Band(mid - half, mid + half, f"around {where}, from the pooled seed SD {sd:.3f} dB of {arms} "
+                                        f"multi-seed arm(s) of the store")
+
+
+def judge_statistically(comparison: Comparison, run_dir: Path, cfg, stored: dict, stored_history: list[dict],
+                        new: dict, history: list[dict], everyone: Optional[list[dict]] = None) -> None:
+    """Fill in `comparison.judged` / `.reason`: the retrained run and the record both inside the band."""
+    everyone = _endpoints(run_dir.parent) if everyone is None else everyone
+    arm, group = _arm(cfg), _group(cfg)
+    peers = [r for r in everyone if r["run"] != run_dir.name and r["group"] == group]
+    exact = [("history rows", len(stored_history), len(history))]
+    exact += [(f"summary.{k}", stored.get(k), new.get(k)) for k in ("params", "macs_per_lr_pixel", "iteration")]
+    wrong = [(w, a, b) for w, a, b in exact if a != b]
+    if wrong:
+        what, a, b = wrong[0]
+        comparison.judged, comparison.reason = False, (f"{what} differs (stored {a!r}, retrained {b!r}): not the "
+                                                       "same computation, whatever the machine")
+        return
+    parts, good = [], True
+    for label, value, retrained, recorded in (
+            ("final PSNR", "psnr", new.get("psnr"), stored.get("psnr")),
+            ("last validation PSNR", "val_psnr", _last(history), _last(stored_history))):
+        others = [r[value] for r in peers if r["arm"] == arm and math.isfinite(r[value])]
+        band = prediction_band(others, _pooled_sd(peers, value), retrained)
+        if band is None:
+            comparison.judged, comparison.reason = False, (
+                f"cannot judge the {label}: the store holds no other seed of this arm and no multi-seed arm to "
+                "calibrate the seed noise; verify it on a machine with the recording fingerprint (bitwise)")
+            return
+        if not band.holds(retrained):
+            good = False
+            parts.append(f"{label} retrained {_db(retrained)} is outside {band.text()}: this machine's run does not "
+                         f"reproduce the arm (record {_db(recorded)})")
+        elif not band.holds(recorded):
+            good = False
+            parts.append(f"{label} of the record {_db(recorded)} is outside {band.text()}: the record does not "
+                         f"look like a run of this config (retrained {_db(retrained)})")
+        else:
+            parts.append(f"{label} {_db(retrained)} (record {_db(recorded)}) inside {band.text()}")
+    comparison.judged, comparison.reason = good, "; ".join(parts)
+
+
+def _last(history: list[dict]) -> Optional[float]:
+    values = [h["val_psnr"] for h in history if math.isfinite(h.get("val_psnr", math.nan))]
+    return values[-1] if values else None
+
+
+def _db(value: Optional[float]) -> str:
+    return "missing" if value is None else f"{value:.2f} dB"
+
+
+def _fingerprint_gap(recorded: Optional[dict], here: Optional[dict]) -> str:
+    """Why a retrained run is judged statistically: "" where the two fingerprints agree, else which fields
+    differ (or that the record has none)."""
+    from .engine import fingerprint as fp
+
+    if here is None:
+        here = fp.fingerprint("cpu")
+    if not recorded:
+        return "the record has no fingerprint"
+    gap = [d.split(":")[0] for d in fp.differences(recorded, here)]
+    return f"fingerprints differ in {', '.join(gap)}" if gap else ""
 
 
 # --- retraining ----------------------------------------------------------------------------------------------
@@ -220,27 +419,46 @@ def _device_of(summary: dict) -> Iterator[None]:
             os.environ["WDSR_DEVICE"] = saved
 
 
-def retrain(run_dir: Path, scratch_runs: Path, log: Callable[[str], None] = print) -> dict[str, Comparison]:
-    """Retrain `run_dir` (and its init_from sources, first) into `scratch_runs/<same names>`; compare each.
+def retrain(run_dir: Path, scratch_runs: Path, log: Callable[[str], None] = print, *, level: str = "auto",
+            retrained: Optional[set] = None, everyone: Optional[list[dict]] = None) -> dict[str, Comparison]:
+    """Retrain `run_dir` (and its init_from sources, first) into `scratch_runs/<same names>`; compare each at
+    its level (`level`="auto": bitwise where the fingerprints agree, else statistical).
 
-    Returns {run name: Comparison}; the retrained weights are in `scratch_runs/<name>/model.pt`.
+    `retrained`: names this call has already retrained into `scratch_runs` (skipped); any other folder already
+    there is refused (a scratch store is never reused). Returns {run name: Comparison}; the retrained weights
+    are in `scratch_runs/<name>/model.pt`.
     """
     from .config import CODE_VERSION
     from .engine.train import train
+    from .store import StoreError
 
+    retrained = set() if retrained is None else retrained
     results: dict[str, Comparison] = {}
     for run in _dependencies(run_dir):
         target = scratch_runs / run.name
-        if (target / "model.pt").exists():
+        if run.name in retrained:
             continue  # a source another selected run already retrained
+        if target.exists():
+            raise StoreError(f"the scratch store already holds {target}: `wdsr verify` retrains into an empty "
+                             "scratch folder, never over an earlier retrain; give a new --scratch folder.")
         record, summary, history = _stored(run)
         cfg = _config_of(record, summary)
-        target.mkdir(parents=True, exist_ok=True)
+        target.mkdir(parents=True)
         shutil.copyfile(run / "config.json", target / "config.json")  # init_from reads its source's config
         t0 = time.time()
         with _device_of(summary):
             new = train(cfg, target, progress=False, log=lambda _msg: None)
-        comparison = compare_records(summary, history, new, new.get("history", []), run.name)
+        retrained.add(run.name)
+        new_history = new.get("history", [])
+        comparison = compare_records(summary, history, new, new_history, run.name)
+        comparison.retrained = new
+        gap = _fingerprint_gap(summary.get("fingerprint"), new.get("fingerprint"))
+        chosen = level if level != "auto" else ("statistical" if gap else "bitwise")
+        comparison.level, comparison.why = chosen, gap or "fingerprints equal"
+        if level != "auto":
+            comparison.why = f"asked for; {comparison.why}"
+        if chosen == "statistical":
+            judge_statistically(comparison, run, cfg, summary, history, new, new_history, everyone)
         comparison.seconds = time.time() - t0
         if record.get("code_version") != CODE_VERSION:
             comparison.note = f"recorded by code version {record.get('code_version')}, retrained with {CODE_VERSION}"
@@ -249,10 +467,21 @@ def retrain(run_dir: Path, scratch_runs: Path, log: Callable[[str], None] = prin
 
 
 @contextmanager
-def scratch_store(keep: Optional[os.PathLike] = None) -> Iterator[Path]:
-    """A scratch `runs/` folder, removed afterwards unless `keep` names one to use."""
+def scratch_store(keep: Optional[os.PathLike] = None, store: Optional[os.PathLike] = None) -> Iterator[Path]:
+    """A fresh scratch `runs/` folder, removed afterwards unless `keep` names one to keep it in. `keep` must not
+    be the store (`store`, its results folder) or inside it, and its `runs/` must be empty or absent."""
+    from .store import StoreError, runs_dir
+
     if keep is not None:
         path = Path(keep) / "runs"
+        real = Path(os.path.realpath(path))
+        results = Path(os.path.realpath(runs_dir(store).parent))
+        if real == results or real.is_relative_to(results) or results.is_relative_to(real):
+            raise StoreError(f"--scratch {keep} is the store {results} (or inside it): verification retrains into "
+                             "a separate scratch folder; give a new folder outside the store.")
+        if path.exists() and any(path.iterdir()):
+            raise StoreError(f"--scratch {keep} already holds retrained runs ({path}): a reused scratch folder "
+                             "would be compared instead of a fresh retrain; give a new or empty folder.")
         path.mkdir(parents=True, exist_ok=True)
         yield path
         return
@@ -271,49 +500,91 @@ def _machine() -> str:
     return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
+def check_tolerance(tolerance: float) -> None:
+    if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and tolerance >= 0):
+        raise ValueError(f"--tolerance must be a finite number >= 0; got {tolerance} (an infinite tolerance "
+                         "would pass any record).")
+
+
 def verify_runs(selected: list[Path], *, tolerance: float = 0.0, scratch: Optional[os.PathLike] = None,
-                log: Callable[[str], None] = print) -> bool:
-    """Retrain `selected` into a scratch store, print one line per run (sources included), return all-match."""
-    log(f"verifying {len(selected)} run(s) by retraining them into a scratch store on {_machine()}; "
-        f"tolerance {tolerance:g} ({'bitwise' if tolerance == 0 else 'absolute'}), timings excluded")
+                log: Callable[[str], None] = print, level: str = "auto",
+                results_dir: Optional[os.PathLike] = None) -> bool:
+    """Retrain `selected` into a scratch store, print one line per run (sources included), return all-pass.
+
+    A record that cannot be checked (damaged, cyclic init_from, ...) is a FAIL with its sentence; no run
+    verified is a failure, never a vacuous pass."""
+    from .store import StoreError
+
+    check_tolerance(tolerance)
+    if level not in LEVELS:
+        raise ValueError(f"--level must be one of {', '.join(LEVELS)}; got {level!r}.")
+    log(f"verifying {len(selected)} run(s) by retraining them into a scratch store on {_machine()}; level "
+        f"{'chosen per run (bitwise where the fingerprints match, else statistical)' if level == 'auto' else level}"
+        f", tolerance {tolerance:g} at the bitwise level, timings excluded")
     results: dict[str, Comparison] = {}
-    with scratch_store(scratch) as runs:
+    if results_dir is None and selected:
+        results_dir = selected[0].parent.parent
+    with scratch_store(scratch, results_dir) as runs:
+        done: set = set()
+        everyone: dict[Path, list[dict]] = {}
         for run_dir in selected:
-            for name, comparison in retrain(run_dir, runs).items():
-                results[name] = comparison
-                log(comparison.line(tolerance))
-    good = all(c.ok(tolerance) for c in results.values())
-    log(f"{'all' if good else 'NOT all'} {len(results)} retrained run(s) match their records"
+            try:
+                if run_dir.parent not in everyone:
+                    everyone[run_dir.parent] = _endpoints(run_dir.parent)
+                pool = everyone[run_dir.parent]
+                for name, comparison in retrain(run_dir, runs, level=level, retrained=done, everyone=pool).items():
+                    results[name] = comparison
+                    log(comparison.line(tolerance))
+            except (StoreError, FileNotFoundError) as exc:
+                results[run_dir.name] = Comparison(run_dir.name, error=str(exc))
+                log(results[run_dir.name].line(tolerance))
+    good = bool(results) and all(c.ok(tolerance) for c in results.values())
+    if not results:
+        log("FAIL: 0 runs verified - nothing was retrained, so nothing is shown to reproduce.")
+        return False
+    passed = sum(c.ok(tolerance) for c in results.values())
+    log(f"{'all' if good else 'NOT all'} {len(results)} retrained run(s) pass ({passed} of {len(results)})"
         + ("" if good else " (see docs/determinism.md for what may differ on another machine)"))
     return good
 
 
 def rebuild_run(name: str, results_dir: Optional[os.PathLike] = None, *, tolerance: float = 0.0,
-                force: bool = False, log: Callable[[str], None] = print) -> Path:
-    """Retrain a stored run (checked against its record) and install its `model.pt`; returns the path.
+                force: bool = False, log: Callable[[str], None] = print, level: str = "auto") -> Path:
+    """Retrain a stored run (checked against its record at its level) and install its `model.pt` and digest.
 
     Raises:
-        ValueError: the retrained numbers differ from the record by more than `tolerance` (nothing installed).
+        ValueError: the retrained run fails its check (nothing installed).
     """
+    from .store import DamagedRecord, check_weights, write_weights_digest
+
+    check_tolerance(tolerance)
     run_dir = find_run(name, results_dir)
     _stored(run_dir)
-    if (run_dir / "model.pt").exists() and not force:
+    try:
+        has = check_weights(run_dir)
+    except DamagedRecord as exc:
+        log(f"{exc} Rebuilding its weights.")
+        has, force = False, True
+    if has and not force:
         log(f"{run_dir.name} has its weights already ({run_dir / 'model.pt'}); pass --force to rebuild them.")
         return run_dir / "model.pt"
     log(f"rebuilding {run_dir.name} by retraining it on {_machine()} (then checking it against its record)")
     with scratch_store() as runs:
-        results = retrain(run_dir, runs)
+        results = retrain(run_dir, runs, level=level)
         for comparison in results.values():
             log(comparison.line(tolerance))
         bad = [c for c in results.values() if not c.ok(tolerance)]
         if bad:
-            raise ValueError(f"the retrained {bad[0].run} differs from its record (largest difference "
-                             f"{bad[0].largest:.3g} in {bad[0].largest_at}), so no weights were installed; "
-                             "on another machine pass a --tolerance (docs/determinism.md).")
+            c = bad[0]
+            detail = (c.reason if c.level == "statistical" else
+                      f"largest difference {c.largest:.3g} in {c.largest_at}")
+            raise ValueError(f"the retrained {c.run} differs from its record ({detail}), so no weights were "
+                             "installed; see docs/determinism.md.")
         for run in results:  # the run and any init_from source that lacked weights
             dest = run_dir.parent / run / "model.pt"
             if run == run_dir.name or not dest.exists():
                 _install(runs / run / "model.pt", dest)
+                write_weights_digest(dest.parent)
                 log(f"installed {dest}")
     return run_dir / "model.pt"
 
@@ -328,6 +599,128 @@ def _install(src: Path, dest: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+# --- claims --------------------------------------------------------------------------------------------------
+
+# What each claim verify --claim can re-judge rests on: its artefact, and the families of that artefact's plan.
+CLAIM_RUNS = {"wdsr_a_beats_edsr": ("table1", ("EDSR", "WDSR-A")),
+              "wdsr_b_matches_a": ("table1", ("WDSR-A", "WDSR-B"))}
+_PROFILE_ORDER = ("smoke", "quick", "cpu", "cpu_v1", "paper")
+
+
+@contextmanager
+def _store_only() -> Iterator[None]:
+    saved = os.environ.get("WDSR_STORE_ONLY")
+    os.environ["WDSR_STORE_ONLY"] = "1"  # judging reads the store: nothing is trained
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("WDSR_STORE_ONLY", None)
+        else:
+            os.environ["WDSR_STORE_ONLY"] = saved
+
+
+def judge_table1(profile: str, results_dir: os.PathLike) -> dict[str, str]:
+    """{claim id: verdict} of the Table 1 claims judged from the store at `results_dir`, as notebooks/01_table1
+    judges them (store-only: nothing is trained)."""
+    import contextlib
+    import io
+
+    from . import claims as judge
+    from . import frames, plans, report
+
+    with _store_only(), contextlib.redirect_stdout(io.StringIO()):
+        plan = frames.available(plans.table1(profile), results_dir)
+        final = frames.final_frame(plan, results_dir)
+        history = frames.history_frame(plan, results_dir)
+        noise = frames.measure_noise(profile, results_dir, progress=False)
+        images = frames.image_frame(plan, results_dir)
+        found = judge.table1_claims(final, history, report.data_description(profile), noise,
+                                    budgets=plans.table1_budgets(profile), images=images)
+    return {c.id: c.verdict for c in found}
+
+
+def claim_runs(claim_id: str, profile: str, results_dir: Optional[os.PathLike] = None,
+               seeds: Optional[int] = None) -> tuple[list[Path], list[int]]:
+    """The stored runs `claim_id` rests on in `profile` (of its `seeds` cheapest seeds, all when None) and the
+    seeds chosen."""
+    from . import plans
+    from .store import is_done, run_dir_for
+
+    artefact, families = CLAIM_RUNS[claim_id]
+    plan = [r for r in plans.table1(profile) if r.labels.get("family") in families and is_done(r.config, results_dir)]
+    if not plan:
+        raise ValueError(f"the store holds no finished run of claim {claim_id} in profile {profile!r}.")
+    by_seed: dict[int, list[Path]] = {}
+    for r in plan:
+        by_seed.setdefault(r.config.train.seed, []).append(run_dir_for(r.config, results_dir))
+
+    def cost(seed: int) -> float:
+        return sum(float(_stored(d)[1].get("wall_seconds") or 0) for d in by_seed[seed])
+
+    chosen = sorted(by_seed, key=lambda s: (cost(s), s))
+    chosen = sorted(chosen if seeds is None else chosen[:seeds])
+    return [d for s in chosen for d in by_seed[s]], chosen
+
+
+def verify_claim(claim_id: str, results_dir: Optional[os.PathLike] = None, *, profile: Optional[str] = None,
+                 seeds: Optional[int] = None, level: str = "auto", log: Callable[[str], None] = print) -> bool:
+    """Retrain the runs a claim rests on (its `seeds` cheapest seeds), judge it again with them in place of the
+    stored ones and report "verdict unchanged" (True) or the change (False). The cost is said first."""
+    from .store import StoreError, _write_record, runs_dir
+
+    if claim_id not in CLAIM_RUNS:
+        raise ValueError(f"`wdsr verify --claim` re-judges the Table 1 claims ({', '.join(CLAIM_RUNS)}); got "
+                         f"{claim_id!r}. For the other claims verify their runs with `wdsr verify --run NAME`.")
+    if seeds is not None and seeds < 1:
+        raise ValueError(f"--seeds must be at least 1; got {seeds}.")
+    store = runs_dir(results_dir)
+    if profile is None:
+        from .report import read_claims
+
+        have = {e.get("profile") for e in read_claims(store.parent) if e.get("id") == claim_id}
+        options = [p for p in _PROFILE_ORDER if p in have] or ["quick"]
+        profile = options[0]
+        log(f"claim {claim_id}: profile {profile} (of {', '.join(options)}; choose with --profile)")
+    selected, chosen = claim_runs(claim_id, profile, store.parent, seeds)
+    before = judge_table1(profile, store.parent).get(claim_id, "absent")
+    cost = sum(float(_stored(d)[1].get("wall_seconds") or 0) for d in selected)
+    log(f"verify --claim {claim_id} ({profile}): retraining {len(selected)} run(s), seed(s) "
+        f"{', '.join(map(str, chosen))}; estimated cost {cost / 60:.1f} min (their recorded wall time), then the "
+        f"claim is judged again with the retrained seeds in place of the stored ones (stored verdict: {before})")
+    work = Path(tempfile.mkdtemp(prefix="wdsr-verify-claim-"))
+    try:
+        copy = work / "results" / "runs"
+        copy.mkdir(parents=True)
+        for done in store.glob("*/DONE"):  # every record (not the weights): the noise seeds, the other arms
+            (copy / done.parent.name).mkdir()
+            for f in ("config.json", "summary.json", "history.csv", "DONE"):
+                if (done.parent / f).exists():
+                    shutil.copyfile(done.parent / f, copy / done.parent.name / f)
+        results: dict[str, Comparison] = {}
+        everyone = _endpoints(store)
+        done_names: set = set()
+        for run_dir in selected:
+            results.update(retrain(run_dir, work / "scratch", level=level, retrained=done_names,
+                                   everyone=everyone))
+        for name, comparison in results.items():
+            log(comparison.line(0.0))
+            _write_record(copy / name, json.loads(json.dumps(comparison.retrained, default=str)))
+        after = judge_table1(profile, copy.parent).get(claim_id, "absent")
+    except StoreError as exc:
+        log(f"FAIL  claim {claim_id}: {exc}")
+        return False
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if after == before:
+        log(f"PASS  claim {claim_id} ({profile}): verdict unchanged ({after}) with the retrained seed(s) "
+            f"{', '.join(map(str, chosen))} in place of the stored ones")
+        return True
+    log(f"FAIL  claim {claim_id} ({profile}): verdict changed from {before!r} to {after!r} with the retrained "
+        f"seed(s) {', '.join(map(str, chosen))}")
+    return False
+
+
 # --- the command line ----------------------------------------------------------------------------------------
 
 def add_commands(sub, common) -> None:
@@ -338,11 +731,19 @@ def add_commands(sub, common) -> None:
     which.add_argument("--runs", type=int, default=2, metavar="N", help="the N cheapest stored runs (default 2)")
     which.add_argument("--all", action="store_true", help="every finished run in the store")
     which.add_argument("--run", action="append", default=[], metavar="NAME", help="this run (repeatable)")
-    p.add_argument("--profile", default=None, help="only runs of this profile's plans")
+    which.add_argument("--claim", default=None, metavar="ID",
+                       help="retrain the runs a Table 1 claim rests on and judge it again (verdict unchanged: pass)")
+    p.add_argument("--seeds", type=int, default=None, metavar="N",
+                   help="with --claim: only its N cheapest seeds (default: all)")
+    p.add_argument("--profile", default=None, help="only runs of this profile's plans (with --claim: its profile)")
     p.add_argument("--results-dir", default=None, help="the store (default: $WDSR_RESULTS_DIR or results)")
+    p.add_argument("--level", choices=LEVELS, default="auto",
+                   help="auto (default): bitwise where this machine's fingerprint equals the record's, else "
+                        "statistical (docs/determinism.md)")
     p.add_argument("--tolerance", type=float, default=0.0,
-                   help="largest absolute difference accepted (default 0: bitwise; see docs/determinism.md)")
-    p.add_argument("--scratch", default=None, metavar="DIR", help="keep the retrained runs under DIR/runs")
+                   help="largest absolute difference accepted at the bitwise level (default 0)")
+    p.add_argument("--scratch", default=None, metavar="DIR",
+                   help="keep the retrained runs under DIR/runs (a new or empty folder outside the store)")
     p.set_defaults(func=_cmd_verify)
 
     p = sub.add_parser("rebuild", parents=[common],
@@ -355,17 +756,23 @@ def add_commands(sub, common) -> None:
 
 
 def _cmd_verify(args) -> int:
+    check_tolerance(args.tolerance)
+    if args.claim:
+        return 0 if verify_claim(args.claim, args.results_dir, profile=args.profile, seeds=args.seeds,
+                                 level=args.level) else 1
+    if args.seeds is not None:
+        raise ValueError("--seeds applies to --claim only; use --runs N for the N cheapest runs.")
     if args.runs is not None and args.runs < 1:
         raise ValueError(f"--runs must be at least 1; got {args.runs}.")
-    if not args.tolerance >= 0:
-        raise ValueError(f"--tolerance must be >= 0; got {args.tolerance}.")
+    if args.run and args.profile:
+        raise ValueError("--profile selects runs and does not apply to --run NAME; give one or the other.")
     selected = select_runs(args.results_dir, runs=None if args.all else args.runs, names=tuple(args.run),
                            profile=args.profile)
-    return 0 if verify_runs(selected, tolerance=args.tolerance, scratch=args.scratch) else 1
+    return 0 if verify_runs(selected, tolerance=args.tolerance, scratch=args.scratch, level=args.level,
+                            results_dir=args.results_dir) else 1
 
 
 def _cmd_rebuild(args) -> int:
-    if not args.tolerance >= 0:
-        raise ValueError(f"--tolerance must be >= 0; got {args.tolerance}.")
+    check_tolerance(args.tolerance)
     rebuild_run(args.run, args.results_dir, tolerance=args.tolerance, force=args.force)
     return 0

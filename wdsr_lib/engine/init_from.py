@@ -38,7 +38,12 @@ def _modules(names) -> str:
 
 
 def source_model(source_dir: Path) -> ModelConfig:
-    """The ModelConfig a stored run was trained with (its config.json)."""
+    """The ModelConfig a stored run was trained with (its config.json), checked to be the run its folder name
+    says (`store.load_record`) when it is finished."""
+    if (Path(source_dir) / "DONE").exists():
+        from ..store import load_record
+
+        return load_record(Path(source_dir)).config.model
     record = json.loads((Path(source_dir) / "config.json").read_text())
     return ModelConfig(**record["config"]["model"])
 
@@ -52,8 +57,19 @@ def plan_transfer(target: ModelConfig, source_dir: Path) -> Transfer:
     """
     source_dir = Path(source_dir)
     name = source_dir.name
+    from ..store import check_weights
+
+    if (source_dir / "model.pt").exists():
+        check_weights(source_dir)  # an empty model.pt, or another run's, is damage, not a source
     src_cfg = source_model(source_dir)
-    state: Any = torch.load(source_dir / "model.pt", map_location="cpu", weights_only=True)
+    try:
+        state: Any = torch.load(source_dir / "model.pt", map_location="cpu", weights_only=True)
+    except (OSError, EOFError, RuntimeError, ValueError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ValueError(f"--init-from {name}: its weights {source_dir / 'model.pt'} cannot be read "
+                         f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'truncated'}); "
+                         f"recreate them with `wdsr rebuild {name}`.") from exc
     if not isinstance(state, dict):
         raise ValueError(f"--init-from {name}: its model.pt holds a {type(state).__name__}, not weights.")
     own = target.build().state_dict()
