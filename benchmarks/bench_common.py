@@ -50,6 +50,17 @@ def machine() -> dict:
             "loadavg_1_5_15": [round(x, 2) for x in os.getloadavg()]}
 
 
+def best_seconds(fn: Callable[[], object], reps: int) -> float:
+    """The fastest of `reps` timed calls of `fn`, after one untimed warm-up call."""
+    fn()
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def save(name: str, result: dict) -> Path:
     OUT.mkdir(parents=True, exist_ok=True)
     result = {**result, "machine_at_end": machine()}

@@ -7,22 +7,15 @@ Writes results/bench/peak.json.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 import torch.nn.functional as F
 
-from bench_common import machine, save
+from bench_common import best_seconds, machine, save
 
 
 def _best_gflops(fn, flops: float, reps: int) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return flops / best / 1e9
+    return flops / best_seconds(fn, reps) / 1e9
 
 
 def measure(reps: int = 5) -> dict:

@@ -24,7 +24,7 @@ from collections import defaultdict
 import torch
 import torch.nn.functional as F
 
-from bench_common import OUT, machine, save
+from bench_common import OUT, best_seconds, machine, save
 from wdsr_lib.engine.evaluate import sr_forward
 from wdsr_lib.engine.fast import adam
 from wdsr_lib.models import build_model, count_macs, fold_normalization
@@ -63,16 +63,6 @@ def glibc_default() -> None:
     mallopt(_M_TRIM_THRESHOLD, 128 << 10)
 
 
-def _best(fn, reps: int) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def measure_peak(reps: int = 5) -> dict:
     """Single-thread peaks: 3x3 conv 64->64 on 16x64x48x48 (channels_last) forward+backward and forward, sgemm."""
     x = torch.randn(16, 64, 48, 48).contiguous(memory_format=CL).requires_grad_()
@@ -88,9 +78,9 @@ def measure_peak(reps: int = 5) -> dict:
             F.conv2d(x, w, padding=1)
 
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    out = {"conv3x3_64_b16_48_fwd_bwd": 6 * macs / _best(fwd_bwd, reps) / 1e9,
-           "conv3x3_64_b16_48_fwd": 2 * macs / _best(fwd, reps) / 1e9,
-           "sgemm_2048": 2 * 2048 ** 3 / _best(lambda: a @ b, reps) / 1e9}
+    out = {"conv3x3_64_b16_48_fwd_bwd": 6 * macs / best_seconds(fwd_bwd, reps) / 1e9,
+           "conv3x3_64_b16_48_fwd": 2 * macs / best_seconds(fwd, reps) / 1e9,
+           "sgemm_2048": 2 * 2048 ** 3 / best_seconds(lambda: a @ b, reps) / 1e9}
     return {k: round(v, 1) for k, v in out.items()}
 
 
