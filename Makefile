@@ -8,9 +8,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv reproduce study test lab notebooks bench models clean-venv
+.PHONY: help venv reproduce study test test-fast lab notebooks bench models clean-venv
 
-venv: $(STAMP)
+# `make help`: every target with the text after its `##`.
+help:  ## this list
+	@awk -F':.*## ' '/^[a-z][a-z-]*:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# `make test-fast`: the checks that need no training and no notebook (configs, plans and their pinned run names,
+# metrics, bicubic, verdict statistics, docs, the committed store's records), for the edit-test loop.
+FAST_TESTS ?= tests/test_config.py tests/test_plans.py tests/test_metrics.py tests/test_data_imresize.py \
+	tests/test_verdicts.py tests/test_docs.py tests/test_showcase.py
+test-fast: $(STAMP)  ## the fast subset (under a minute): no training, no notebooks
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m pytest -q -n 2 $(FAST_TESTS)
+
+venv: $(STAMP)  ## create .venv (pinned CPU torch first, then the project with its notebook and dev extras)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,15 +35,15 @@ $(STAMP): pyproject.toml
 # CPU study's figures, tables, verdicts and report from the committed store (--store-only: minutes, no training),
 # for the second edition (cpu) and the first (cpu_v1).
 # `make study`: train the whole CPU study into the store (hours; resumes where a killed run stopped).
-reproduce: $(STAMP)
+reproduce: $(STAMP)  ## the main job: quick profile, then the CPU study's figures, tables, verdicts from the store
 	$(BIN)/wdsr reproduce --profile $(PROFILE) --jobs $(JOBS)
 	test "$(PROFILE)" = cpu || $(BIN)/wdsr reproduce --profile cpu --store-only
 	test "$(PROFILE)" = cpu_v1 || $(BIN)/wdsr reproduce --profile cpu_v1 --store-only
 
-study: $(STAMP)
+study: $(STAMP)  ## train the whole CPU study into the store (hours; resumes where a killed run stopped)
 	$(BIN)/wdsr reproduce --profile cpu --jobs $(JOBS)
 
-test: $(STAMP)
+test: $(STAMP)  ## the whole suite: ruff, pytest, nbval (under 30 minutes on 2 cores)
 	$(BIN)/python -m ruff check .  # lint first (pyproject.toml [tool.ruff]: pycodestyle and pyflakes)
 	$(BIN)/python -m pytest -q -n 2 -rs --durations=15 tests  # -rs: each skipped test with its reason
 	# nbval runs each notebook with its default parameters, redirected to the smoke profile and a scratch store.
@@ -45,7 +57,7 @@ test: $(STAMP)
 # The lab extra brings ipywidgets and its widget manager (the explorer's pickers); the news / update-check pop-up
 # (plugin @jupyterlab/apputils-extension:announcements) is disabled in .venv's page_config.json: this lab only.
 LAB_ARGS ?=
-lab: $(STAMP)
+lab: $(STAMP)  ## JupyterLab on notebooks/ with this venv's kernel and the explorer's widgets
 	$(BIN)/python -m pip install --quiet -e ".[lab]"
 	$(BIN)/python -m ipykernel install --prefix $(VENV) --name python3 --display-name "Python 3 (wdsr-study)" >/dev/null
 	$(BIN)/jupyter labextension disable --level=sys_prefix "@jupyterlab/apputils-extension:announcements" >/dev/null
@@ -57,17 +69,17 @@ lab: $(STAMP)
 # pictures cell shows pictures or says why. Needs Debian's chromium and chromium-driver (apt-get install -y chromium
 # chromium-driver); nothing is fetched at run time. Prints PASS/FAIL per check; screenshots in results/browser_check/.
 .PHONY: browser-check
-browser-check: $(STAMP)
+browser-check: $(STAMP)  ## drive the lab in headless Chromium: figures, pickers, pictures (PASS/FAIL per check)
 	$(BIN)/python -m pip install --quiet -e ".[lab,browser]"
 	$(BIN)/python -m ipykernel install --prefix $(VENV) --name python3 --display-name "Python 3 (wdsr-study)" >/dev/null
 	$(BIN)/jupyter labextension disable --level=sys_prefix "@jupyterlab/apputils-extension:announcements" >/dev/null
 	$(BIN)/python tools/browser_check.py
 
 # The notebooks are jupytext pairs: edit notebooks/NN_name.py, then re-sync (and strip) the .ipynb papermill runs.
-notebooks: $(STAMP)
+notebooks: $(STAMP)  ## re-sync the jupytext pairs after editing notebooks/NN_name.py
 	$(BIN)/python -m wdsr_lib.notebook_pairs
 
-bench: $(STAMP)
+bench: $(STAMP)  ## the benchmarks (speed ratios measured side by side) into results/bench/
 	$(BIN)/python benchmarks/run_all.py
 
 # The GPU acceptance check (tools/gpu_check.py): paper-profile steps fp32/TF32, eager/compiled, channels_last,
@@ -75,10 +87,10 @@ bench: $(STAMP)
 # reproduce on CUDA. Writes results/bench/gpu.json and gpu.md. GPU_CHECK_ARGS=--dry-run: CPU, tiny shapes.
 GPU_CHECK_ARGS ?=
 .PHONY: gpu-check
-gpu-check: $(STAMP)
+gpu-check: $(STAMP)  ## the GPU acceptance check (GPU_CHECK_ARGS=--dry-run: CPU, tiny shapes)
 	$(BIN)/python tools/gpu_check.py $(GPU_CHECK_ARGS)
 
-models: $(STAMP)
+models: $(STAMP)  ## list the models with their parameters and published counts
 	$(BIN)/wdsr models
 
 # Retrain the RUNS cheapest stored runs of VERIFY_PROFILE (default: the 2 cheapest quick runs, about a minute)
@@ -87,8 +99,8 @@ models: $(STAMP)
 RUNS ?= 2
 VERIFY_PROFILE ?= quick
 .PHONY: verify
-verify: $(STAMP)
+verify: $(STAMP)  ## retrain the RUNS cheapest stored runs and check them (bitwise or statistical)
 	$(BIN)/wdsr verify --runs $(RUNS) --profile $(VERIFY_PROFILE)
 
-clean-venv:
+clean-venv:  ## remove .venv
 	rm -rf $(VENV)

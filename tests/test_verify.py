@@ -202,7 +202,39 @@ def test_a_record_edited_by_03_db_fails_bitwise_and_statistically(arm, monkeypat
     assert not verify_runs(select_runs(root, names=(x2,)), log=log.append)
     line = next(line for line in log if x2 in line)
     assert line.startswith(f"FAIL  {x2} (statistical: fingerprints differ in cpu_capability)")
+    assert "its weights re-scored here give psnr" in line and "the record's numbers are not its weights'" in line
+    (root / "runs" / x2 / "model.pt").unlink()  # a record without weights: the seed band alone judges it
+    log = []
+    assert not verify_runs(select_runs(root, names=(x2,)), log=log.append)
+    line = next(line for line in log if x2 in line)
     assert "final PSNR of the record" in line and "the record does not look like a run of this config" in line
+
+
+def test_a_03_db_edit_inside_a_wide_seed_band_is_caught_by_the_records_weights(copy, foreign):
+    """The quick profile's seeds spread by tenths of a dB, so its 99% band (about +-0.7 dB) holds an edit of
+    0.3 dB; the record's own weights, re-scored on any machine, do not."""
+    root, x2, _ = copy
+    for seed, delta in ((1, 0.25), (2, -0.3), (3, 0.2), (4, -0.15)):
+        _sibling(root, x2, seed, delta)
+    path = root / "runs" / x2 / "summary.json"
+    summary = json.loads(path.read_text())
+    summary["psnr"] += 0.3
+    summary["per_image"][0]["psnr"] += 0.3 * len(summary["per_image"])  # a consistent edit: mean and image
+    path.write_text(json.dumps(summary))
+    log = []
+    assert not verify_runs(select_runs(root, names=(x2,)), log=log.append)
+    line = next(line for line in log if x2 in line)
+    assert line.startswith(f"FAIL  {x2} (statistical: fingerprints differ in cpu_model, cpu_capability) its "
+                           "weights re-scored here give psnr")
+    untouched = [line for line in log if line.startswith("PASS")]
+    assert not untouched, log
+
+
+def test_untouched_weights_are_re_scored_within_the_tolerance(copy, capsys):
+    root, x2, _ = copy
+    log = []
+    assert verify_runs(select_runs(root, names=(x2,)), log=log.append)
+    assert "its weights re-scored here give its final PSNRs within 0.01 dB" in next(l for l in log if x2 in l)
 
 
 def test_a_single_seed_arm_is_judged_with_the_pooled_seed_noise(arm, foreign):
@@ -307,3 +339,19 @@ def test_swapped_or_empty_weights_are_damaged(copy, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "has its weights already" not in out and "installed" in out
     assert store.check_weights(run)
+
+
+def test_weights_rebuilt_on_another_machine_are_marked_and_not_re_scored(arm, foreign, capsys):
+    """A statistical rebuild installs one more seed of the run, not the weights the record measured: its digest
+    says so, and verify does not hold the record's numbers against them."""
+    from wdsr_lib.store import check_weights, weights_rebuilt_elsewhere
+
+    root, x2 = arm
+    (root / "runs" / x2 / "model.pt").unlink()
+    assert cli.main(["rebuild", x2, "--results-dir", str(root)]) == 0
+    assert "not bitwise the record's: one more seed of the run" in capsys.readouterr().out
+    run = root / "runs" / x2
+    assert check_weights(run) and weights_rebuilt_elsewhere(run).startswith("statistical: fingerprints differ")
+    log = []
+    assert verify_runs(select_runs(root, names=(x2,)), log=log.append)
+    assert "its weights were rebuilt on another machine" in next(line for line in log if x2 in line)

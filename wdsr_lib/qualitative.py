@@ -181,16 +181,35 @@ def figure(rows: Sequence[Row], title: str):
 
 
 def profile_runs(profile: str, results_dir: str | os.PathLike) -> dict[str, Path]:
-    """{family: run directory} of the WDSR Table 1 runs at the profile's deepest budget and first seed."""
+    """{family: run directory} of the WDSR Table 1 runs at the first seed of the profile's deepest budget whose
+    runs all keep their weights here (the committed showcase weights on a fresh clone: `tools/showcase.py`),
+    else of its deepest budget."""
     from . import plans
     from .profiles import get_profile
     from .store import run_dir_for
 
     p = get_profile(profile)
-    blocks = max(p.table1_blocks)
-    seed = p.budget("table1", blocks).seeds[0]
-    plan = plans.select(plans.table1(p), blocks=blocks, seed=seed)
-    return {r.labels["family"]: run_dir_for(r.config, results_dir) for r in plan}
+    budgets = []
+    for blocks in sorted(p.table1_blocks, reverse=True):
+        seed = p.budget("table1", blocks).seeds[0]
+        plan = plans.select(plans.table1(p), blocks=blocks, seed=seed)
+        budgets.append({r.labels["family"]: run_dir_for(r.config, results_dir) for r in plan})
+    return next((runs for runs in budgets if not _missing_weights(runs)), budgets[0])
+
+
+SHOWCASE_PROFILE = "cpu"  # the profile whose Table 1 seed-0 weights are committed to git (`tools/showcase.py`)
+
+
+def showcase_runs(results_dir: str | os.PathLike = "results", profile: str = SHOWCASE_PROFILE) -> list[Path]:
+    """The showcase runs: seed 0 of each WDSR Table 1 arm at every budget of `profile` - the runs whose
+    `model.pt` git keeps, so a fresh clone can show pictures (explorer, qualitative figure) without training."""
+    from . import plans
+    from .profiles import get_profile
+    from .store import run_dir_for
+
+    p = get_profile(profile)
+    return [run_dir_for(r.config, results_dir) for blocks in p.table1_blocks
+            for r in plans.select(plans.table1(p), blocks=blocks, seed=p.budget("table1", blocks).seeds[0])]
 
 
 def _missing_weights(runs: Mapping[str, Path]) -> list[str]:
@@ -208,19 +227,20 @@ def profile_figure(profile: str, results_dir: str | os.PathLike = "results", fig
     from .models import load_pretrained
     from .plots import save_figure
     from .profiles import get_profile
+    from .store import load_record
 
     p = get_profile(profile)
     runs = profile_runs(profile, results_dir)
     missing = _missing_weights(runs)
     if missing:
         print(f"qualitative figure for profile {profile!r} skipped: no finished run with weights (model.pt) for "
-              f"{', '.join(missing)}; weights are not in git: run `wdsr rebuild <run name>` for each, or train "
-              f"them (notebook 01). Any existing figures/qualitative_{profile}.png is kept.")
+              f"{', '.join(missing)}; only the showcase runs' weights are in git (`tools/showcase.py`; profile "
+              f"cpu): run `wdsr rebuild <run name>` for each, or train them (notebook 01). Any existing figures/qualitative_{profile}.png is kept.")
         return None
     models = {family: load_pretrained(d / "model.pt") for family, d in runs.items()}
     scale = 2  # WDSR Table 1 is x2
     pairs = load_pairs(p.data.source, scale, "val", root=p.data.root)[:images]
-    blocks = max(p.table1_blocks)
+    blocks = load_record(next(iter(runs.values()))).config.model.n_resblocks
     rows = compare_rows(pairs, models, scale, ensemble=ENSEMBLED, size=size)
     fig = figure(rows, f"Held-out photos, x{scale}: WDSR Table 1 models at {blocks} blocks (profile {profile}); "
                        "crops where the models' errors differ most, PSNR (RGB) on each crop")

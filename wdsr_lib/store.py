@@ -217,9 +217,22 @@ def weights_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_weights_digest(run_dir: Path) -> None:
-    """Tie `model.pt` to its record: `weights.sha256` holds its sha256 and the run's name."""
-    atomic_write_text(run_dir / WEIGHTS_DIGEST, f"{weights_digest(run_dir / 'model.pt')}  {run_dir.name}\n")
+REBUILT_ELSEWHERE = "rebuilt elsewhere: "  # a digest's second line: weights retrained on another machine
+
+
+def write_weights_digest(run_dir: Path, elsewhere: str = "") -> None:
+    """Tie `model.pt` to its record: `weights.sha256` holds its sha256 and the run's name; `elsewhere` (a
+    second line) says the weights were retrained on a machine other than the record's (`wdsr rebuild` at the
+    statistical level), so they are one more seed of the run, not the weights its numbers were measured on."""
+    note = f"{REBUILT_ELSEWHERE}{elsewhere}\n" if elsewhere else ""
+    atomic_write_text(run_dir / WEIGHTS_DIGEST, f"{weights_digest(run_dir / 'model.pt')}  {run_dir.name}\n{note}")
+
+
+def weights_rebuilt_elsewhere(run_dir: Path) -> str:
+    """Why `model.pt` is not the record's own weights ("" where it is, or where nothing says otherwise)."""
+    digest = run_dir / WEIGHTS_DIGEST
+    lines = digest.read_text().splitlines() if digest.exists() else []
+    return next((ln[len(REBUILT_ELSEWHERE):] for ln in lines[1:] if ln.startswith(REBUILT_ELSEWHERE)), "")
 
 
 def check_weights(run_dir: Path) -> bool:
@@ -233,7 +246,7 @@ def check_weights(run_dir: Path) -> bool:
     digest = run_dir / WEIGHTS_DIGEST
     if not digest.exists():
         return True
-    recorded, _, name = digest.read_text().strip().partition("  ")
+    recorded, _, name = (digest.read_text().splitlines() or [""])[0].strip().partition("  ")
     if name.strip() not in ("", run_dir.name):
         raise _damaged(run_dir, f"its {WEIGHTS_DIGEST} belongs to {name.strip()}: the weights were copied from "
                                 "another run")

@@ -18,6 +18,12 @@ and checks it at one of two levels, chosen per run and named in the output:
   the band of an arm with fewer than two other seeds. The record under test is left out of its own band, so an
   edited record cannot widen the band that judges it.
 
+Both levels also **re-score the record's own weights** where its `model.pt` is present (with its digest): the
+final evaluation of those weights on this machine must give the record's final PSNRs within
+`RESCORE_TOLERANCE` dB. One forward pass rounds differently across CPUs by far less than that (no training
+to amplify the bits), so this catches an edited record on any machine, where the seed-sized statistical band
+cannot.
+
 `verify_claim` retrains the runs one claim rests on (or its N cheapest seeds) and judges the claim again with
 the retrained seeds in place of the stored ones: "verdict unchanged" is the pass.
 
@@ -42,6 +48,7 @@ TIMINGS = frozenset({"seconds", "train_seconds", "wall_seconds", "segments"})
 NOT_COMPARED = TIMINGS | {"fingerprint", "history"}  # the fingerprint decides the level; history: its rows
 LEVELS = ("auto", "bitwise", "statistical")
 BAND_LEVEL = 0.99
+RESCORE_TOLERANCE = 0.01  # dB: the record's final PSNRs against its weights re-scored here
 
 
 @dataclass
@@ -75,6 +82,8 @@ class Comparison:
     judged: Optional[bool] = None  # the statistical judgement (None at the bitwise level)
     reason: str = ""  # its one-line reason
     error: str = ""  # the record could not be checked at all (damaged, cyclic, ...)
+    weights: str = ""  # the re-score of the record's own weights ("" where it has none)
+    weights_ok: bool = True
     retrained: dict = field(default_factory=dict, repr=False)  # the retrained summary, with its history
 
     def missing(self) -> list[tuple[str, Any, Any]]:
@@ -82,7 +91,7 @@ class Comparison:
         return [d for d in self.differences if d[1] is None and d[2] is not None]
 
     def ok(self, tolerance: float) -> bool:
-        if self.error or self.compared == 0 or self.missing():
+        if self.error or self.compared == 0 or self.missing() or not self.weights_ok:
             return False
         if self.level == "statistical":
             return bool(self.judged)
@@ -92,7 +101,11 @@ class Comparison:
         head = f"{'PASS' if self.ok(tolerance) else 'FAIL'}  {self.run}"
         if self.error:
             return f"{head}: {self.error}"
-        tail = f" ({self.seconds:.1f} s{'; ' + self.note if self.note else ''})"
+        statistical_miss = self.level == "statistical" and not self.weights_ok
+        notes = "; ".join(n for n in ("" if statistical_miss else self.weights, self.note) if n)
+        tail = f" ({self.seconds:.1f} s{'; ' + notes if notes else ''})"
+        if statistical_miss:  # the record contradicts its own weights: that, not the seed band, is the finding
+            return f"{head} (statistical: {self.why}) {self.weights}{tail}"
         if self.missing():
             what, _, b = self.missing()[0]
             return (f"{head}: the record lacks {len(self.missing())} field(s) the retrained run has, first {what} "
@@ -237,7 +250,7 @@ def _all_runs(profile: str) -> list:
 def select_runs(results_dir: Optional[os.PathLike] = None, *, runs: Optional[int] = 2, names: tuple = (),
                 profile: Optional[str] = None) -> list[Path]:
     """The runs to verify: `names`, else the `runs` cheapest DONE runs (counting their init_from sources'
-    training time), of `profile` if given; `runs=None` selects all. Another version's folders are skipped."""
+    training time) among those that keep their weights, then the others, of `profile` if given; `runs=None` selects all. Another version's folders are skipped."""
     import warnings
 
     from .store import ForeignRecord, runs_dir
@@ -262,7 +275,9 @@ def select_runs(results_dir: Optional[os.PathLike] = None, *, runs: Optional[int
         summaries = [_stored(d)[1] for d in _dependencies(run)]  # wall time: training plus its validations
         return sum(float(s.get("wall_seconds") or s.get("train_seconds") or 0) for s in summaries)
 
-    ordered = sorted((d for d, _ in done), key=lambda d: (cost(d), d.name))
+    # Runs that keep their weights first: their records are also checked against their own weights, which an
+    # edit cannot survive on any machine (`rescore`); then the cheapest.
+    ordered = sorted((d for d, _ in done), key=lambda d: (not (d / "model.pt").is_file(), cost(d), d.name))
     return ordered if runs is None else ordered[:runs]
 
 
@@ -374,6 +389,35 @@ def judge_statistically(comparison: Comparison, run_dir: Path, cfg, stored: dict
     comparison.judged, comparison.reason = good, "; ".join(parts)
 
 
+def rescore(run_dir: Path, cfg, stored: dict) -> Optional[tuple[bool, str]]:
+    """Score the record's own `model.pt` again (its final evaluation, on this machine) and compare the final
+    PSNRs with the record's: (ok, one-line reason), or None where the record keeps no weights."""
+    import torch
+
+    from .engine.train import final_evaluation
+    from .models import build_model
+    from .store import check_weights, weights_rebuilt_elsewhere
+
+    if not check_weights(run_dir):  # DamagedRecord (a StoreError) for empty or foreign weights
+        return None
+    elsewhere = weights_rebuilt_elsewhere(run_dir)
+    if elsewhere:
+        return True, f"its weights were rebuilt on another machine ({elsewhere}), so they are not re-scored"
+    model = build_model(cfg.model.name, cfg.model.scale, **cfg.model.overrides())
+    model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True))
+    again = final_evaluation(model.eval(), cfg, torch.device("cpu"))
+    pairs = [("psnr", stored.get("psnr"), again["psnr"])]
+    pairs += [(f"psnr:{b['image']}", a.get("psnr"), b["psnr"])
+              for a, b in zip(stored.get("per_image") or [], again["per_image"])]
+    what, a, b = max(pairs, key=lambda p: math.inf if p[1] is None else abs(p[1] - p[2]))
+    gap = math.inf if a is None else abs(a - b)
+    if gap <= RESCORE_TOLERANCE:
+        return True, (f"its weights re-scored here give its final PSNRs within {RESCORE_TOLERANCE} dB "
+                      f"(largest gap {gap:.1e} dB)")
+    return False, (f"its weights re-scored here give {what} {_db(b)}, the record says {_db(a)}: the record's "
+                   f"numbers are not its weights' (tolerance {RESCORE_TOLERANCE} dB)")
+
+
 def _last(history: list[dict]) -> Optional[float]:
     values = [h["val_psnr"] for h in history if math.isfinite(h.get("val_psnr", math.nan))]
     return values[-1] if values else None
@@ -420,12 +464,14 @@ def _device_of(summary: dict) -> Iterator[None]:
 
 
 def retrain(run_dir: Path, scratch_runs: Path, log: Callable[[str], None] = print, *, level: str = "auto",
-            retrained: Optional[set] = None, everyone: Optional[list[dict]] = None) -> dict[str, Comparison]:
+            retrained: Optional[set] = None, everyone: Optional[list[dict]] = None,
+            rescore_weights: bool = True) -> dict[str, Comparison]:
     """Retrain `run_dir` (and its init_from sources, first) into `scratch_runs/<same names>`; compare each at
     its level (`level`="auto": bitwise where the fingerprints agree, else statistical).
 
     `retrained`: names this call has already retrained into `scratch_runs` (skipped); any other folder already
-    there is refused (a scratch store is never reused). Returns {run name: Comparison}; the retrained weights
+    there is refused (a scratch store is never reused). `rescore_weights`: also re-score each record's own
+    `model.pt` (off for `rebuild`, which replaces it). Returns {run name: Comparison}; the retrained weights
     are in `scratch_runs/<name>/model.pt`.
     """
     from .config import CODE_VERSION
@@ -459,6 +505,10 @@ def retrain(run_dir: Path, scratch_runs: Path, log: Callable[[str], None] = prin
             comparison.why = f"asked for; {comparison.why}"
         if chosen == "statistical":
             judge_statistically(comparison, run, cfg, summary, history, new, new_history, everyone)
+        with _device_of(summary):
+            scored = rescore(run, cfg, summary) if rescore_weights else None
+        if scored is not None:
+            comparison.weights_ok, comparison.weights = scored
         comparison.seconds = time.time() - t0
         if record.get("code_version") != CODE_VERSION:
             comparison.note = f"recorded by code version {record.get('code_version')}, retrained with {CODE_VERSION}"
@@ -570,7 +620,7 @@ def rebuild_run(name: str, results_dir: Optional[os.PathLike] = None, *, toleran
         return run_dir / "model.pt"
     log(f"rebuilding {run_dir.name} by retraining it on {_machine()} (then checking it against its record)")
     with scratch_store() as runs:
-        results = retrain(run_dir, runs, level=level)
+        results = retrain(run_dir, runs, level=level, rescore_weights=False)
         for comparison in results.values():
             log(comparison.line(tolerance))
         bad = [c for c in results.values() if not c.ok(tolerance)]
@@ -584,8 +634,10 @@ def rebuild_run(name: str, results_dir: Optional[os.PathLike] = None, *, toleran
             dest = run_dir.parent / run / "model.pt"
             if run == run_dir.name or not dest.exists():
                 _install(runs / run / "model.pt", dest)
-                write_weights_digest(dest.parent)
-                log(f"installed {dest}")
+                c = results[run]
+                write_weights_digest(dest.parent, "" if c.level == "bitwise" else f"statistical: {c.why}")
+                log(f"installed {dest}" + ("" if c.level == "bitwise" else
+                                           " (retrained here, not bitwise the record's: one more seed of the run)"))
     return run_dir / "model.pt"
 
 
