@@ -613,6 +613,24 @@ def test_a_real_process_prints_one_line_and_exits_2_and_debug_shows_the_tracebac
     assert debug.returncode != 0 and "Traceback" in debug.stderr and "DataError" in debug.stderr
 
 
+# --- issue 26, round three: inputs read completely or refused -------------------------------------------------
+
+def test_an_image_replaced_with_its_old_mtime_is_not_served_from_the_decode_cache(tmp_path, monkeypatch):
+    """`cp new.bmp old.bmp && touch -r saved old.bmp`: same path, size and mtime, other pixels (issue 26)."""
+    monkeypatch.setenv("WDSR_CACHE", str(tmp_path / "cache"))
+    image = tmp_path / "hr" / "a.bmp"
+    image.parent.mkdir()
+    Image.fromarray(random_rgb(20, 24, seed=1)).save(image)
+    stat = image.stat()
+    first = load_pairs("folder", 2, "val", folder=str(image.parent))[0].hr.copy()
+    Image.fromarray(random_rgb(20, 24, seed=2)).save(image)  # BMP: the same size in bytes
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert image.stat().st_size == stat.st_size and image.stat().st_mtime_ns == stat.st_mtime_ns
+    second = load_pairs("folder", 2, "val", folder=str(image.parent))[0].hr
+    np.testing.assert_array_equal(second, random_rgb(20, 24, seed=2))
+    assert not np.array_equal(first, second)
+
+
 # --- the catalogue ---------------------------------------------------------------------------------------------
 
 def _normalise(message: str, tmp: Path) -> str:

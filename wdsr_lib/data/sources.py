@@ -150,7 +150,8 @@ def _folder_pairs(folder: Path, scale: int, cache_dir: Optional[str]) -> list[Im
     files = _image_files(folder)
     if not files:
         raise DataError(f"Image folder {folder} holds no images (expected {', '.join(IMAGE_SUFFIXES)} files).")
-    return [_make_pair(f.stem, decode_cached(f, cache_dir), file_key(f), scale, cache_dir) for f in files]
+    keys = [file_key(f) for f in files]  # by content: one read of each file (cache.py)
+    return [_make_pair(f.stem, decode_cached(f, cache_dir, k), k, scale, cache_dir) for f, k in zip(files, keys)]
 
 
 def _div2k_missing(root: Path, scale: int) -> DataError:
