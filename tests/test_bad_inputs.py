@@ -275,6 +275,21 @@ def cut_ledger(tmp: Path) -> Callable[[], object]:
     return lambda: store.trained_runs(tmp / "results")
 
 
+def frames(tmp: Path, name: str, n: int = 3) -> Path:
+    """A file of `n` frames: an animated GIF / APNG / WebP or a multi-page TIFF, by the extension of `name`."""
+    first, *rest = [Image.fromarray(random_rgb(20, 24, seed=i)) for i in range(n)]
+    first.save(tmp / name, save_all=True, append_images=rest)
+    return tmp / name
+
+
+def other_formats(tmp: Path) -> Path:
+    """An evaluation folder of WebP, TGA, GIF and PNG images, and one text file."""
+    d = folder(tmp, {"a.png": random_rgb(20, 24, seed=1), "notes.txt": b"not an image"})
+    for i, name in enumerate(("b.webp", "c.tga", "d.gif"), 2):
+        Image.fromarray(random_rgb(20, 24, seed=i)).save(d / name, **({"lossless": True} if "webp" in name else {}))
+    return d
+
+
 CASES = [
     Case("missing-data-root", "`wdsr eval --data div2k` with a data root that does not exist",
          lambda t: evaluate(t, "--data", "div2k", "--data-root", t / "nowhere"), "error", "needs DIV2K under",
@@ -503,6 +518,27 @@ CASES = [
          "Move it out of the store; everything else is read (it is skipped)."),
     Case("cut-ledger-line", "`runs/ledger.jsonl` whose last line was cut short (library: `store.trained_runs`)",
          cut_ledger, "warning", "is not a whole JSON line", "Nothing: the line is skipped."),
+    Case("eval-other-formats", "`wdsr eval --data DIR` with WebP, TGA and GIF images besides a PNG, and a text "
+         "file", lambda t: evaluate(t, "--data", other_formats(t)), "warning", "skipped 1 file in no image format",
+         "Nothing: every format `wdsr upscale` reads is evaluated (4 images here); other files are counted."),
+    Case("animated-gif", "`wdsr upscale` of an animated GIF (3 frames)",
+         lambda t: upscale(t, frames(t, "anim.gif")), "error", "holds 3 frames (an animated GIF)",
+         "Save the frame(s) you want as PNG and upscale each; the first frame alone is never taken silently."),
+    Case("apng", "`wdsr upscale` of an animated PNG (APNG)", lambda t: upscale(t, frames(t, "anim.png", 2)),
+         "error", "holds 2 frames (an animated PNG (APNG))", "Save the frame(s) you want as still PNGs."),
+    Case("multi-page-tiff", "`wdsr eval --data DIR` holding a 3-page TIFF",
+         lambda t: evaluate(t, "--data", frames(folder(t, {}), "pages.tif").parent), "error",
+         "holds 3 frames (a multi-page TIFF)", "Save each page as its own file."),
+    Case("icon-output", "`wdsr upscale in.png out.ico` (ICO would store a resized icon)",
+         lambda t: ["upscale", photo(t), t / "out.ico", "--checkpoint", weights(t), *MODEL], "error",
+         "ICO holds icons of at most 256x256 px", "End the name in .png (`.icns` and `.cur` are refused too)."),
+    Case("pdf-output", "`wdsr upscale in.png out.pdf`",
+         lambda t: ["upscale", photo(t), t / "out.pdf", "--checkpoint", weights(t), *MODEL], "warning",
+         "the JPEG compression PDF applies to its images changes the result",
+         "Nothing, if a PDF is what you want; end the name in .png for the model's exact output."),
+    Case("avif-output", "`wdsr upscale in.png out.avif` (any format that changes pixels: each output is read "
+         "back and compared)", lambda t: ["upscale", photo(t), t / "out.avif", "--checkpoint", weights(t), *MODEL],
+         "warning", "the AVIF format changes the result", "End the name in .png for the exact pixels."),
     Case("out-of-memory", "`wdsr upscale` of an image too large for memory (simulated allocator failure)",
          lambda t: upscale(t, photo(t)), "error", "pass --tile 256 (or smaller)",
          "Pass `--tile 256` (smaller if needed): tiles give the same result.", around=out_of_memory),
@@ -629,6 +665,15 @@ def test_an_image_replaced_with_its_old_mtime_is_not_served_from_the_decode_cach
     second = load_pairs("folder", 2, "val", folder=str(image.parent))[0].hr
     np.testing.assert_array_equal(second, random_rgb(20, 24, seed=2))
     assert not np.array_equal(first, second)
+
+
+def test_eval_reads_every_format_upscale_reads(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        assert cli.main([str(a) for a in evaluate(tmp_path, "--data", other_formats(tmp_path))]) == 0
+    rows = [line.split()[0] for line in out.getvalue().splitlines()]
+    assert rows == ["a", "b", "c", "d", "mean"]  # PNG, WebP, TGA, GIF
 
 
 # --- the catalogue ---------------------------------------------------------------------------------------------

@@ -239,14 +239,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_upscale(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
-    from PIL import Image
 
     from .data.decode import read_rgb
     from .engine.evaluate import sr_forward
     from .metrics import quantize
 
     from .atomic import atomic_file, refuse_overwriting_inputs
-    from .cli_flags import lossy_format, memory_hint, output_format, run_weights
+    from .cli_flags import encode_checked, lossy_format, memory_hint, output_format, run_weights
 
     output = Path(args.output)
     image_format = output_format(output)  # checked before the model runs, not after
@@ -258,12 +257,19 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         sr = sr_forward(model, x, scale=scale, tile=args.tile, overlap=args.tile_overlap,
                         self_ensemble=args.self_ensemble)
     out = quantize(sr[0].permute(1, 2, 0)).numpy().astype(np.uint8)
+    lossy_format(output, image_format)  # a warning when the format changes the model's pixels
+    try:
+        data = encode_checked(output, image_format, out)  # refused if the format resized it, warned if lossy
+    except (OSError, ValueError) as exc:  # a format that cannot hold RGB
+        if str(exc).startswith(f"cannot write {output}"):
+            raise
+        raise ValueError(f"cannot write {output}: {exc}; choose a path ending in .png (or another image "
+                         "extension).") from exc
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        lossy_format(output, image_format)  # a warning when the format changes the model's pixels
         with atomic_file(output) as f:  # the old file or the whole new one, never a truncated image
-            Image.fromarray(out).save(f, format=image_format, **({"quality": 95} if image_format == "JPEG" else {}))
-    except (OSError, ValueError) as exc:  # a folder that is a file, a full disk, a format that cannot hold RGB
+            f.write(data)
+    except OSError as exc:  # a folder that is a file, a full disk, a format that cannot hold RGB
         blocker = next((p for p in output.parents if p.exists()), None)
         reason = (f"{blocker} is a file, not a folder" if blocker is not None and not blocker.is_dir()
                   else getattr(exc, "strerror", None) or exc)

@@ -118,7 +118,11 @@ def run_weights(args: argparse.Namespace) -> Path:
 
 
 _LOSSY = {"JPEG": "JPEG compression (saved at quality 95)", "GIF": "GIF's 256-colour palette",
-          "WEBP": "lossy WebP compression"}
+          "WEBP": "lossy WebP compression", "PDF": "the JPEG compression PDF applies to its images",
+          "MPO": "JPEG compression (MPO is JPEG)"}
+# Formats that would store another size than the model's output: refused before the model runs.
+_RESIZING = {"ICO": "ICO holds icons of at most 256x256 px", "ICNS": "ICNS holds icons of fixed square sizes",
+             "CUR": "CUR holds cursors of at most 256x256 px"}
 
 
 def output_format(output: Path) -> str:
@@ -129,7 +133,39 @@ def output_format(output: Path) -> str:
     if image_format is None:
         raise ValueError(f"cannot write {output}: unknown file extension {output.suffix or '(none)'!r}; choose a "
                          "path ending in .png (or .jpg, .bmp, .tif).")
+    if image_format in _RESIZING:
+        raise ValueError(f"cannot write {output}: {_RESIZING[image_format]}, so the upscaled image would be stored "
+                         "resized, not as the model made it; choose a path ending in .png (or .jpg, .bmp, .tif).")
     return image_format
+
+
+def encode_checked(output: Path, image_format: str, pixels) -> bytes:
+    """The encoded output file, read back where Pillow can: refused when the format stored another size, one
+    warning when it changed pixels (`lossy_format` warns for the known lossy formats before any encoding)."""
+    import io
+    import warnings
+
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format=image_format, **({"quality": 95} if image_format == "JPEG" else {}))
+    data = buf.getvalue()
+    if image_format in _LOSSY:
+        return data
+    try:
+        with Image.open(io.BytesIO(data)) as back:
+            size, stored = back.size, np.asarray(back.convert("RGB"))
+    except Exception:  # a format Pillow writes but cannot read back: nothing to compare
+        return data
+    if size != (pixels.shape[1], pixels.shape[0]):
+        raise ValueError(f"cannot write {output}: the {image_format} format stored {size[0]}x{size[1]} px instead of "
+                         f"{pixels.shape[1]}x{pixels.shape[0]}; choose a path ending in .png (or .jpg, .bmp, .tif).")
+    if not np.array_equal(stored, pixels):
+        share = float(np.mean(np.any(stored != pixels, axis=2)))
+        warnings.warn(f"{output}: the {image_format} format changes the result ({share:.0%} of the pixels differ "
+                      "once read back); end the name in .png for the exact pixels.", stacklevel=2)
+    return data
 
 
 def lossy_format(output: Path, image_format: str) -> None:
