@@ -290,6 +290,22 @@ def other_formats(tmp: Path) -> Path:
     return d
 
 
+def environ(**values: str) -> Callable[[Path], ContextManager]:
+    """`around`: the command runs with these environment variables set."""
+    return lambda t: mock.patch.dict(os.environ, values)
+
+
+@contextlib.contextmanager
+def no_gpu(tmp: Path):
+    """$WDSR_DEVICE=cuda on a machine whose torch sees no GPU (whatever this test machine has)."""
+    with mock.patch.dict(os.environ, {"WDSR_DEVICE": "cuda"}), \
+            mock.patch("torch.cuda.is_available", return_value=False):
+        yield
+
+
+SMALL_TRAIN = [*TRAIN, "--iterations", "2"]
+
+
 CASES = [
     Case("missing-data-root", "`wdsr eval --data div2k` with a data root that does not exist",
          lambda t: evaluate(t, "--data", "div2k", "--data-root", t / "nowhere"), "error", "needs DIV2K under",
@@ -539,6 +555,37 @@ CASES = [
     Case("avif-output", "`wdsr upscale in.png out.avif` (any format that changes pixels: each output is read "
          "back and compared)", lambda t: ["upscale", photo(t), t / "out.avif", "--checkpoint", weights(t), *MODEL],
          "warning", "the AVIF format changes the result", "End the name in .png for the exact pixels."),
+    Case("compile-2", "`WDSR_COMPILE=2 wdsr train ...` (a switch that is neither on nor off)",
+         lambda t: [*SMALL_TRAIN, "--results-dir", t / "results"], "error", "$WDSR_COMPILE must be 1 or 0",
+         "Set it to 1 (compile) or 0, or unset it.", around=environ(WDSR_COMPILE="2")),
+    Case("device-banana", "`WDSR_DEVICE=banana wdsr train ...`",
+         lambda t: [*SMALL_TRAIN, "--results-dir", t / "results"], "error",
+         "$WDSR_DEVICE must name a torch device", "Give cpu, cuda or cuda:N, or unset it; nothing was written.",
+         around=environ(WDSR_DEVICE="banana")),
+    Case("device-cuda-without-gpu", "`WDSR_DEVICE=cuda wdsr train ...` where torch sees no GPU",
+         lambda t: [*SMALL_TRAIN, "--results-dir", t / "results"], "error", "$WDSR_DEVICE is 'cuda', but",
+         "Unset it (the CPU is used), or run where a GPU is; nothing was written.", around=no_gpu),
+    Case("world-without-torchrun", "`WORLD_SIZE=2 wdsr train ...` without torchrun",
+         lambda t: [*SMALL_TRAIN, "--results-dir", t / "results"], "error",
+         "$WORLD_SIZE is 2 but $MASTER_ADDR / $MASTER_PORT are unset",
+         "Start it with the printed torchrun command, or unset WORLD_SIZE.",
+         around=environ(WORLD_SIZE="2", MASTER_ADDR="", MASTER_PORT="")),
+    Case("rank-without-world", "`RANK=1 wdsr train ...` without a world (no torchrun)",
+         lambda t: [*SMALL_TRAIN, "--results-dir", t / "results"], "error", "$RANK is 1 but $WORLD_SIZE is 1",
+         "Unset RANK; nothing was written (before: exit 0, weights without a record).",
+         around=environ(RANK="1", WORLD_SIZE="")),
+    Case("store-only-with-jobs", "`wdsr reproduce --store-only --jobs 4`",
+         lambda t: ["reproduce", "--profile", "smoke", "--store-only", "--jobs", "4", "--results-dir",
+                    t / "results"], "error", "--jobs does not apply with --store-only, which trains nothing",
+         "Drop `--jobs` (it only sets how many runs train at once)."),
+    Case("verify-run-with-profile", "`wdsr verify --run R --profile quick`",
+         lambda t: ["verify", "--run", stored_run(t).name, "--profile", "quick", "--results-dir", t / "results"],
+         "error", "--profile selects runs and does not apply to --run NAME", "Give one or the other."),
+    Case("profile-variable-with-command", "`WDSR_PROFILE=quick wdsr reproduce --list-runs --profile smoke`",
+         lambda t: ["reproduce", "--list-runs", "--profile", "smoke", "--results-dir", t / "results"], "warning",
+         "$WDSR_PROFILE (quick) applies to the notebooks' profile parameter only",
+         "Nothing: the command's `--profile` is used; unset the variable to silence the line.",
+         around=environ(WDSR_PROFILE="quick")),
     Case("out-of-memory", "`wdsr upscale` of an image too large for memory (simulated allocator failure)",
          lambda t: upscale(t, photo(t)), "error", "pass --tile 256 (or smaller)",
          "Pass `--tile 256` (smaller if needed): tiles give the same result.", around=out_of_memory),
@@ -674,6 +721,48 @@ def test_eval_reads_every_format_upscale_reads(tmp_path, monkeypatch):
         assert cli.main([str(a) for a in evaluate(tmp_path, "--data", other_formats(tmp_path))]) == 0
     rows = [line.split()[0] for line in out.getvalue().splitlines()]
     assert rows == ["a", "b", "c", "d", "mean"]  # PNG, WebP, TGA, GIF
+
+
+def test_wdsr_results_dir_is_the_store_of_every_command(tmp_path, monkeypatch):
+    """`WDSR_RESULTS_DIR=/x wdsr train` trained into ./results (issue 26); the README's table says every command."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WDSR_RESULTS_DIR", str(tmp_path / "elsewhere"))
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert cli.main([str(a) for a in SMALL_TRAIN]) == 0
+    assert not (tmp_path / "results").exists()
+    (run,) = [d for d in (tmp_path / "elsewhere" / "runs").iterdir() if d.is_dir()]
+    assert (run / "DONE").exists()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):  # upscale finds it there too
+        assert cli.main(["upscale", str(photo(tmp_path)), str(tmp_path / "out.png"), "--run", run.name]) == 0
+    assert "wrote" in out.getvalue()
+
+
+def test_wdsr_store_only_and_figures_dir_apply_to_reproduce(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WDSR_STORE_ONLY", "1")
+    monkeypatch.setenv("WDSR_FIGURES_DIR", str(tmp_path / "figs"))
+    seen = {}
+    monkeypatch.setattr("wdsr_lib.pipeline.reproduce", lambda profile, **kw: seen.update(kw) or {})
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli.main(["reproduce", "--profile", "smoke"]) == 0
+    assert seen["store_only"] is True and seen["figures_dir"] == str(tmp_path / "figs")
+
+
+def test_an_explicit_papermill_parameter_wins_over_wdsr_profile(monkeypatch, capsys):
+    """`WDSR_PROFILE=smoke papermill -p profile quick`: papermill's injected cell is explicit; it wins, said."""
+    from types import SimpleNamespace
+
+    from wdsr_lib import notebook_env
+
+    monkeypatch.setenv("WDSR_PROFILE", "smoke")
+    shell = SimpleNamespace(user_ns={"In": ["", 'profile = "quick"\n', '# Parameters\nprofile = "quick"\n']})
+    monkeypatch.setattr("IPython.get_ipython", lambda: shell)
+    assert notebook_env.profile_from_env("quick") == "quick"
+    assert "papermill was given profile = 'quick' explicitly" in capsys.readouterr().out
+    shell.user_ns["In"] = ["", 'profile = "quick"\n']  # nbval: the notebook's default parameter
+    assert notebook_env.profile_from_env("quick") == "smoke"
+    assert "$WDSR_PROFILE (smoke) replaces this notebook's profile parameter ('quick')" in capsys.readouterr().out
 
 
 # --- the catalogue ---------------------------------------------------------------------------------------------

@@ -344,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", parents=[common], help="train (or resume, or load) one run")
     add_run_arguments(p)
-    p.add_argument("--results-dir", default="results")
+    p.add_argument("--results-dir", default=None, help="the store (default: $WDSR_RESULTS_DIR or results)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_train, parser=p)
 
@@ -361,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "(NTIRE 2018) weights; the architecture is read from it")
         add_run_arguments(p)
         p.set_defaults(model=None, scale=None)  # with --weights: read from the file unless given
-        p.add_argument("--results-dir", default="results")
+        p.add_argument("--results-dir", default=None, help="the store (default: $WDSR_RESULTS_DIR or results)")
         p.add_argument("--self-ensemble", action="store_true", help="geometric x8 self-ensemble (EDSR '+')")
         p.add_argument("--tile", type=int, default=None, help="LR tile side for images that do not fit in memory")
         p.add_argument("--tile-overlap", type=int, default=None, metavar="PX",
@@ -384,8 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reproduce", parents=[common], help="run the notebooks of a profile (papermill)")
     p.add_argument("--profile", default="quick")
-    p.add_argument("--results-dir", default="results")
-    p.add_argument("--figures-dir", default="figures")
+    p.add_argument("--results-dir", default=None, help="the store (default: $WDSR_RESULTS_DIR or results)")
+    p.add_argument("--figures-dir", default=None, help="default: $WDSR_FIGURES_DIR or figures")
     p.add_argument("--list-runs", action="store_true", help="print a `wdsr train` command per missing run")
     p.add_argument("--notebooks", nargs="+", default=None, metavar="NAME",
                    help="a subset of the notebooks, e.g. 01_table1 (default: all, in pipeline order)")
@@ -419,7 +419,7 @@ def _one_line(text: str) -> str:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    from .cli_flags import given_flags, interrupted_message, reject_inapplicable
+    from .cli_flags import apply_environment, given_flags, interrupted_message, reject_inapplicable
 
     argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
     args = build_parser().parse_args(argv)
@@ -430,6 +430,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         warnings.showwarning = show
     try:
         reject_inapplicable(args, given_flags(args, argv))  # flags that cannot apply: refused, never ignored
+        apply_environment(args)  # $WDSR_RESULTS_DIR, $WDSR_FIGURES_DIR, $WDSR_STORE_ONLY where no flag is given
         return args.func(args)
     except KeyboardInterrupt:
         print(f"wdsr {args.command}: {interrupted_message(args)}", file=sys.stderr)

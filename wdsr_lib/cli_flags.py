@@ -81,9 +81,40 @@ def reject_inapplicable(args: argparse.Namespace, given: set[str]) -> None:
             raise _refuse(["data_root"], f"to profile {profile.name!r}, which trains on the bundled sample photos "
                                          "(DIV2K is read by --profile paper)")
     elif cmd == "reproduce" and getattr(args, "list_runs", False):
-        extra = [n for n in ("notebooks", "figures_dir") if n in given]
+        extra = [n for n in ("notebooks", "figures_dir", "store_only", "jobs") if n in given]
         if extra:
             raise _refuse(extra, "with --list-runs, which only prints the `wdsr train` commands of missing runs")
+    elif cmd == "reproduce" and getattr(args, "store_only", False):
+        extra = [n for n in ("jobs", "executor") if n in given]
+        if extra:
+            raise _refuse(extra, "with --store-only, which trains nothing (they choose how missing runs are "
+                                 "trained)")
+
+
+def apply_environment(args: argparse.Namespace) -> None:
+    """The README's variables table (`wdsr_lib/env.py`) for every command: `$WDSR_RESULTS_DIR` is the store of
+    each command that reads or writes one when `--results-dir` is not given (train, eval, upscale, reproduce,
+    verify, rebuild), `$WDSR_FIGURES_DIR` the figure folder of `wdsr reproduce`, and `$WDSR_STORE_ONLY=1` makes
+    `wdsr reproduce` store-only (refused with the flags that train). `$WDSR_PROFILE` is the notebooks' override
+    only: a command's `--profile` is its own, so a different `$WDSR_PROFILE` gets one warning, not silence."""
+    import warnings
+
+    from . import env
+
+    if hasattr(args, "results_dir") and args.results_dir is None:
+        args.results_dir = env.get("WDSR_RESULTS_DIR")
+    if hasattr(args, "figures_dir") and args.figures_dir is None:
+        args.figures_dir = env.get("WDSR_FIGURES_DIR")
+    if args.command == "reproduce" and not args.store_only and env.get_flag("WDSR_STORE_ONLY"):
+        if args.jobs != 1 or args.executor != "local":
+            raise ValueError("$WDSR_STORE_ONLY=1 makes `wdsr reproduce` train nothing, so --jobs / --executor cannot "
+                             "apply; unset it (or drop them).")
+        args.store_only = True
+    profile = env.get("WDSR_PROFILE")
+    if profile and getattr(args, "profile", None) and profile != args.profile and args.command in (
+            "train", "reproduce", "verify"):
+        warnings.warn(f"$WDSR_PROFILE ({profile}) applies to the notebooks' profile parameter only; `wdsr "
+                      f"{args.command}` uses its --profile, {args.profile}.", stacklevel=2)
 
 
 def interrupted_message(args: argparse.Namespace) -> str:
