@@ -596,6 +596,12 @@ CASES = [
     Case("huge-depth", "`wdsr train --model edsr --n-resblocks 1000000`",
          lambda t: [*TRAIN[:3], "--model", "edsr", "--n-resblocks", "1000000", "--results-dir", t / "results"],
          "error", "--n-resblocks must be from 1 to", "Give fewer blocks (the papers use 16 to 80)."),
+    Case("repeated-seeds", "a notebook run with `seeds = [0, 0, 0]` (papermill `-y`; library: `plans.table1`)",
+         lambda t: lambda: __import__("wdsr_lib.plans").plans.table1("smoke", [0, 0, 0]), "error",
+         "a repeated seed is the same run counted twice", "Give distinct seeds, e.g. `-y \"seeds: [0, 1, 2]\"`."),
+    Case("no-seeds", "a notebook run with `-y \"seeds: []\"` (library: `plans.table1`; `KeyError: 'blocks'` before)",
+         lambda t: lambda: __import__("wdsr_lib.plans").plans.table1("smoke", []), "error", "seeds is empty",
+         "Give at least one seed, or leave `seeds = None` for the profile's."),
     Case("out-of-memory", "`wdsr upscale` of an image too large for memory (simulated allocator failure)",
          lambda t: upscale(t, photo(t)), "error", "pass --tile 256 (or smaller)",
          "Pass `--tile 256` (smaller if needed): tiles give the same result.", around=out_of_memory),
@@ -773,6 +779,15 @@ def test_an_explicit_papermill_parameter_wins_over_wdsr_profile(monkeypatch, cap
     shell.user_ns["In"] = ["", 'profile = "quick"\n']  # nbval: the notebook's default parameter
     assert notebook_env.profile_from_env("quick") == "smoke"
     assert "$WDSR_PROFILE (smoke) replaces this notebook's profile parameter ('quick')" in capsys.readouterr().out
+
+
+def test_seeds_given_as_text_by_papermill_p_are_read_as_the_list():
+    from wdsr_lib import plans
+
+    as_text = plans.table1("smoke", "[0, 1]")  # papermill -p seeds "[0, 1]" passes the text
+    assert [r.config.run_name() for r in as_text] == [r.config.run_name() for r in plans.table1("smoke", [0, 1])]
+    with pytest.raises(ValueError, match="must be a list of seeds"):
+        plans.table1("smoke", 3)
 
 
 # --- the catalogue ---------------------------------------------------------------------------------------------
