@@ -602,6 +602,11 @@ CASES = [
     Case("no-seeds", "a notebook run with `-y \"seeds: []\"` (library: `plans.table1`; `KeyError: 'blocks'` before)",
          lambda t: lambda: __import__("wdsr_lib.plans").plans.table1("smoke", []), "error", "seeds is empty",
          "Give at least one seed, or leave `seeds = None` for the profile's."),
+    Case("store-only-paper-without-div2k", "`wdsr reproduce --profile paper --store-only` without DIV2K",
+         lambda t: ["reproduce", "--profile", "paper", "--store-only", "--results-dir", t / "results"], "error",
+         "with --store-only (pictures of the stored models) needs DIV2K under nowhere (valid 0801-0900",
+         "Only the 100 validation images are needed (nothing trains); point `$WDSR_DATA` at them.",
+         around=environ(WDSR_DATA="nowhere")),
     Case("out-of-memory", "`wdsr upscale` of an image too large for memory (simulated allocator failure)",
          lambda t: upscale(t, photo(t)), "error", "pass --tile 256 (or smaller)",
          "Pass `--tile 256` (smaller if needed): tiles give the same result.", around=out_of_memory),
@@ -788,6 +793,20 @@ def test_seeds_given_as_text_by_papermill_p_are_read_as_the_list():
     assert [r.config.run_name() for r in as_text] == [r.config.run_name() for r in plans.table1("smoke", [0, 1])]
     with pytest.raises(ValueError, match="must be a list of seeds"):
         plans.table1("smoke", 3)
+
+
+def test_store_only_needs_only_the_validation_images_and_names_no_missing_flag(tmp_path, monkeypatch):
+    from wdsr_lib import pipeline
+    from wdsr_lib.plans import all_runs
+    from wdsr_lib.profiles import get_profile
+
+    monkeypatch.setenv("WDSR_DATA", str(tmp_path))
+    scales = tuple(sorted({cfg.model.scale for cfg in all_runs("paper")}))
+    write_div2k(tmp_path, scales=scales, ids={"valid": range(801, 901)})
+    pipeline.check_data(get_profile("paper"), store_only=True)  # no training images: fine, nothing trains
+    with pytest.raises(ValueError) as err:
+        pipeline.check_data(get_profile("paper"))
+    assert "DIV2K_train_HR" in str(err.value) and "--data-root" not in str(err.value)
 
 
 # --- the catalogue ---------------------------------------------------------------------------------------------
