@@ -306,6 +306,12 @@ def no_gpu(tmp: Path):
 SMALL_TRAIN = [*TRAIN, "--iterations", "2"]
 
 
+def garbage_source(tmp: Path) -> list:
+    run = stored_run(tmp)
+    (run / "model.pt").write_bytes(b"garbage, not a pickle")
+    return init_from(tmp, run, *MODEL, "--scale", "4")
+
+
 CASES = [
     Case("missing-data-root", "`wdsr eval --data div2k` with a data root that does not exist",
          lambda t: evaluate(t, "--data", "div2k", "--data-root", t / "nowhere"), "error", "needs DIV2K under",
@@ -607,6 +613,26 @@ CASES = [
          "with --store-only (pictures of the stored models) needs DIV2K under nowhere (valid 0801-0900",
          "Only the 100 validation images are needed (nothing trains); point `$WDSR_DATA` at them.",
          around=environ(WDSR_DATA="nowhere")),
+    Case("init-from-garbage", "`wdsr train --init-from R` whose model.pt is garbage (raw UnpicklingError before)",
+         garbage_source, "error", "/model.pt cannot be read (UnpicklingError",
+         "Run the printed `wdsr rebuild <run>`: it recreates the source's weights."),
+    Case("iterations-1e30", "`TrainConfig(iterations=1e30)` (library; a notebook's `-y \"iterations: 1.0e+30\"`)",
+         lambda t: lambda: cli.RunConfig(train=__import__("wdsr_lib.config").config.TrainConfig(iterations=1e30)),
+         "error", "TrainConfig.iterations must be a whole number from 1 to 1,000,000,000",
+         "Give a whole number of iterations."),
+    Case("results-dir-file-reproduce", "`wdsr reproduce --results-dir <a file>` ([Errno 17] before)",
+         lambda t: (t / "f").write_text("x") and ["reproduce", "--profile", "smoke", "--store-only",
+                                                  "--results-dir", t / "f"], "error",
+         "/f: it is a file, not a folder; give --results-dir a folder",
+         "Give `--results-dir` a folder (created if missing)."),
+    Case("stdin-input", "`wdsr upscale - out.png` (\"Image file - does not exist\" before)",
+         lambda t: ["upscale", "-", t / "out.png", "--checkpoint", weights(t), *MODEL], "error",
+         "cannot read the image from standard input ('-')", "Save the image to a file and give its path."),
+    Case("decompression-bomb", "`wdsr upscale` of an image above Pillow's decompression-bomb limit (here lowered to "
+         "1000 px)", lambda t: upscale(t, photo(t, random_rgb(40, 60))), "error",
+         "in.png declares an image too large to decode safely",
+         "Split a genuine huge image into parts and upscale each.",
+         around=lambda t: mock.patch.object(Image, "MAX_IMAGE_PIXELS", 1000)),
     Case("out-of-memory", "`wdsr upscale` of an image too large for memory (simulated allocator failure)",
          lambda t: upscale(t, photo(t)), "error", "pass --tile 256 (or smaller)",
          "Pass `--tile 256` (smaller if needed): tiles give the same result.", around=out_of_memory),
@@ -807,6 +833,17 @@ def test_store_only_needs_only_the_validation_images_and_names_no_missing_flag(t
     with pytest.raises(ValueError) as err:
         pipeline.check_data(get_profile("paper"))
     assert "DIV2K_train_HR" in str(err.value) and "--data-root" not in str(err.value)
+
+
+def test_list_runs_into_a_closed_pipe_exits_0_quietly(tmp_path):
+    """`wdsr reproduce --list-runs | head`: the reader closed the pipe; exit 0, nothing on stderr (was exit 2)."""
+    argv = [sys.executable, "-m", "wdsr_lib.cli", "reproduce", "--list-runs", "--profile", "quick",
+            "--results-dir", str(tmp_path / "results")]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    proc.stdout.close()  # before the first line is written: its write meets a closed pipe
+    with proc.stderr:
+        stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 0 and stderr == ""
 
 
 # --- the catalogue ---------------------------------------------------------------------------------------------

@@ -418,6 +418,17 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush into a closed pipe says nothing."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (a test's StringIO)
+        pass
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     from .cli_flags import apply_environment, given_flags, interrupted_message, reject_inapplicable
 
@@ -431,10 +442,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         reject_inapplicable(args, given_flags(args, argv))  # flags that cannot apply: refused, never ignored
         apply_environment(args)  # $WDSR_RESULTS_DIR, $WDSR_FIGURES_DIR, $WDSR_STORE_ONLY where no flag is given
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, where a closed pipe is caught below, not in the interpreter's last flush
+        return code
     except KeyboardInterrupt:
         print(f"wdsr {args.command}: {interrupted_message(args)}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `wdsr reproduce --list-runs | head`: the reader has all it wanted
+        _silence_stdout()
+        return 0
     except Exception as exc:  # one sentence for the user; the traceback only with --debug
         if args.debug:
             raise

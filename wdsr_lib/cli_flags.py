@@ -110,6 +110,17 @@ def apply_environment(args: argparse.Namespace) -> None:
             raise ValueError("$WDSR_STORE_ONLY=1 makes `wdsr reproduce` train nothing, so --jobs / --executor cannot "
                              "apply; unset it (or drop them).")
         args.store_only = True
+    for name, what in (("results_dir", "the results store"), ("figures_dir", "the figure folder")):
+        folder = getattr(args, name, None)
+        if folder and Path(folder).exists() and not Path(folder).is_dir():  # not [Errno 17] later, mid-run
+            if name == "results_dir" and args.command in ("eval", "upscale") and not getattr(args, "run", None):
+                continue  # --weights: no store is read
+            raise ValueError(f"cannot write {what} at {folder}: it is a file, not a folder; give {flag(name)} a "
+                             "folder (it is created if missing).")
+    for name, what in (("input", "read the image from standard input"), ("output", "write to standard output")):
+        if getattr(args, name, None) == "-":
+            raise ValueError(f"`wdsr {args.command}` cannot {what} ('-'); give the path of an image file"
+                             + (" ending in .png." if name == "output" else " (save it to a file first)."))
     profile = env.get("WDSR_PROFILE")
     if profile and getattr(args, "profile", None) and profile != args.profile and args.command in (
             "train", "reproduce", "verify"):

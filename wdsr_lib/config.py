@@ -73,6 +73,7 @@ def _check_positive(owner: str, name: str, value: Any, allow_none: bool = True) 
 
 
 MAX_PARAMS = 10**9  # 4 GB of fp32 weights (16 GB with gradients and Adam's moments); EDSR, the largest, has 43 M
+MAX_COUNT = 10**9  # iterations and other counts (the papers train at most 1e6 iterations)
 MAX_WIDTH = 4096  # channels of any layer (the papers' widest: WDSR-B's 6 x 64 = 384); bounds each activation
 _SIZE_FLAGS = {"n_resblocks": "--n-resblocks", "n_feats": "--n-feats", "block_feats": "--block-feats",
                "expansion": "--expansion", "low_rank": "--low-rank"}
@@ -113,10 +114,11 @@ def check_model_size(name: str, scale: int, overrides: dict[str, Any]) -> None:
                              f"papers' widest layer has 384); got {_number(values[key])}.")
     if name == "wdsr_b":
         for key, what in (("expansion", "the 1x1 expansion"), ("low_rank", "the low-rank 1x1")):
-            channels = int(f * values[key])
-            if not 1 <= channels <= MAX_WIDTH:
+            channels = f * values[key]  # a float: int() of 64 x 1e308 (= inf) would raise OverflowError
+            shown = f"{channels:,.0f}" if channels < 1e9 else f"{channels:.3g}"
+            if not 1 <= channels < MAX_WIDTH + 1:
                 raise ValueError(f"ModelConfig.{key} ({_SIZE_FLAGS[key]}) {values[key]:g} gives {what} int({f} x "
-                                 f"{values[key]:g}) = {channels:,} channels; with n_feats {f} it must be from "
+                                 f"{values[key]:g}) = {shown} channels; with n_feats {f} it must be from "
                                  f"1/{f} = {1 / f:.4g} to {MAX_WIDTH}/{f} = {MAX_WIDTH / f:.4g} (the paper's is "
                                  f"{MODEL_DEFAULTS['wdsr_b'][key]:g}).")
     params = approx_params(name, scale, values)
@@ -243,6 +245,10 @@ class TrainConfig:
         _check_positive("TrainConfig", "lr_halve_every", self.lr_halve_every, allow_none=False)
         _check_positive("TrainConfig", "val_every", self.val_every, allow_none=False)
         _check_positive("TrainConfig", "checkpoint_every", self.checkpoint_every, allow_none=False)
+        for name in ("iterations", "batch_size", "lr_halve_every", "val_every", "checkpoint_every"):
+            value = getattr(self, name)  # counts: 1e30 (a float) passed `> 0` and later overflowed
+            if not isinstance(value, int) or value > MAX_COUNT:
+                raise ValueError(f"TrainConfig.{name} must be a whole number from 1 to {MAX_COUNT:,}; got {value!r}.")
         if self.threads is not None and (not isinstance(self.threads, int) or isinstance(self.threads, bool)
                                          or self.threads < 1):
             raise ValueError(f"TrainConfig.threads must be a positive integer or None; got {self.threads!r}.")

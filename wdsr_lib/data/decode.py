@@ -187,6 +187,9 @@ def read_rgb(path: str | Path) -> np.ndarray:
             raise DataError(f"{path} is not an image file PIL can read (expected PNG, JPEG, BMP or TIFF).") from None
     except DataError:
         raise
+    except Image.DecompressionBombError as e:  # Pillow's guard against a tiny file that decodes to gigabytes
+        raise DataError(f"{path} declares an image too large to decode safely ({e}); if it is a genuine image, "
+                        "split it into smaller parts (each is upscaled alike).") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise DataError(f"{path} is a corrupt or truncated image ({e}).") from None
     return np.ascontiguousarray(arr)
