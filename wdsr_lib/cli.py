@@ -237,12 +237,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
-    import numpy as np
-    import torch
-
     from .data.decode import read_rgb
-    from .engine.evaluate import sr_forward
-    from .metrics import quantize
+    from .engine.evaluate import sr_image_uint8
 
     from .atomic import atomic_file, refuse_overwriting_inputs
     from .cli_flags import encode_checked, lossy_format, memory_hint, output_format, run_weights
@@ -252,14 +248,14 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     refuse_overwriting_inputs(output, [args.input, args.weights, args.run and run_weights(args)], args.force)
     model, scale = _load_model(args)
     img = read_rgb(args.input)  # uint8 (H, W, 3); names the file if it is not a readable image
-    x = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float()
     with memory_hint(f"upscale a {img.shape[1]}x{img.shape[0]} image", args.tile):
-        sr = sr_forward(model, x, scale=scale, tile=args.tile, overlap=args.tile_overlap,
-                        self_ensemble=args.self_ensemble)
-    out = quantize(sr[0].permute(1, 2, 0)).numpy().astype(np.uint8)
+        # uint8 tile by tile: --tile bounds the memory of the whole upscale, not only of the model's passes
+        out = sr_image_uint8(model, img, scale=scale, tile=args.tile, overlap=args.tile_overlap,
+                             self_ensemble=args.self_ensemble)
     lossy_format(output, image_format)  # a warning when the format changes the model's pixels
     try:
-        data = encode_checked(output, image_format, out)  # refused if the format resized it, warned if lossy
+        with memory_hint(f"encode a {out.shape[1]}x{out.shape[0]} image", args.tile):
+            data = encode_checked(output, image_format, out)  # refused if the format resized it, warned if lossy
     except (OSError, ValueError) as exc:  # a format that cannot hold RGB
         if str(exc).startswith(f"cannot write {output}"):
             raise

@@ -162,6 +162,8 @@ def run_weights(args: argparse.Namespace) -> Path:
 _LOSSY = {"JPEG": "JPEG compression (saved at quality 95)", "GIF": "GIF's 256-colour palette",
           "WEBP": "lossy WebP compression", "PDF": "the JPEG compression PDF applies to its images",
           "MPO": "JPEG compression (MPO is JPEG)"}
+# Formats that store 8-bit RGB exactly as given (each checked by reading it back): not re-read on every upscale.
+_EXACT = {"PNG", "BMP", "DIB", "TIFF", "PPM", "TGA", "QOI", "SGI", "IM", "PCX", "DDS", "JPEG2000"}
 # Formats that would store another size than the model's output: refused before the model runs.
 _RESIZING = {"ICO": "ICO holds icons of at most 256x256 px", "ICNS": "ICNS holds icons of fixed square sizes",
              "CUR": "CUR holds cursors of at most 256x256 px"}
@@ -193,7 +195,7 @@ def encode_checked(output: Path, image_format: str, pixels) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(pixels).save(buf, format=image_format, **({"quality": 95} if image_format == "JPEG" else {}))
     data = buf.getvalue()
-    if image_format in _LOSSY:
+    if image_format in _LOSSY or image_format in _EXACT:  # known: warned before, or checked once (no re-decode)
         return data
     try:
         with Image.open(io.BytesIO(data)) as back:
