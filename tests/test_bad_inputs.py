@@ -889,6 +889,21 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
     assert grown_mb < 150, f"the peak grew by {grown_mb} MB"
 
 
+def test_verify_says_when_wdsr_device_cannot_apply_and_keeps_one_that_can(monkeypatch):
+    from wdsr_lib.verify import _device_of
+
+    monkeypatch.setenv("WDSR_DEVICE", "cuda:1")
+    with pytest.warns(UserWarning, match=r"\$WDSR_DEVICE \(cuda:1\) does not apply here"):
+        with _device_of({"device": "cpu"}):
+            assert os.environ["WDSR_DEVICE"] == "cpu"
+    assert os.environ["WDSR_DEVICE"] == "cuda:1"
+    monkeypatch.setenv("WDSR_DEVICE", "cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with _device_of({"device": "cpu"}):
+            assert os.environ["WDSR_DEVICE"] == "cpu"
+
+
 # --- the catalogue ---------------------------------------------------------------------------------------------
 
 def _normalise(message: str, tmp: Path) -> str:
