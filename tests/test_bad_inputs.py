@@ -547,7 +547,7 @@ CASES = [
          lambda t: upscale(t, frames(t, "anim.gif")), "error", "holds 3 frames (an animated GIF)",
          "Save the frame(s) you want as PNG and upscale each; the first frame alone is never taken silently."),
     Case("apng", "`wdsr upscale` of an animated PNG (APNG)", lambda t: upscale(t, frames(t, "anim.png", 2)),
-         "error", "holds 2 frames (an animated PNG (APNG))", "Save the frame(s) you want as still PNGs."),
+         "error", "holds 2 frames (an animated PNG, APNG)", "Save the frame(s) you want as still PNGs."),
     Case("multi-page-tiff", "`wdsr eval --data DIR` holding a 3-page TIFF",
          lambda t: evaluate(t, "--data", frames(folder(t, {}), "pages.tif").parent), "error",
          "holds 3 frames (a multi-page TIFF)", "Save each page as its own file."),
@@ -556,7 +556,7 @@ CASES = [
          "ICO holds icons of at most 256x256 px", "End the name in .png (`.icns` and `.cur` are refused too)."),
     Case("pdf-output", "`wdsr upscale in.png out.pdf`",
          lambda t: ["upscale", photo(t), t / "out.pdf", "--checkpoint", weights(t), *MODEL], "warning",
-         "the JPEG compression PDF applies to its images changes the result",
+         "PDF's JPEG compression of its images changes the result",
          "Nothing, if a PDF is what you want; end the name in .png for the model's exact output."),
     Case("avif-output", "`wdsr upscale in.png out.avif` (any format that changes pixels: each output is read "
          "back and compared)", lambda t: ["upscale", photo(t), t / "out.avif", "--checkpoint", weights(t), *MODEL],

@@ -160,7 +160,7 @@ def run_weights(args: argparse.Namespace) -> Path:
 
 
 _LOSSY = {"JPEG": "JPEG compression (saved at quality 95)", "GIF": "GIF's 256-colour palette",
-          "WEBP": "lossy WebP compression", "PDF": "the JPEG compression PDF applies to its images",
+          "WEBP": "lossy WebP compression", "PDF": "PDF's JPEG compression of its images",
           "MPO": "JPEG compression (MPO is JPEG)"}
 # Formats that store 8-bit RGB exactly as given (each checked by reading it back): not re-read on every upscale.
 _EXACT = {"PNG", "BMP", "DIB", "TIFF", "PPM", "TGA", "QOI", "SGI", "IM", "PCX", "DDS", "JPEG2000"}

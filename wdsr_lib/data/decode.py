@@ -47,7 +47,7 @@ def _refuse_frames(im: Image.Image, path: Path) -> None:
     camera JPEG with a preview or stereo twin, is read as its primary image, which is what viewers show.)"""
     frames = getattr(im, "n_frames", 1)
     if frames > 1 and im.format != "MPO":
-        kind = {"GIF": "an animated GIF", "PNG": "an animated PNG (APNG)", "WEBP": "an animated WebP",
+        kind = {"GIF": "an animated GIF", "PNG": "an animated PNG, APNG", "WEBP": "an animated WebP",
                 "TIFF": "a multi-page TIFF"}.get(im.format or "", f"a {frames}-frame {im.format} file")
         raise DataError(f"{path} holds {frames} frames ({kind}); only one still image can be read, and using its "
                         "first frame alone would silently drop the others: save the frame(s) you want as PNG files "
