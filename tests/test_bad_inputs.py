@@ -946,7 +946,13 @@ Guarantees behind these messages (`tests/test_atomic.py`, `tests/test_preflight.
 - **Nothing silently wrong.** Every pixel type Pillow opens is decoded by the rule in `wdsr_lib/data/decode.py` or
   refused naming its mode; `--init-from` transfers every tensor the two scales share or fails; a profile that
   names DIV2K gets all of it (0001-0800, 0801-0900, LR exactly HR // scale) or does not start; flags that cannot
-  apply are refused, never ignored.
+  apply are refused, never ignored. `wdsr eval --data DIR` reads every format `wdsr upscale` reads and counts
+  the files it skips; files of several frames are refused, never read as their first frame; an output format
+  that would store another size is refused, one that changes pixels is named in a warning (each output of an
+  unfamiliar format is read back and compared); the decode cache is keyed by the file's bytes, not its mtime.
+- **Variables as documented.** Every `WDSR_*` variable applies to the commands the README's table names, or is
+  refused (or warned about) in a sentence naming it; a bad value, a missing GPU or a torchrun variable without
+  torchrun stops the command before anything is written.
 - **Validation before the store is touched** (`wdsr_lib/preflight.py`): a bad setting leaves no run folder and no
   ledger line; a run that fails before its first checkpoint removes its folder; `store.trained_runs()` and the
   ledger list only runs trained to DONE.
