@@ -864,7 +864,10 @@ def test_upscale_by_tiles_in_uint8_equals_the_untiled_result(ensemble):
     img = random_rgb(37, 29, seed=3)
     x = torch.from_numpy(img).permute(2, 0, 1)[None].float()
     whole = quantize(sr_forward(model, x, self_ensemble=ensemble))[0].permute(1, 2, 0).numpy().astype(np.uint8)
-    tiled = sr_image_uint8(model, img, tile=8, self_ensemble=ensemble)
+    img.flags.writeable = False  # as read_rgb's arrays and the decode cache's memory maps are
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's "non-writable NumPy array" warning would reach the user
+        tiled = sr_image_uint8(model, img, tile=8, self_ensemble=ensemble)
     assert tiled.dtype == np.uint8 and np.array_equal(tiled, whole)
 
 

@@ -144,7 +144,7 @@ def sr_image_uint8(model: nn.Module, img: np.ndarray, *, scale: Optional[int] = 
     ensemble's flips, cut to the tile).
     """
     device = next(iter(model.parameters()), torch.empty(0)).device
-    x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None]  # uint8, cast per tile
+    x = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None]  # a writable uint8 copy (read-only input), cast per tile
     h, w = x.shape[-2:]
     if tile is None or (h <= tile and w <= tile):
         y = sr_forward(model, x.to(device=device, dtype=torch.float32), scale=scale, self_ensemble=self_ensemble)
