@@ -889,7 +889,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     grown_mb = int(proc.stdout.strip().splitlines()[-1])
-    assert grown_mb < 150, f"the peak grew by {grown_mb} MB"
+    assert grown_mb < 250, f"the peak grew by {grown_mb} MB"  # 356 MB before, 131 MB after (this 2-core box)
 
 
 def test_verify_says_when_wdsr_device_cannot_apply_and_keeps_one_that_can(monkeypatch):
