@@ -275,6 +275,43 @@ def cut_ledger(tmp: Path) -> Callable[[], object]:
     return lambda: store.trained_runs(tmp / "results")
 
 
+def frames(tmp: Path, name: str, n: int = 3) -> Path:
+    """A file of `n` frames: an animated GIF / APNG / WebP or a multi-page TIFF, by the extension of `name`."""
+    first, *rest = [Image.fromarray(random_rgb(20, 24, seed=i)) for i in range(n)]
+    first.save(tmp / name, save_all=True, append_images=rest)
+    return tmp / name
+
+
+def other_formats(tmp: Path) -> Path:
+    """An evaluation folder of WebP, TGA, GIF and PNG images, and one text file."""
+    d = folder(tmp, {"a.png": random_rgb(20, 24, seed=1), "notes.txt": b"not an image"})
+    for i, name in enumerate(("b.webp", "c.tga", "d.gif"), 2):
+        Image.fromarray(random_rgb(20, 24, seed=i)).save(d / name, **({"lossless": True} if "webp" in name else {}))
+    return d
+
+
+def environ(**values: str) -> Callable[[Path], ContextManager]:
+    """`around`: the command runs with these environment variables set."""
+    return lambda t: mock.patch.dict(os.environ, values)
+
+
+@contextlib.contextmanager
+def no_gpu(tmp: Path):
+    """$WDSR_DEVICE=cuda on a machine whose torch sees no GPU (whatever this test machine has)."""
+    with mock.patch.dict(os.environ, {"WDSR_DEVICE": "cuda"}), \
+            mock.patch("torch.cuda.is_available", return_value=False):
+        yield
+
+
+SMALL_TRAIN = [*TRAIN, "--iterations", "2"]
+
+
+def garbage_source(tmp: Path) -> list:
+    run = stored_run(tmp)
+    (run / "model.pt").write_bytes(b"garbage, not a pickle")
+    return init_from(tmp, run, *MODEL, "--scale", "4")
+
+
 CASES = [
     Case("missing-data-root", "`wdsr eval --data div2k` with a data root that does not exist",
          lambda t: evaluate(t, "--data", "div2k", "--data-root", t / "nowhere"), "error", "needs DIV2K under",
@@ -503,6 +540,107 @@ CASES = [
          "Move it out of the store; everything else is read (it is skipped)."),
     Case("cut-ledger-line", "`runs/ledger.jsonl` whose last line was cut short (library: `store.trained_runs`)",
          cut_ledger, "warning", "is not a whole JSON line", "Nothing: the line is skipped."),
+    Case("eval-other-formats", "`wdsr eval --data DIR` with WebP, TGA and GIF images besides a PNG, and a text "
+         "file", lambda t: evaluate(t, "--data", other_formats(t)), "warning", "skipped 1 file in no image format",
+         "Nothing: every format `wdsr upscale` reads is evaluated (4 images here); other files are counted."),
+    Case("animated-gif", "`wdsr upscale` of an animated GIF (3 frames)",
+         lambda t: upscale(t, frames(t, "anim.gif")), "error", "holds 3 frames (an animated GIF)",
+         "Save the frame(s) you want as PNG and upscale each; the first frame alone is never taken silently."),
+    Case("apng", "`wdsr upscale` of an animated PNG (APNG)", lambda t: upscale(t, frames(t, "anim.png", 2)),
+         "error", "holds 2 frames (an animated PNG, APNG)", "Save the frame(s) you want as still PNGs."),
+    Case("multi-page-tiff", "`wdsr eval --data DIR` holding a 3-page TIFF",
+         lambda t: evaluate(t, "--data", frames(folder(t, {}), "pages.tif").parent), "error",
+         "holds 3 frames (a multi-page TIFF)", "Save each page as its own file."),
+    Case("icon-output", "`wdsr upscale in.png out.ico` (ICO would store a resized icon)",
+         lambda t: ["upscale", photo(t), t / "out.ico", "--checkpoint", weights(t), *MODEL], "error",
+         "ICO holds icons of at most 256x256 px", "End the name in .png (`.icns` and `.cur` are refused too)."),
+    Case("pdf-output", "`wdsr upscale in.png out.pdf`",
+         lambda t: ["upscale", photo(t), t / "out.pdf", "--checkpoint", weights(t), *MODEL], "warning",
+         "PDF's JPEG compression of its images changes the result",
+         "Nothing, if a PDF is what you want; end the name in .png for the model's exact output."),
+    Case("avif-output", "`wdsr upscale in.png out.avif` (any format that changes pixels: each output is read "
+         "back and compared)", lambda t: ["upscale", photo(t), t / "out.avif", "--checkpoint", weights(t), *MODEL],
+         "warning", "the AVIF format changes the result", "End the name in .png for the exact pixels."),
+    Case("compile-2", "`WDSR_COMPILE=2 wdsr train ...` (a switch that is neither on nor off)",
+         lambda t: [*SMALL_TRAIN, "--results-dir", t / "results"], "error", "$WDSR_COMPILE must be 1 or 0",
+         "Set it to 1 (compile) or 0, or unset it.", around=environ(WDSR_COMPILE="2")),
+    Case("device-banana", "`WDSR_DEVICE=banana wdsr train ...`",
+         lambda t: [*SMALL_TRAIN, "--results-dir", t / "results"], "error",
+         "$WDSR_DEVICE must name a torch device", "Give cpu, cuda or cuda:N, or unset it; nothing was written.",
+         around=environ(WDSR_DEVICE="banana")),
+    Case("device-cuda-without-gpu", "`WDSR_DEVICE=cuda wdsr train ...` where torch sees no GPU",
+         lambda t: [*SMALL_TRAIN, "--results-dir", t / "results"], "error", "$WDSR_DEVICE is 'cuda', but",
+         "Unset it (the CPU is used), or run where a GPU is; nothing was written.", around=no_gpu),
+    Case("world-without-torchrun", "`WORLD_SIZE=2 wdsr train ...` without torchrun",
+         lambda t: [*SMALL_TRAIN, "--results-dir", t / "results"], "error",
+         "$WORLD_SIZE is 2 but $MASTER_ADDR / $MASTER_PORT are unset",
+         "Start it with the printed torchrun command, or unset WORLD_SIZE.",
+         around=environ(WORLD_SIZE="2", MASTER_ADDR="", MASTER_PORT="")),
+    Case("rank-without-world", "`RANK=1 wdsr train ...` without a world (no torchrun)",
+         lambda t: [*SMALL_TRAIN, "--results-dir", t / "results"], "error", "$RANK is 1 but $WORLD_SIZE is 1",
+         "Unset RANK; nothing was written (before: exit 0, weights without a record).",
+         around=environ(RANK="1", WORLD_SIZE="")),
+    Case("store-only-with-jobs", "`wdsr reproduce --store-only --jobs 4`",
+         lambda t: ["reproduce", "--profile", "smoke", "--store-only", "--jobs", "4", "--results-dir",
+                    t / "results"], "error", "--jobs does not apply with --store-only, which trains nothing",
+         "Drop `--jobs` (it only sets how many runs train at once)."),
+    Case("verify-run-with-profile", "`wdsr verify --run R --profile quick`",
+         lambda t: ["verify", "--run", stored_run(t).name, "--profile", "quick", "--results-dir", t / "results"],
+         "error", "--profile selects runs and does not apply to --run NAME", "Give one or the other."),
+    Case("profile-variable-with-command", "`WDSR_PROFILE=quick wdsr reproduce --list-runs --profile smoke`",
+         lambda t: ["reproduce", "--list-runs", "--profile", "smoke", "--results-dir", t / "results"], "warning",
+         "$WDSR_PROFILE (quick) applies to the notebooks' profile parameter only",
+         "Nothing: the command's `--profile` is used; unset the variable to silence the line.",
+         around=environ(WDSR_PROFILE="quick")),
+    Case("wdsr-b-tiny-expansion", "`wdsr train --model wdsr_b --expansion 0.001` (0 channels: SIGFPE before)",
+         lambda t: [*TRAIN[:3], "--model", "wdsr_b", "--n-resblocks", "1", "--expansion", "0.001", "--results-dir",
+                    t / "results"], "error", "gives the 1x1 expansion int(64 x 0.001) = 0 channels",
+         "Give an expansion from 1/n_feats to 4096/n_feats (the paper's 6); nothing is written."),
+    Case("huge-width", "`wdsr train --n-feats 100000` (a 360 GB allocation before)",
+         lambda t: [*TRAIN[:3], "--n-feats", "100000", "--results-dir", t / "results"], "error",
+         "must be from 1 to 4,096 channels", "Give a width the papers' range suggests (32 to 256)."),
+    Case("huge-depth", "`wdsr train --model edsr --n-resblocks 1000000`",
+         lambda t: [*TRAIN[:3], "--model", "edsr", "--n-resblocks", "1000000", "--results-dir", t / "results"],
+         "error", "--n-resblocks must be from 1 to", "Give fewer blocks (the papers use 16 to 80)."),
+    Case("repeated-seeds", "a notebook run with `seeds = [0, 0, 0]` (papermill `-y`; library: `plans.table1`)",
+         lambda t: lambda: __import__("wdsr_lib.plans").plans.table1("smoke", [0, 0, 0]), "error",
+         "a repeated seed is the same run counted twice", "Give distinct seeds, e.g. `-y \"seeds: [0, 1, 2]\"`."),
+    Case("no-seeds", "a notebook run with `-y \"seeds: []\"` (library: `plans.table1`; `KeyError: 'blocks'` before)",
+         lambda t: lambda: __import__("wdsr_lib.plans").plans.table1("smoke", []), "error", "seeds is empty",
+         "Give at least one seed, or leave `seeds = None` for the profile's."),
+    Case("store-only-paper-without-div2k", "`wdsr reproduce --profile paper --store-only` without DIV2K",
+         lambda t: ["reproduce", "--profile", "paper", "--store-only", "--results-dir", t / "results"], "error",
+         "with --store-only (pictures of the stored models) needs DIV2K under nowhere (valid 0801-0900",
+         "Only the 100 validation images are needed (nothing trains); point `$WDSR_DATA` at them.",
+         around=environ(WDSR_DATA="nowhere")),
+    Case("init-from-garbage", "`wdsr train --init-from R` whose model.pt is garbage (raw UnpicklingError before)",
+         garbage_source, "error", "/model.pt cannot be read (UnpicklingError",
+         "Run the printed `wdsr rebuild <run>`: it recreates the source's weights."),
+    Case("iterations-1e30", "`TrainConfig(iterations=1e30)` (library; a notebook's `-y \"iterations: 1.0e+30\"`)",
+         lambda t: lambda: cli.RunConfig(train=__import__("wdsr_lib.config").config.TrainConfig(iterations=1e30)),
+         "error", "TrainConfig.iterations must be a whole number from 1 to 1,000,000,000",
+         "Give a whole number of iterations."),
+    Case("results-dir-file-reproduce", "`wdsr reproduce --results-dir <a file>` ([Errno 17] before)",
+         lambda t: (t / "f").write_text("x") and ["reproduce", "--profile", "smoke", "--store-only",
+                                                  "--results-dir", t / "f"], "error",
+         "/f: it is a file, not a folder; give --results-dir a folder",
+         "Give `--results-dir` a folder (created if missing)."),
+    Case("stdin-input", "`wdsr upscale - out.png` (\"Image file - does not exist\" before)",
+         lambda t: ["upscale", "-", t / "out.png", "--checkpoint", weights(t), *MODEL], "error",
+         "cannot read the image from standard input ('-')", "Save the image to a file and give its path."),
+    Case("decompression-bomb", "`wdsr upscale` of an image above Pillow's decompression-bomb limit (here lowered to "
+         "1000 px)", lambda t: upscale(t, photo(t, random_rgb(40, 60))), "error",
+         "in.png declares an image too large to decode safely",
+         "Split a genuine huge image into parts and upscale each.",
+         around=lambda t: mock.patch.object(Image, "MAX_IMAGE_PIXELS", 1000)),
+    Case("full-disk-names-the-file", "a full disk under any atomic write (library: `atomic_write_bytes`; the "
+         "figures, tables, claims and records of `wdsr reproduce`; here a 4 kB file-size limit)",
+         lambda t: lambda: __import__("wdsr_lib.atomic").atomic.atomic_write_bytes(t / "table.csv", b"x" * 9000),
+         "error", "table.csv", "Free disk space; the previous file is left whole.", around=small_disk),
+    Case("empty-weights-file", "`wdsr upscale --weights empty.pt` (a 0-byte file; `EOFError` before)",
+         lambda t: (t / "empty.pt").write_bytes(b"") or ["upscale", photo(t), t / "out.png", "--weights",
+                                                         t / "empty.pt"], "error", "empty.pt is empty (0 bytes)",
+         "Give a model.pt written by `wdsr train`."),
     Case("out-of-memory", "`wdsr upscale` of an image too large for memory (simulated allocator failure)",
          lambda t: upscale(t, photo(t)), "error", "pass --tile 256 (or smaller)",
          "Pass `--tile 256` (smaller if needed): tiles give the same result.", around=out_of_memory),
@@ -613,6 +751,162 @@ def test_a_real_process_prints_one_line_and_exits_2_and_debug_shows_the_tracebac
     assert debug.returncode != 0 and "Traceback" in debug.stderr and "DataError" in debug.stderr
 
 
+# --- issue 26, round three: inputs read completely or refused -------------------------------------------------
+
+def test_an_image_replaced_with_its_old_mtime_is_not_served_from_the_decode_cache(tmp_path, monkeypatch):
+    """`cp new.bmp old.bmp && touch -r saved old.bmp`: same path, size and mtime, other pixels (issue 26)."""
+    monkeypatch.setenv("WDSR_CACHE", str(tmp_path / "cache"))
+    image = tmp_path / "hr" / "a.bmp"
+    image.parent.mkdir()
+    Image.fromarray(random_rgb(20, 24, seed=1)).save(image)
+    stat = image.stat()
+    first = load_pairs("folder", 2, "val", folder=str(image.parent))[0].hr.copy()
+    Image.fromarray(random_rgb(20, 24, seed=2)).save(image)  # BMP: the same size in bytes
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert image.stat().st_size == stat.st_size and image.stat().st_mtime_ns == stat.st_mtime_ns
+    second = load_pairs("folder", 2, "val", folder=str(image.parent))[0].hr
+    np.testing.assert_array_equal(second, random_rgb(20, 24, seed=2))
+    assert not np.array_equal(first, second)
+
+
+def test_eval_reads_every_format_upscale_reads(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        assert cli.main([str(a) for a in evaluate(tmp_path, "--data", other_formats(tmp_path))]) == 0
+    rows = [line.split()[0] for line in out.getvalue().splitlines()]
+    assert rows == ["a", "b", "c", "d", "mean"]  # PNG, WebP, TGA, GIF
+
+
+def test_wdsr_results_dir_is_the_store_of_every_command(tmp_path, monkeypatch):
+    """`WDSR_RESULTS_DIR=/x wdsr train` trained into ./results (issue 26); the README's table says every command."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WDSR_RESULTS_DIR", str(tmp_path / "elsewhere"))
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert cli.main([str(a) for a in SMALL_TRAIN]) == 0
+    assert not (tmp_path / "results").exists()
+    (run,) = [d for d in (tmp_path / "elsewhere" / "runs").iterdir() if d.is_dir()]
+    assert (run / "DONE").exists()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):  # upscale finds it there too
+        assert cli.main(["upscale", str(photo(tmp_path)), str(tmp_path / "out.png"), "--run", run.name]) == 0
+    assert "wrote" in out.getvalue()
+
+
+def test_wdsr_store_only_and_figures_dir_apply_to_reproduce(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WDSR_STORE_ONLY", "1")
+    monkeypatch.setenv("WDSR_FIGURES_DIR", str(tmp_path / "figs"))
+    seen = {}
+    monkeypatch.setattr("wdsr_lib.pipeline.reproduce", lambda profile, **kw: seen.update(kw) or {})
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli.main(["reproduce", "--profile", "smoke"]) == 0
+    assert seen["store_only"] is True and seen["figures_dir"] == str(tmp_path / "figs")
+
+
+def test_an_explicit_papermill_parameter_wins_over_wdsr_profile(monkeypatch, capsys):
+    """`WDSR_PROFILE=smoke papermill -p profile quick`: papermill's injected cell is explicit; it wins, said."""
+    from types import SimpleNamespace
+
+    from wdsr_lib import notebook_env
+
+    monkeypatch.setenv("WDSR_PROFILE", "smoke")
+    shell = SimpleNamespace(user_ns={"In": ["", 'profile = "quick"\n', '# Parameters\nprofile = "quick"\n']})
+    monkeypatch.setattr("IPython.get_ipython", lambda: shell)
+    assert notebook_env.profile_from_env("quick") == "quick"
+    assert "papermill was given profile = 'quick' explicitly" in capsys.readouterr().out
+    shell.user_ns["In"] = ["", 'profile = "quick"\n']  # nbval: the notebook's default parameter
+    assert notebook_env.profile_from_env("quick") == "smoke"
+    assert "$WDSR_PROFILE (smoke) replaces this notebook's profile parameter ('quick')" in capsys.readouterr().out
+
+
+def test_seeds_given_as_text_by_papermill_p_are_read_as_the_list():
+    from wdsr_lib import plans
+
+    as_text = plans.table1("smoke", "[0, 1]")  # papermill -p seeds "[0, 1]" passes the text
+    assert [r.config.run_name() for r in as_text] == [r.config.run_name() for r in plans.table1("smoke", [0, 1])]
+    with pytest.raises(ValueError, match="must be a list of seeds"):
+        plans.table1("smoke", 3)
+
+
+def test_store_only_needs_only_the_validation_images_and_names_no_missing_flag(tmp_path, monkeypatch):
+    from wdsr_lib import pipeline
+    from wdsr_lib.plans import all_runs
+    from wdsr_lib.profiles import get_profile
+
+    monkeypatch.setenv("WDSR_DATA", str(tmp_path))
+    scales = tuple(sorted({cfg.model.scale for cfg in all_runs("paper")}))
+    write_div2k(tmp_path, scales=scales, ids={"valid": range(801, 901)})
+    pipeline.check_data(get_profile("paper"), store_only=True)  # no training images: fine, nothing trains
+    with pytest.raises(ValueError) as err:
+        pipeline.check_data(get_profile("paper"))
+    assert "DIV2K_train_HR" in str(err.value) and "--data-root" not in str(err.value)
+
+
+def test_list_runs_into_a_closed_pipe_exits_0_quietly(tmp_path):
+    """`wdsr reproduce --list-runs | head`: the reader closed the pipe; exit 0, nothing on stderr (was exit 2)."""
+    argv = [sys.executable, "-m", "wdsr_lib.cli", "reproduce", "--list-runs", "--profile", "quick",
+            "--results-dir", str(tmp_path / "results")]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    proc.stdout.close()  # before the first line is written: its write meets a closed pipe
+    with proc.stderr:
+        stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 0 and stderr == ""
+
+
+@pytest.mark.parametrize("ensemble", [False, True])
+def test_upscale_by_tiles_in_uint8_equals_the_untiled_result(ensemble):
+    from wdsr_lib.engine.evaluate import sr_forward, sr_image_uint8
+    from wdsr_lib.metrics import quantize
+
+    torch.manual_seed(0)
+    model = build_model("wdsr_a", 2, n_resblocks=1, n_feats=8, block_feats=16).eval()
+    img = random_rgb(37, 29, seed=3)
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float()
+    whole = quantize(sr_forward(model, x, self_ensemble=ensemble))[0].permute(1, 2, 0).numpy().astype(np.uint8)
+    img.flags.writeable = False  # as read_rgb's arrays and the decode cache's memory maps are
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's "non-writable NumPy array" warning would reach the user
+        tiled = sr_image_uint8(model, img, tile=8, self_ensemble=ensemble)
+    assert tiled.dtype == np.uint8 and np.array_equal(tiled, whole)
+
+
+def test_tiles_bound_the_memory_of_the_whole_upscale(tmp_path):
+    """`upscale --tile` kept a float copy of the whole output and three rounding temporaries (6 GB peak for
+    6000x6000 at x2, issue 26): now the output is uint8, filled tile by tile. Measured as the growth of the peak
+    RSS over an upscale of a 1500x1500 image (its x2 output in float: 108 MB; in uint8: 27 MB)."""
+    image = write_png(tmp_path / "big.png", np.random.default_rng(0).integers(0, 256, (1500, 1500, 3), np.uint8))
+    code = f"""
+import resource, sys
+from wdsr_lib import cli
+from wdsr_lib.data.decode import read_rgb
+read_rgb({str(image)!r})
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+assert cli.main(["upscale", {str(image)!r}, {str(tmp_path / 'out.bmp')!r}, "--weights", {str(weights(tmp_path))!r},
+                 "--tile", "128"]) == 0
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    grown_mb = int(proc.stdout.strip().splitlines()[-1])
+    assert grown_mb < 250, f"the peak grew by {grown_mb} MB"  # 356 MB before, 131 MB after (this 2-core box)
+
+
+def test_verify_says_when_wdsr_device_cannot_apply_and_keeps_one_that_can(monkeypatch):
+    from wdsr_lib.verify import _device_of
+
+    monkeypatch.setenv("WDSR_DEVICE", "cuda:1")
+    with pytest.warns(UserWarning, match=r"\$WDSR_DEVICE \(cuda:1\) does not apply here"):
+        with _device_of({"device": "cpu"}):
+            assert os.environ["WDSR_DEVICE"] == "cpu"
+    assert os.environ["WDSR_DEVICE"] == "cuda:1"
+    monkeypatch.setenv("WDSR_DEVICE", "cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with _device_of({"device": "cpu"}):
+            assert os.environ["WDSR_DEVICE"] == "cpu"
+
+
 # --- the catalogue ---------------------------------------------------------------------------------------------
 
 def _normalise(message: str, tmp: Path) -> str:
@@ -655,7 +949,13 @@ Guarantees behind these messages (`tests/test_atomic.py`, `tests/test_preflight.
 - **Nothing silently wrong.** Every pixel type Pillow opens is decoded by the rule in `wdsr_lib/data/decode.py` or
   refused naming its mode; `--init-from` transfers every tensor the two scales share or fails; a profile that
   names DIV2K gets all of it (0001-0800, 0801-0900, LR exactly HR // scale) or does not start; flags that cannot
-  apply are refused, never ignored.
+  apply are refused, never ignored. `wdsr eval --data DIR` reads every format `wdsr upscale` reads and counts
+  the files it skips; files of several frames are refused, never read as their first frame; an output format
+  that would store another size is refused, one that changes pixels is named in a warning (each output of an
+  unfamiliar format is read back and compared); the decode cache is keyed by the file's bytes, not its mtime.
+- **Variables as documented.** Every `WDSR_*` variable applies to the commands the README's table names, or is
+  refused (or warned about) in a sentence naming it; a bad value, a missing GPU or a torchrun variable without
+  torchrun stops the command before anything is written.
 - **Validation before the store is touched** (`wdsr_lib/preflight.py`): a bad setting leaves no run folder and no
   ledger line; a run that fails before its first checkpoint removes its folder; `store.trained_runs()` and the
   ledger list only runs trained to DONE.

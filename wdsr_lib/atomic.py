@@ -3,7 +3,8 @@
 Every file the study writes goes through here (`docs/bad_inputs.md`, "outputs"): the bytes go to a temp file
 in the target's own folder (`.<name>.<pid>.tmp`, so the rename never crosses a file system), are flushed and
 fsynced, then `os.replace`d onto the target. On any error the temp file is removed and an existing target is
-left untouched. `refuse_overwriting_inputs` keeps a command from writing its result onto one of its inputs.
+left untouched; a write error that names no file (a full disk: `[Errno 28]`) is raised again naming the target.
+`refuse_overwriting_inputs` keeps a command from writing its result onto one of its inputs.
 Standard library only (no torch), so every layer may use it.
 """
 from __future__ import annotations
@@ -44,6 +45,10 @@ def atomic_file(path: str | os.PathLike, before_replace: Optional[Callable[[Path
         if before_replace is not None:
             before_replace(path)
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.filename is None and exc.errno is not None:  # a full disk's write error names no file: name it
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

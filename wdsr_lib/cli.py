@@ -237,33 +237,35 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
-    import numpy as np
-    import torch
-    from PIL import Image
-
     from .data.decode import read_rgb
-    from .engine.evaluate import sr_forward
-    from .metrics import quantize
+    from .engine.evaluate import sr_image_uint8
 
     from .atomic import atomic_file, refuse_overwriting_inputs
-    from .cli_flags import lossy_format, memory_hint, output_format, run_weights
+    from .cli_flags import encode_checked, lossy_format, memory_hint, output_format, run_weights
 
     output = Path(args.output)
     image_format = output_format(output)  # checked before the model runs, not after
     refuse_overwriting_inputs(output, [args.input, args.weights, args.run and run_weights(args)], args.force)
     model, scale = _load_model(args)
     img = read_rgb(args.input)  # uint8 (H, W, 3); names the file if it is not a readable image
-    x = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float()
     with memory_hint(f"upscale a {img.shape[1]}x{img.shape[0]} image", args.tile):
-        sr = sr_forward(model, x, scale=scale, tile=args.tile, overlap=args.tile_overlap,
-                        self_ensemble=args.self_ensemble)
-    out = quantize(sr[0].permute(1, 2, 0)).numpy().astype(np.uint8)
+        # uint8 tile by tile: --tile bounds the memory of the whole upscale, not only of the model's passes
+        out = sr_image_uint8(model, img, scale=scale, tile=args.tile, overlap=args.tile_overlap,
+                             self_ensemble=args.self_ensemble)
+    lossy_format(output, image_format)  # a warning when the format changes the model's pixels
+    try:
+        with memory_hint(f"encode a {out.shape[1]}x{out.shape[0]} image", args.tile):
+            data = encode_checked(output, image_format, out)  # refused if the format resized it, warned if lossy
+    except (OSError, ValueError) as exc:  # a format that cannot hold RGB
+        if str(exc).startswith(f"cannot write {output}"):
+            raise
+        raise ValueError(f"cannot write {output}: {exc}; choose a path ending in .png (or another image "
+                         "extension).") from exc
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        lossy_format(output, image_format)  # a warning when the format changes the model's pixels
         with atomic_file(output) as f:  # the old file or the whole new one, never a truncated image
-            Image.fromarray(out).save(f, format=image_format, **({"quality": 95} if image_format == "JPEG" else {}))
-    except (OSError, ValueError) as exc:  # a folder that is a file, a full disk, a format that cannot hold RGB
+            f.write(data)
+    except OSError as exc:  # a folder that is a file, a full disk, a format that cannot hold RGB
         blocker = next((p for p in output.parents if p.exists()), None)
         reason = (f"{blocker} is a file, not a folder" if blocker is not None and not blocker.is_dir()
                   else getattr(exc, "strerror", None) or exc)
@@ -338,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", parents=[common], help="train (or resume, or load) one run")
     add_run_arguments(p)
-    p.add_argument("--results-dir", default="results")
+    p.add_argument("--results-dir", default=None, help="the store (default: $WDSR_RESULTS_DIR or results)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_train, parser=p)
 
@@ -355,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "(NTIRE 2018) weights; the architecture is read from it")
         add_run_arguments(p)
         p.set_defaults(model=None, scale=None)  # with --weights: read from the file unless given
-        p.add_argument("--results-dir", default="results")
+        p.add_argument("--results-dir", default=None, help="the store (default: $WDSR_RESULTS_DIR or results)")
         p.add_argument("--self-ensemble", action="store_true", help="geometric x8 self-ensemble (EDSR '+')")
         p.add_argument("--tile", type=int, default=None, help="LR tile side for images that do not fit in memory")
         p.add_argument("--tile-overlap", type=int, default=None, metavar="PX",
@@ -378,8 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reproduce", parents=[common], help="run the notebooks of a profile (papermill)")
     p.add_argument("--profile", default="quick")
-    p.add_argument("--results-dir", default="results")
-    p.add_argument("--figures-dir", default="figures")
+    p.add_argument("--results-dir", default=None, help="the store (default: $WDSR_RESULTS_DIR or results)")
+    p.add_argument("--figures-dir", default=None, help="default: $WDSR_FIGURES_DIR or figures")
     p.add_argument("--list-runs", action="store_true", help="print a `wdsr train` command per missing run")
     p.add_argument("--notebooks", nargs="+", default=None, metavar="NAME",
                    help="a subset of the notebooks, e.g. 01_table1 (default: all, in pipeline order)")
@@ -412,8 +414,19 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush into a closed pipe says nothing."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (a test's StringIO)
+        pass
+
+
 def main(argv: Optional[list[str]] = None) -> int:
-    from .cli_flags import given_flags, interrupted_message, reject_inapplicable
+    from .cli_flags import apply_environment, given_flags, interrupted_message, reject_inapplicable
 
     argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
     args = build_parser().parse_args(argv)
@@ -424,10 +437,16 @@ def main(argv: Optional[list[str]] = None) -> int:
         warnings.showwarning = show
     try:
         reject_inapplicable(args, given_flags(args, argv))  # flags that cannot apply: refused, never ignored
-        return args.func(args)
+        apply_environment(args)  # $WDSR_RESULTS_DIR, $WDSR_FIGURES_DIR, $WDSR_STORE_ONLY where no flag is given
+        code = args.func(args)
+        sys.stdout.flush()  # here, where a closed pipe is caught below, not in the interpreter's last flush
+        return code
     except KeyboardInterrupt:
         print(f"wdsr {args.command}: {interrupted_message(args)}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `wdsr reproduce --list-runs | head`: the reader has all it wanted
+        _silence_stdout()
+        return 0
     except Exception as exc:  # one sentence for the user; the traceback only with --debug
         if args.debug:
             raise

@@ -81,9 +81,51 @@ def reject_inapplicable(args: argparse.Namespace, given: set[str]) -> None:
             raise _refuse(["data_root"], f"to profile {profile.name!r}, which trains on the bundled sample photos "
                                          "(DIV2K is read by --profile paper)")
     elif cmd == "reproduce" and getattr(args, "list_runs", False):
-        extra = [n for n in ("notebooks", "figures_dir") if n in given]
+        extra = [n for n in ("notebooks", "figures_dir", "store_only", "jobs") if n in given]
         if extra:
             raise _refuse(extra, "with --list-runs, which only prints the `wdsr train` commands of missing runs")
+    elif cmd == "reproduce" and getattr(args, "store_only", False):
+        extra = [n for n in ("jobs", "executor") if n in given]
+        if extra:
+            raise _refuse(extra, "with --store-only, which trains nothing (they choose how missing runs are "
+                                 "trained)")
+
+
+def apply_environment(args: argparse.Namespace) -> None:
+    """The README's variables table (`wdsr_lib/env.py`) for every command: `$WDSR_RESULTS_DIR` is the store of
+    each command that reads or writes one when `--results-dir` is not given (train, eval, upscale, reproduce,
+    verify, rebuild), `$WDSR_FIGURES_DIR` the figure folder of `wdsr reproduce`, and `$WDSR_STORE_ONLY=1` makes
+    `wdsr reproduce` store-only (refused with the flags that train). `$WDSR_PROFILE` is the notebooks' override
+    only: a command's `--profile` is its own, so a different `$WDSR_PROFILE` gets one warning, not silence."""
+    import warnings
+
+    from . import env
+
+    if hasattr(args, "results_dir") and args.results_dir is None:
+        args.results_dir = env.get("WDSR_RESULTS_DIR")
+    if hasattr(args, "figures_dir") and args.figures_dir is None:
+        args.figures_dir = env.get("WDSR_FIGURES_DIR")
+    if args.command == "reproduce" and not args.store_only and env.get_flag("WDSR_STORE_ONLY"):
+        if args.jobs != 1 or args.executor != "local":
+            raise ValueError("$WDSR_STORE_ONLY=1 makes `wdsr reproduce` train nothing, so --jobs / --executor cannot "
+                             "apply; unset it (or drop them).")
+        args.store_only = True
+    for name, what in (("results_dir", "the results store"), ("figures_dir", "the figure folder")):
+        folder = getattr(args, name, None)
+        if folder and Path(folder).exists() and not Path(folder).is_dir():  # not [Errno 17] later, mid-run
+            if name == "results_dir" and args.command in ("eval", "upscale") and not getattr(args, "run", None):
+                continue  # --weights: no store is read
+            raise ValueError(f"cannot write {what} at {folder}: it is a file, not a folder; give {flag(name)} a "
+                             "folder (it is created if missing).")
+    for name, what in (("input", "read the image from standard input"), ("output", "write to standard output")):
+        if getattr(args, name, None) == "-":
+            raise ValueError(f"`wdsr {args.command}` cannot {what} ('-'); give the path of an image file"
+                             + (" ending in .png." if name == "output" else " (save it to a file first)."))
+    profile = env.get("WDSR_PROFILE")
+    if profile and getattr(args, "profile", None) and profile != args.profile and args.command in (
+            "train", "reproduce", "verify"):
+        warnings.warn(f"$WDSR_PROFILE ({profile}) applies to the notebooks' profile parameter only; `wdsr "
+                      f"{args.command}` uses its --profile, {args.profile}.", stacklevel=2)
 
 
 def interrupted_message(args: argparse.Namespace) -> str:
@@ -118,7 +160,13 @@ def run_weights(args: argparse.Namespace) -> Path:
 
 
 _LOSSY = {"JPEG": "JPEG compression (saved at quality 95)", "GIF": "GIF's 256-colour palette",
-          "WEBP": "lossy WebP compression"}
+          "WEBP": "lossy WebP compression", "PDF": "PDF's JPEG compression of its images",
+          "MPO": "JPEG compression (MPO is JPEG)"}
+# Formats that store 8-bit RGB exactly as given (each checked by reading it back): not re-read on every upscale.
+_EXACT = {"PNG", "BMP", "DIB", "TIFF", "PPM", "TGA", "QOI", "SGI", "IM", "PCX", "DDS", "JPEG2000"}
+# Formats that would store another size than the model's output: refused before the model runs.
+_RESIZING = {"ICO": "ICO holds icons of at most 256x256 px", "ICNS": "ICNS holds icons of fixed square sizes",
+             "CUR": "CUR holds cursors of at most 256x256 px"}
 
 
 def output_format(output: Path) -> str:
@@ -129,7 +177,39 @@ def output_format(output: Path) -> str:
     if image_format is None:
         raise ValueError(f"cannot write {output}: unknown file extension {output.suffix or '(none)'!r}; choose a "
                          "path ending in .png (or .jpg, .bmp, .tif).")
+    if image_format in _RESIZING:
+        raise ValueError(f"cannot write {output}: {_RESIZING[image_format]}, so the upscaled image would be stored "
+                         "resized, not as the model made it; choose a path ending in .png (or .jpg, .bmp, .tif).")
     return image_format
+
+
+def encode_checked(output: Path, image_format: str, pixels) -> bytes:
+    """The encoded output file, read back where Pillow can: refused when the format stored another size, one
+    warning when it changed pixels (`lossy_format` warns for the known lossy formats before any encoding)."""
+    import io
+    import warnings
+
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format=image_format, **({"quality": 95} if image_format == "JPEG" else {}))
+    data = buf.getvalue()
+    if image_format in _LOSSY or image_format in _EXACT:  # known: warned before, or checked once (no re-decode)
+        return data
+    try:
+        with Image.open(io.BytesIO(data)) as back:
+            size, stored = back.size, np.asarray(back.convert("RGB"))
+    except Exception:  # a format Pillow writes but cannot read back: nothing to compare
+        return data
+    if size != (pixels.shape[1], pixels.shape[0]):
+        raise ValueError(f"cannot write {output}: the {image_format} format stored {size[0]}x{size[1]} px instead of "
+                         f"{pixels.shape[1]}x{pixels.shape[0]}; choose a path ending in .png (or .jpg, .bmp, .tif).")
+    if not np.array_equal(stored, pixels):
+        share = float(np.mean(np.any(stored != pixels, axis=2)))
+        warnings.warn(f"{output}: the {image_format} format changes the result ({share:.0%} of the pixels differ "
+                      "once read back); end the name in .png for the exact pixels.", stacklevel=2)
+    return data
 
 
 def lossy_format(output: Path, image_format: str) -> None:

@@ -72,6 +72,68 @@ def _check_positive(owner: str, name: str, value: Any, allow_none: bool = True) 
         raise ValueError(f"{owner}.{name} must be a positive number; got {value!r}.")
 
 
+MAX_PARAMS = 10**9  # 4 GB of fp32 weights (16 GB with gradients and Adam's moments); EDSR, the largest, has 43 M
+MAX_COUNT = 10**9  # iterations and other counts (the papers train at most 1e6 iterations)
+MAX_WIDTH = 4096  # channels of any layer (the papers' widest: WDSR-B's 6 x 64 = 384); bounds each activation
+_SIZE_FLAGS = {"n_resblocks": "--n-resblocks", "n_feats": "--n-feats", "block_feats": "--block-feats",
+               "expansion": "--expansion", "low_rank": "--low-rank"}
+
+
+def approx_params(name: str, scale: int, values: dict[str, Any]) -> int:
+    """About how many parameters the model `name` has with `values` (every size field resolved): its body convs,
+    head and tail (MDSR's three heads and tails counted as one). Torch-free, so a size is checked before any
+    tensor is allocated."""
+    blocks, f = int(values["n_resblocks"]), int(values["n_feats"])
+    tail = 9 * f * 3 * scale * scale + 27 * f
+    if name == "wdsr_a":
+        return blocks * 18 * f * int(values["block_feats"]) + tail
+    if name == "wdsr_b":
+        wide, rank = int(f * values["expansion"]), int(f * values["low_rank"])
+        return blocks * (f * wide + wide * rank + 9 * rank * f) + tail
+    return blocks * 18 * f * f + 9 * f * f * (4 if name.startswith("mdsr") else scale * scale) + tail
+
+
+def _number(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
+def check_model_size(name: str, scale: int, overrides: dict[str, Any]) -> None:
+    """Whole-number sizes; every layer from 1 to MAX_WIDTH channels (WDSR-B's expansion and low rank included);
+    at most MAX_PARAMS parameters. Else ValueError in one sentence naming the flag and its valid range, raised
+    before any run folder is made (`--expansion 0.001` killed the interpreter with SIGFPE, `--n-feats 100000`
+    died in a 360 GB allocation)."""
+    for key in ("n_resblocks", "n_feats", "block_feats"):
+        value = overrides.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"ModelConfig.{key} ({_SIZE_FLAGS[key]}) must be a whole number; got {value!r}.")
+    values = {**MODEL_DEFAULTS[name], **overrides}
+    f = values["n_feats"]
+    for key in ("n_feats", "block_feats"):
+        if key in values and values[key] > MAX_WIDTH:
+            raise ValueError(f"ModelConfig.{key} ({_SIZE_FLAGS[key]}) must be from 1 to {MAX_WIDTH:,} channels (the "
+                             f"papers' widest layer has 384); got {_number(values[key])}.")
+    if name == "wdsr_b":
+        for key, what in (("expansion", "the 1x1 expansion"), ("low_rank", "the low-rank 1x1")):
+            channels = f * values[key]  # a float: int() of 64 x 1e308 (= inf) would raise OverflowError
+            shown = f"{channels:,.0f}" if channels < 1e9 else f"{channels:.3g}"
+            if not 1 <= channels < MAX_WIDTH + 1:
+                raise ValueError(f"ModelConfig.{key} ({_SIZE_FLAGS[key]}) {values[key]:g} gives {what} int({f} x "
+                                 f"{values[key]:g}) = {shown} channels; with n_feats {f} it must be from "
+                                 f"1/{f} = {1 / f:.4g} to {MAX_WIDTH}/{f} = {MAX_WIDTH / f:.4g} (the paper's is "
+                                 f"{MODEL_DEFAULTS['wdsr_b'][key]:g}).")
+    params = approx_params(name, scale, values)
+    if params <= MAX_PARAMS:
+        return
+    blocks = values["n_resblocks"]
+    most = blocks * MAX_PARAMS // params  # parameters grow in proportion to the blocks
+    raise ValueError(f"ModelConfig.n_resblocks ({_SIZE_FLAGS['n_resblocks']}) {blocks:,} makes {name} a model of "
+                     f"about {params:.2g} parameters ({params * 4 / 1e9:,.0f} GB of fp32 weights), above the "
+                     f"{MAX_PARAMS:.0e} allowed (the papers' largest has 43 M); with its other sizes as given, "
+                     f"--n-resblocks must be from 1 to {max(most, 1):,}" + (
+                         " (or narrow the layers)." if most >= 1 else ", and even 1 block is too many: narrow the "
+                         "layers (--n-feats, --block-feats, --expansion)."))
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Which paper model to build; `None` means "the builder's paper default" (WDSR Table 1 / README)."""
@@ -102,6 +164,7 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"model {self.name!r} does not take {', '.join(unknown)}; "
                              f"it takes {', '.join(accepted)}.")
+        check_model_size(self.name, self.scale, self.overrides())
 
     def resolved(self) -> "ModelConfig":
         """This config with every default of its builder filled in (floats as floats): the canonical form."""
@@ -182,6 +245,10 @@ class TrainConfig:
         _check_positive("TrainConfig", "lr_halve_every", self.lr_halve_every, allow_none=False)
         _check_positive("TrainConfig", "val_every", self.val_every, allow_none=False)
         _check_positive("TrainConfig", "checkpoint_every", self.checkpoint_every, allow_none=False)
+        for name in ("iterations", "batch_size", "lr_halve_every", "val_every", "checkpoint_every"):
+            value = getattr(self, name)  # counts: 1e30 (a float) passed `> 0` and later overflowed
+            if not isinstance(value, int) or value > MAX_COUNT:
+                raise ValueError(f"TrainConfig.{name} must be a whole number from 1 to {MAX_COUNT:,}; got {value!r}.")
         if self.threads is not None and (not isinstance(self.threads, int) or isinstance(self.threads, bool)
                                          or self.threads < 1):
             raise ValueError(f"TrainConfig.threads must be a positive integer or None; got {self.threads!r}.")

@@ -4,9 +4,12 @@ Each notebook's `parameters` cell holds plain literals (`profile = "quick"`, `re
 `figures_dir = "figures"`); its setup cell passes them through the three functions below, so that one rule holds
 under every way a notebook is run:
 
-- **Overrides.** `$WDSR_PROFILE`, `$WDSR_RESULTS_DIR` and `$WDSR_FIGURES_DIR`, when set, replace the parameter
-  (nbval in `make test` points them at the smoke profile and a scratch store). `wdsr reproduce` hides them from
-  its kernels, so papermill's injected parameters win there.
+- **Overrides.** `$WDSR_PROFILE`, `$WDSR_RESULTS_DIR` and `$WDSR_FIGURES_DIR`, when set, replace the notebook's
+  own default parameter (nbval in `make test` points them at the smoke profile and a scratch store). A parameter
+  given explicitly to papermill (`papermill -p profile quick`, `-y`, `-f`: papermill's injected "# Parameters"
+  cell) wins over the variable: the explicit word is the later, more specific one. Either way, a variable and a
+  parameter that differ print one line saying which is used. `wdsr reproduce` hides the variables from its
+  kernels, so its parameters win there too.
 - **Relative paths resolve against the project root**, never the kernel's working directory: JupyterLab starts a
   kernel in `notebooks/`, papermill and nbval in wherever they were told; `"results"` means `<root>/results` in
   all of them. The root is `$WDSR_ROOT` when set, else the nearest folder at or above the working directory
@@ -67,19 +70,47 @@ def resolve(path: str | os.PathLike, start: Optional[str | os.PathLike] = None) 
     return str(p if p.is_absolute() else project_root(start) / p)
 
 
+def injected_by_papermill(parameter: str) -> bool:
+    """Whether this kernel ran papermill's injected-parameters cell (its source starts "# Parameters") assigning
+    `parameter`: an explicit `papermill -p NAME VALUE` (or `-y` / `-f`), as opposed to the notebook's default."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    history = getattr(shell, "user_ns", {}).get("In", []) if shell is not None else []
+    assign = re.compile(rf"^{re.escape(parameter)}\s*=", re.MULTILINE)
+    return any(src.lstrip().startswith("# Parameters") and assign.search(src) for src in history
+               if isinstance(src, str))
+
+
+def _override(variable: str, parameter: str, value: str) -> str:
+    """`value` of `parameter`, or $`variable` when set, by the rule of the module docstring (said when they
+    differ)."""
+    given = _set(variable)
+    if given is None or given == value:
+        return value
+    if injected_by_papermill(parameter):
+        print(f"${variable} ({given}) is not used: papermill was given {parameter} = {value!r} explicitly.")
+        return value
+    print(f"${variable} ({given}) replaces this notebook's {parameter} parameter ({value!r}).")
+    return given
+
+
 def profile_from_env(profile: str) -> str:
-    """The profile a notebook runs: $WDSR_PROFILE when set (nbval, `make test`), else the parameter."""
-    return _set("WDSR_PROFILE") or profile
+    """The profile a notebook runs: an explicit papermill parameter, else $WDSR_PROFILE when set (nbval, `make
+    test`), else the parameter."""
+    return _override("WDSR_PROFILE", "profile", profile)
 
 
 def results_dir_from_env(results_dir: str) -> str:
-    """The results store a notebook uses: $WDSR_RESULTS_DIR when set, else the parameter, resolved (`resolve`)."""
-    return resolve(_set("WDSR_RESULTS_DIR") or results_dir)
+    """The results store a notebook uses (as `profile_from_env`, with $WDSR_RESULTS_DIR), resolved (`resolve`)."""
+    return resolve(_override("WDSR_RESULTS_DIR", "results_dir", results_dir))
 
 
 def figures_dir_from_env(figures_dir: str) -> str:
-    """The figure folder a notebook writes to: $WDSR_FIGURES_DIR when set, else the parameter, resolved."""
-    return resolve(_set("WDSR_FIGURES_DIR") or figures_dir)
+    """The figure folder a notebook writes to (as `profile_from_env`, with $WDSR_FIGURES_DIR), resolved."""
+    return resolve(_override("WDSR_FIGURES_DIR", "figures_dir", figures_dir))
 
 
 def setup(profile: str, results_dir: str, figures_dir: str) -> tuple[str, str, str]:

@@ -29,11 +29,13 @@ NOTEBOOK_PLANS = {"01_table1.ipynb": ("table1",), "02_fig3_normalization.ipynb":
 ENV_OVERRIDES = ("WDSR_PROFILE", "WDSR_RESULTS_DIR", "WDSR_FIGURES_DIR")
 
 
-def check_data(profile: Profile) -> None:
+def check_data(profile: Profile, store_only: bool = False) -> None:
     """Raise DataError, in one sentence, unless the complete DIV2K a DIV2K profile trains on is there.
 
     The scales are those of the profile's runs (`plans.all_runs`); the check is `wdsr_lib.data.div2k`'s, the same
-    `wdsr train` makes.
+    `wdsr train` makes. With `store_only` nothing trains, so only the validation images (0801-0900, which the
+    pictures of stored models are made from) are needed, not the 800 training images. The root comes from
+    $WDSR_DATA (`wdsr reproduce` has no --data-root).
     """
     if not profile.needs_div2k:
         return
@@ -42,7 +44,10 @@ def check_data(profile: Profile) -> None:
     from .plans import all_runs
 
     scales = sorted({cfg.model.scale for cfg in all_runs(profile.name)})
-    check_div2k(default_root(profile.data.root), scales, needed_by=f"Profile {profile.name!r}")
+    needed_by = f"Profile {profile.name!r}" + (" with --store-only (pictures of the stored models)" if store_only
+                                              else "")
+    check_div2k(default_root(profile.data.root), scales, needed_by=needed_by,
+                splits=("valid",) if store_only else ("train", "valid"), point="$WDSR_DATA")
 
 
 @contextlib.contextmanager
@@ -89,7 +94,7 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
     from .store import trained_runs
 
     p = get_profile(profile)
-    check_data(p)
+    check_data(p, store_only)
     results = Path(results_dir).resolve()
     figures = Path(figures_dir).resolve()
     executed = Path(executed_dir).resolve() if executed_dir else results / "executed" / p.name

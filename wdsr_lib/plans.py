@@ -160,6 +160,38 @@ def x4_blocks(profile: Profile) -> int:
     return blocks[1] if len(blocks) > 1 else blocks[0]
 
 
+def chosen_seeds(default: Sequence[int], seeds: Any = None) -> tuple[int, ...]:
+    """The seeds a plan trains: `default` (the profile's) when `seeds` is None, else `seeds` checked: a non-empty
+    list of distinct integers from 0 to 2**32 - 1. A repeated seed is the same run twice, which would be counted
+    as two seeds and give an interval of zero width; a notebook parameter given as text by `papermill -p seeds
+    "[0, 1]"` is read as that list. ValueError in one sentence otherwise."""
+    import json
+
+    from .preflight import SEED_MAX
+
+    if seeds is None:
+        return tuple(default)
+    given = seeds
+    if isinstance(seeds, str):
+        try:
+            seeds = json.loads(seeds)
+        except ValueError:
+            raise ValueError(f"seeds must be a list of seeds such as [0, 1, 2]; got the text {given!r}.") from None
+    if isinstance(seeds, (int, float)) or not isinstance(seeds, (list, tuple)):
+        raise ValueError(f"seeds must be a list of seeds such as [0, 1, 2] (or None for the profile's); got {given!r}.")
+    if not seeds:
+        raise ValueError("seeds is empty; give at least one seed, e.g. [0, 1, 2], or None for the profile's seeds.")
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= SEED_MAX]
+    if bad:
+        raise ValueError(f"seeds must be integers from 0 to {SEED_MAX}; got {bad[0]!r} in {list(seeds)}.")
+    repeated = sorted({s for s in seeds if list(seeds).count(s) > 1})
+    if repeated:
+        raise ValueError(f"seeds {list(seeds)} repeats {', '.join(map(str, repeated))}: a repeated seed is the same "
+                         "run counted twice, which would report more seeds than were trained and an interval of zero "
+                         "width; give distinct seeds.")
+    return tuple(seeds)
+
+
 # --- the plans -----------------------------------------------------------------------------------------------
 
 def table1_budgets(profile: Profile | str) -> tuple[int, ...]:
@@ -176,7 +208,7 @@ def table1(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> Pla
         budget = p.budget("table1", blocks)
         for family, build in builders.items():
             paper = PAPER_TABLE1[family].get(blocks, (None, None))
-            for seed in tuple(budget.seeds if seeds is None else seeds):
+            for seed in chosen_seeds(budget.seeds, seeds):
                 labels = {"family": family, "blocks": blocks, "seed": seed,
                           "paper_params_m": paper[0], "paper_psnr": paper[1]}
                 runs.append(PlannedRun("table1", labels, p.run(build(blocks), seed,
@@ -197,7 +229,7 @@ def fig3(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> Plan:
     runs = [PlannedRun("fig3", {"norm": norm, "lr": lr, "arm": arm, "seed": seed, "blocks": p.norm_blocks},
                        p.run(wdsr_a(p.norm_blocks, norm=norm), seed, iterations=budget.iterations,
                              lr=_paper_lr(norm, lr)))
-            for norm, lr, arm in arms for seed in tuple(budget.seeds if seeds is None else seeds)]
+            for norm, lr, arm in arms for seed in chosen_seeds(budget.seeds, seeds)]
     return Plan("fig3", tuple(runs))
 
 
@@ -208,7 +240,7 @@ def fig4(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> Plan:
     runs = [PlannedRun("fig4", {"norm": "batch", "lr": lr, "seed": seed, "blocks": p.norm_blocks},
                        p.run(wdsr_a(p.norm_blocks, norm="batch"), seed, iterations=budget.iterations,
                              lr=_paper_lr("batch", lr)))
-            for lr in (1e-3, 1e-4, 1e-5) for seed in tuple(budget.seeds if seeds is None else seeds)]
+            for lr in (1e-3, 1e-4, 1e-5) for seed in chosen_seeds(budget.seeds, seeds)]
     return Plan("fig4", tuple(runs))
 
 
@@ -231,7 +263,7 @@ def pilot(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> Plan
     blocks = min(r.labels["blocks"] for r in plan)
     first = min(r.labels["seed"] for r in plan)
     runs = [PlannedRun("pilot", {**r.labels, "seed": seed}, p.run(r.config.model, seed, iterations=budget.iterations))
-            for seed in tuple(budget.seeds if seeds is None else seeds)
+            for seed in chosen_seeds(budget.seeds, seeds)
             for r in plan if r.labels["blocks"] == blocks and r.labels["seed"] == first]
     return Plan("pilot", tuple(runs))
 
@@ -269,7 +301,7 @@ def edsr_comparison(profile: Profile | str, seeds: Optional[Sequence[int]] = Non
     p = _profile(profile)
     runs = []
     base, loss_b, x4_b = p.budget("baselines"), p.budget("edsr_loss"), p.budget("edsr_x4")
-    for seed in tuple(base.seeds if seeds is None else seeds):
+    for seed in chosen_seeds(base.seeds, seeds):
         runs += [
             PlannedRun("edsr_comparison", {"study": "baseline", "family": "EDSR", "seed": seed},
                        p.run(edsr(p.baseline_blocks), seed, iterations=base.iterations)),
@@ -278,7 +310,7 @@ def edsr_comparison(profile: Profile | str, seeds: Optional[Sequence[int]] = Non
                        p.run(wdsr_a(p.baseline_blocks), seed, iterations=base.iterations, eval_self_ensemble=True)),
         ]
     loss_model = edsr(ablation_blocks(p))
-    for seed in tuple(loss_b.seeds if seeds is None else seeds):
+    for seed in chosen_seeds(loss_b.seeds, seeds):
         runs += [PlannedRun("edsr_comparison", {"study": "loss", "loss": loss, "seed": seed,
                                                 "blocks": loss_model.n_resblocks},
                             p.run(loss_model, seed, iterations=loss_b.iterations, loss=loss)) for loss in ("l1", "l2")]
@@ -289,7 +321,7 @@ def edsr_comparison(profile: Profile | str, seeds: Optional[Sequence[int]] = Non
     # 20% of the x4 run (`gate_spacing`; cpu: 2,500 iterations validate every 62, cpu_v1 every 125; the others keep
     # their spacing).
     x4_val_every = gate_spacing(x4_b.iterations, p.val_every, p.gate_points)
-    for seed in tuple(x4_b.seeds if seeds is None else seeds):
+    for seed in chosen_seeds(x4_b.seeds, seeds):
         x2 = p.run(edsr(x4_blocks(p)), seed, iterations=x2_iterations)
         runs += [
             PlannedRun("edsr_comparison", {"study": "x4", "arm": "x2 (source)", "scale": 2, "seed": seed}, x2),
@@ -306,7 +338,7 @@ def ablations(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> 
     """WDSR Sec. 3.1 (WDSR-A r at equal F*w), Sec. 3.2 (WDSR-B e at equal block budget; ReLU in low rank)."""
     p = _profile(profile)
     blocks, runs, budget = ablation_blocks(p), [], p.budget("ablations")
-    for seed in tuple(budget.seeds if seeds is None else seeds):
+    for seed in chosen_seeds(budget.seeds, seeds):
         for r in p.wdsr_a_ratios or WDSR_A_RATIOS:
             n_feats, block_feats = wdsr_a_equal_budget(r)
             runs.append(PlannedRun("ablations", {"study": "wdsr_a_ratio", "r": r, "n_feats": n_feats,

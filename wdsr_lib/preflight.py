@@ -3,7 +3,8 @@
 `store.load_or_train` calls `check_trainable` before it creates the run's directory, its lock or its ledger
 line, so a bad setting (a NaN learning rate, a seed numpy rejects, an unknown or incompatible `--init-from`, an
 incomplete DIV2K, a missing image folder) leaves the store exactly as it was. Every message is one sentence that
-names the setting and the flag that fixes it. Torch is imported only for the `--init-from` weights check.
+names the setting and the flag that fixes it. Torch is imported only for the `--init-from` weights check and
+the launch check (`engine.device.check_launch`: `$WDSR_DEVICE`, `$WORLD_SIZE`, `$RANK`).
 """
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ def _flag(field: str) -> str:
 
 def check_trainable(cfg: RunConfig, runs: Path) -> None:
     """Raise ValueError (DataError for data) in one sentence unless `cfg` can train in the store folder `runs`."""
+    from .engine.device import check_launch
+
+    check_launch()  # $WDSR_DEVICE, $WORLD_SIZE, $RANK: one sentence naming the variable, nothing written
     check_numbers(cfg)
     check_data(cfg)
     check_init_from(cfg, Path(runs))

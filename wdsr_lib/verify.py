@@ -445,10 +445,19 @@ def _fingerprint_gap(recorded: Optional[dict], here: Optional[dict]) -> str:
 @contextmanager
 def _device_of(summary: dict) -> Iterator[None]:
     """Train where the record was trained: its device type (WDSR_DEVICE), so a GPU machine retrains CPU runs on
-    its CPU."""
+    its CPU. A $WDSR_DEVICE of the same type is kept (`cuda:1`: that GPU); one of another type cannot apply to a
+    retrain (its numbers would not be the record's), which one warning says instead of ignoring it silently."""
+    import warnings
+
     device = str(summary.get("device", "cpu"))
     saved = os.environ.get("WDSR_DEVICE")
-    os.environ["WDSR_DEVICE"] = "cuda" if device.startswith("cuda") else device
+    wanted = "cuda" if device.startswith("cuda") else device
+    if saved and saved.split(":")[0] == wanted.split(":")[0]:
+        wanted = saved
+    elif saved:
+        warnings.warn(f"$WDSR_DEVICE ({saved}) does not apply here: a record is retrained on the device type it was "
+                      f"trained on ({wanted}), so that its numbers can match.", stacklevel=3)
+    os.environ["WDSR_DEVICE"] = wanted
     try:
         if device.startswith("cuda"):
             import torch

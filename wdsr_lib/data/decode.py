@@ -16,7 +16,8 @@ The papers' models and PSNR protocol work on 8-bit RGB (EDSR Sec. 4.1, WDSR Sec.
 | F out of both ranges | negative, above 255 or not finite: refused |
 | CMYK, LAB, HSV, other | refused: converting them needs colour management this program does not do |
 
-The EXIF orientation tag is applied (as every viewer does), so an upscaled photo keeps the orientation the
+Files with several frames (animated GIF / APNG / WebP, multi-page TIFF) are refused, never read as their first
+frame alone. The EXIF orientation tag is applied (as every viewer does), so an upscaled photo keeps the orientation the
 user sees. TIFFs Pillow cannot open (float or 16-bit RGB) are read with tifffile (a scikit-image dependency).
 """
 
@@ -30,7 +31,27 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from wdsr_lib.data.errors import DataError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")  # the common ones, named in messages
+
+
+def readable_suffixes() -> frozenset[str]:
+    """Every file extension Pillow opens (WebP, GIF, TGA, ... as well as IMAGE_SUFFIXES): what `read_rgb`, and so
+    `wdsr upscale`, reads; `wdsr eval --data DIR` reads the same set."""
+    Image.init()
+    return frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN) | set(
+        IMAGE_SUFFIXES)
+
+
+def _refuse_frames(im: Image.Image, path: Path) -> None:
+    """An animated GIF / APNG / WebP, a multi-page TIFF: refused, never read as its first frame alone. (MPO, a
+    camera JPEG with a preview or stereo twin, is read as its primary image, which is what viewers show.)"""
+    frames = getattr(im, "n_frames", 1)
+    if frames > 1 and im.format != "MPO":
+        kind = {"GIF": "an animated GIF", "PNG": "an animated PNG, APNG", "WEBP": "an animated WebP",
+                "TIFF": "a multi-page TIFF"}.get(im.format or "", f"a {frames}-frame {im.format} file")
+        raise DataError(f"{path} holds {frames} frames ({kind}); only one still image can be read, and using its "
+                        "first frame alone would silently drop the others: save the frame(s) you want as PNG files "
+                        "and give each one.")
 
 
 def _png_bit_depth(path: Path) -> int | None:
@@ -149,6 +170,7 @@ def read_rgb(path: str | Path) -> np.ndarray:
     path = Path(path)
     try:
         with Image.open(path) as im:
+            _refuse_frames(im, path)
             im.load()
             if im.getexif().get(0x0112, 1) != 1:  # EXIF orientation: show it as viewers do
                 im = ImageOps.exif_transpose(im)
@@ -165,6 +187,9 @@ def read_rgb(path: str | Path) -> np.ndarray:
             raise DataError(f"{path} is not an image file PIL can read (expected PNG, JPEG, BMP or TIFF).") from None
     except DataError:
         raise
+    except Image.DecompressionBombError as e:  # Pillow's guard against a tiny file that decodes to gigabytes
+        raise DataError(f"{path} declares an image too large to decode safely ({e}); if it is a genuine image, "
+                        "split it into smaller parts (each is upscaled alike).") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise DataError(f"{path} is a corrupt or truncated image ({e}).") from None
     return np.ascontiguousarray(arr)

@@ -104,13 +104,14 @@ def _problems(root: Path, scales: Sequence[int], splits: Sequence[str], check_si
 
 
 def check_div2k(root: str | Path, scales: Sequence[int], needed_by: str,
-                splits: Sequence[str] = ("train", "valid")) -> None:
+                splits: Sequence[str] = ("train", "valid"), point: str = "--data-root or $WDSR_DATA") -> None:
     """Raise DataError, in one sentence naming every gap and the fix, unless `root` holds the complete DIV2K.
 
     Args:
         root: the data root (`wdsr_lib.data.sources.default_root`).
         scales: the LR scales the caller trains or evaluates at.
         needed_by: who needs it, for the message ("profile 'paper'").
+        point: what the caller reads the root from, for the message (`wdsr reproduce` has no --data-root).
     """
     root = Path(root)
     problems = div2k_problems(root, scales, splits)
@@ -122,5 +123,5 @@ def check_div2k(root: str | Path, scales: Sequence[int], needed_by: str,
     what = ", ".join(f"{s} {DIV2K_IDS[s][0]:04d}-{DIV2K_IDS[s][-1]:04d}" for s in splits)
     raise DataError(f"{needed_by} needs DIV2K under {root} ({what}, HR and LR x{scale_args.replace(' ', ', x')}), "
                     f"but {'; '.join(problems)}; {remove}run "
-                    f"`wdsr data download div2k --root {root} --scales {scale_args}` (or point --data-root or "
-                    "$WDSR_DATA at a complete copy).")
+                    f"`wdsr data download div2k --root {root} --scales {scale_args}` (or point {point} at a "
+                    "complete copy).")

@@ -137,8 +137,24 @@ def _photo_pairs(scale: int, split: str, cache_dir: Optional[str]) -> list[Image
     return pairs
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+def _image_files(folder: Path, warn: bool = False) -> list[Path]:
+    """The image files of `folder`: every extension Pillow reads (`decode.readable_suffixes`: what `wdsr upscale`
+    reads, WebP, GIF, TGA, ... too), sorted; with `warn`, the other files are counted in one warning, never
+    skipped silently."""
+    import warnings
+
+    from wdsr_lib.data.decode import readable_suffixes
+
+    readable = readable_suffixes()
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    images = [p for p in files if p.suffix.lower() in readable]
+    others = [p.name for p in files if p.suffix.lower() not in readable]
+    if warn and images and others:
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        n, used = len(others), len(images)
+        warnings.warn(f"{folder}: skipped {n} file{'s' if n > 1 else ''} in no image format this program reads "
+                      f"({shown}); {used} image{'s are' if used > 1 else ' is'} used.", stacklevel=3)
+    return images
 
 
 def _folder_pairs(folder: Path, scale: int, cache_dir: Optional[str]) -> list[ImagePair]:
@@ -147,10 +163,12 @@ def _folder_pairs(folder: Path, scale: int, cache_dir: Optional[str]) -> list[Im
             f"Image folder {folder} does not exist; pass a folder of HR images, or one of {', '.join(BENCHMARKS)} "
             f"laid out as <root>/benchmark/<name>/HR/*.png."
         )
-    files = _image_files(folder)
+    files = _image_files(folder, warn=True)
     if not files:
-        raise DataError(f"Image folder {folder} holds no images (expected {', '.join(IMAGE_SUFFIXES)} files).")
-    return [_make_pair(f.stem, decode_cached(f, cache_dir), file_key(f), scale, cache_dir) for f in files]
+        raise DataError(f"Image folder {folder} holds no images (expected {', '.join(IMAGE_SUFFIXES)} files, or "
+                        "any other format Pillow reads: .webp, .gif, .tga, ...).")
+    keys = [file_key(f) for f in files]  # by content: one read of each file (cache.py)
+    return [_make_pair(f.stem, decode_cached(f, cache_dir, k), k, scale, cache_dir) for f, k in zip(files, keys)]
 
 
 def _div2k_missing(root: Path, scale: int) -> DataError:

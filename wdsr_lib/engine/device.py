@@ -16,11 +16,62 @@ import torch.distributed as dist
 from .. import env
 
 
+def check_device_name(name: str, source: str = "$WDSR_DEVICE") -> torch.device:
+    """The torch device `name` names, if this machine has it; else ValueError in one sentence naming `source`."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"{source} must name a torch device such as cpu, cuda or cuda:1; got {name!r}.") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            why = "this torch is a CPU-only build" if torch.version.cuda is None else "torch sees no CUDA GPU here"
+            raise ValueError(f"{source} is {name!r}, but {why}; unset it to train on the CPU, or run where a GPU is.")
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"{source} is {name!r}, but this machine has {count} CUDA GPU(s) (cuda:0 to "
+                             f"cuda:{count - 1}).")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"{source} is {name!r}, but MPS (Apple GPUs) is not available here; unset it.")
+    elif device.type != "cpu":
+        raise ValueError(f"{source} is {name!r}; this program trains on cpu, cuda or mps devices only.")
+    return device
+
+
+def check_launch() -> None:
+    """$WDSR_DEVICE, $WORLD_SIZE, $RANK and $LOCAL_RANK describe a launch that can run, else ValueError in one
+    sentence naming the variable (called before anything is written: `preflight.check_trainable`).
+
+    A rank without a world (`RANK=1` alone) would train without the store's lock and write no record; a
+    `WORLD_SIZE` above 1 without torchrun (no `MASTER_ADDR` / `MASTER_PORT`) would fail inside torch.distributed.
+    """
+    import os
+
+    name = env.get("WDSR_DEVICE")
+    if name:
+        check_device_name(name)
+    world, rank, local = env.get_int("WORLD_SIZE"), env.get_int("RANK"), env.get_int("LOCAL_RANK")
+    if world < 1:
+        raise ValueError(f"$WORLD_SIZE must be 1 or more; got {world}.")
+    if not 0 <= rank < world:
+        raise ValueError(f"$RANK is {rank} but $WORLD_SIZE is {world}: a rank must be from 0 to WORLD_SIZE - 1, and "
+                         "ranks other than 0 exist only under torchrun; unset RANK (and WORLD_SIZE) to train in one "
+                         "process.")
+    if local < 0:
+        raise ValueError(f"$LOCAL_RANK must be 0 or more; got {local}.")
+    if world > 1 and not (os.environ.get("MASTER_ADDR") and os.environ.get("MASTER_PORT")):
+        raise ValueError(f"$WORLD_SIZE is {world} but $MASTER_ADDR / $MASTER_PORT are unset, so this process was not "
+                         f"started by torchrun; start it with `torchrun --nproc_per_node {world} -m wdsr_lib.cli "
+                         "train ...`, or unset WORLD_SIZE to train in one process.")
+
+
 def pick_device(requested: Optional[str] = None) -> torch.device:
     """`requested` or $WDSR_DEVICE if given, else CUDA (this rank's GPU under torchrun) when present, else CPU."""
-    name = requested or env.get("WDSR_DEVICE")
+    if requested:
+        return check_device_name(requested, "the device")
+    name = env.get("WDSR_DEVICE")
     if name:
-        return torch.device(name)
+        return check_device_name(name)
     if torch.cuda.is_available():
         return torch.device("cuda", env.get_int("LOCAL_RANK"))
     return torch.device("cpu")

@@ -126,6 +126,56 @@ def sr_forward(
         model.train(was_training)
 
 
+def _quantized_uint8(y: Tensor) -> Tensor:
+    """`metrics.quantize` in place (floor(clamp(y, 0, 255) + 0.5)), then uint8: no full-size float temporaries."""
+    return y.clamp_(0, 255).add_(0.5).floor_().to(torch.uint8)
+
+
+def sr_image_uint8(model: nn.Module, img: np.ndarray, *, scale: Optional[int] = None, tile: Optional[int] = None,
+                   overlap: Optional[int] = None, self_ensemble: bool = False) -> np.ndarray:
+    """`wdsr upscale`'s result: uint8 (s*H, s*W, 3) of the uint8 image `img` (H, W, 3), equal to quantising
+    `sr_forward`'s, in memory that `tile` bounds.
+
+    Untiled, the float output is quantised in place. With `tile`, each tile is super-resolved (and self-ensembled)
+    alone and written, quantised, into a uint8 output, so no float array of the output's size ever exists: a
+    6000x6000 input at x2 needs ~0.5 GB for its output, not the ~6 GB of a float output and its rounding
+    temporaries. Each tile is read with `overlap` context pixels (default: the receptive-field radius), so the
+    result equals the untiled one exactly (the ensemble's flips of a tile with its context are the untiled
+    ensemble's flips, cut to the tile).
+    """
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    x = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None]  # a writable uint8 copy (read-only input), cast per tile
+    h, w = x.shape[-2:]
+    if tile is None or (h <= tile and w <= tile):
+        y = sr_forward(model, x.to(device=device, dtype=torch.float32), scale=scale, self_ensemble=self_ensemble)
+        return _quantized_uint8(y)[0].permute(1, 2, 0).cpu().numpy()
+    if tile < 1:
+        raise ValueError(f"tile must be a positive number of pixels or None; got {tile!r}.")
+    if overlap is None:
+        from wdsr_lib.models import receptive_field_radius
+
+        overlap = receptive_field_radius(model, scale)
+    if overlap < 0:
+        raise ValueError(f"overlap must be >= 0 pixels; got {overlap!r}.")
+    out: Optional[np.ndarray] = None
+    s = 1
+    for y0, y1 in _tiles(h, tile):
+        for x0, x1 in _tiles(w, tile):
+            iy0, iy1 = max(0, y0 - overlap), min(h, y1 + overlap)
+            ix0, ix1 = max(0, x0 - overlap), min(w, x1 + overlap)
+            patch = x[..., iy0:iy1, ix0:ix1].to(device=device, dtype=torch.float32)
+            y = sr_forward(model, patch, scale=scale, self_ensemble=self_ensemble)
+            if out is None:
+                s = _output_scale(patch, y)
+                out = np.empty((s * h, s * w, 3), np.uint8)
+            elif _output_scale(patch, y) != s:
+                raise ValueError("model output scale changed between tiles.")
+            cut = y[..., s * (y0 - iy0): s * (y1 - iy0), s * (x0 - ix0): s * (x1 - ix0)]
+            out[s * y0: s * y1, s * x0: s * x1] = _quantized_uint8(cut.contiguous())[0].permute(1, 2, 0).cpu().numpy()
+    assert out is not None
+    return out
+
+
 def _to_batch(img: np.ndarray, device: str) -> Tensor:
     """(H, W, 3) uint8 array -> (1, 3, H, W) float32 tensor in [0, 255]; a copy, so read-only memory maps
     of the decode cache pass without torch's non-writable-array warning."""

@@ -64,11 +64,12 @@ def plan_transfer(target: ModelConfig, source_dir: Path) -> Transfer:
     src_cfg = source_model(source_dir)
     try:
         state: Any = torch.load(source_dir / "model.pt", map_location="cpu", weights_only=True)
-    except (OSError, EOFError, RuntimeError, ValueError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # OSError, EOFError, pickle.UnpicklingError (garbage), RuntimeError (truncated zip)
+        text = str(exc).split("WeightsUnpickler error:")[-1].split(" Check the documentation")[0].strip()
         raise ValueError(f"--init-from {name}: its weights {source_dir / 'model.pt'} cannot be read "
-                         f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'truncated'}); "
+                         f"({type(exc).__name__}: {text.splitlines()[0] if text else 'truncated'}); "
                          f"recreate them with `wdsr rebuild {name}`.") from exc
     if not isinstance(state, dict):
         raise ValueError(f"--init-from {name}: its model.pt holds a {type(state).__name__}, not weights.")

@@ -46,6 +46,9 @@ def read_state_dict(path: Union[str, Path]) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights {path} not found; give the path of a .pt file.")
+    if path.stat().st_size == 0:  # torch says only "EOFError"
+        raise WeightsError(f"{path} is empty (0 bytes), not weights; give a model.pt written by `wdsr train` (or "
+                           "published EDSR-PyTorch / WDSR weights).")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:

@@ -41,6 +41,9 @@ class WideBlockB(nn.Module):
                  norm: str = "weight", low_rank_relu: bool = False) -> None:
         super().__init__()
         wide, rank = int(n_feats * expansion), int(n_feats * low_rank)
+        if wide < 1 or rank < 1:  # a 0-channel conv kills the interpreter with SIGFPE, not an exception
+            raise ValueError(f"WDSR-B with n_feats {n_feats} needs expansion and low_rank of at least 1/{n_feats}; "
+                             f"got {expansion:g} and {low_rank:g} (int(n_feats x each) would be 0 channels).")
         layers: list[nn.Module] = [
             conv(n_feats, wide, 1, norm),  # (B, F, H, W) -> (B, e*F, H, W)
             nn.ReLU(inplace=True),
