@@ -46,10 +46,14 @@ study: $(STAMP)  ## train the whole CPU study into the store (hours; resumes whe
 test: $(STAMP)  ## the whole suite: ruff, pytest, nbval (under 30 minutes on 2 cores)
 	$(BIN)/python -m ruff check .  # lint first (pyproject.toml [tool.ruff]: pycodestyle and pyflakes)
 	$(BIN)/python -m pytest -q -n 2 -rs --durations=15 tests  # -rs: each skipped test with its reason
-	# nbval runs each notebook with its default parameters, redirected to the smoke profile and a scratch store.
-	scratch=$$(mktemp -d) && WDSR_PROFILE=smoke WDSR_RESULTS_DIR=$$scratch/results WDSR_FIGURES_DIR=$$scratch/figures \
-		$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=900 \
-		-p no:cacheprovider notebooks/*.ipynb
+	# nbval: the executed store-only notebooks of the finished profiles (tests/data/nbval/<profile>/, written by
+	# tools/nbval_reference.py) run again against a copy of the committed store; every text output (tables,
+	# verdicts, printed numbers) must equal the reference, up to tests/data/nbval/sanitize.cfg (paths, addresses).
+	# The smoke execution of every notebook is tests/test_notebooks.py's.
+	scratch=$$(mktemp -d) && cp -r results $$scratch/results && WDSR_STORE_ONLY=1 \
+		WDSR_RESULTS_DIR=$$scratch/results WDSR_FIGURES_DIR=$$scratch/figures \
+		$(BIN)/python -m pytest -q --nbval --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider \
+		--nbval-sanitize-with tests/data/nbval/sanitize.cfg tests/data/nbval/*/*.ipynb
 
 # JupyterLab on notebooks/ (jupytext pairs) with this venv's kernel: the `python3` spec is rewritten to .venv's
 # python and JUPYTER_PATH puts it before any user-level spec of that name; --allow-root only when run as root.

@@ -1,4 +1,4 @@
-"""The environment-variable table (wdsr_lib/env.py): complete, documented in the README, read with its defaults."""
+"""The environment-variable table (wdsr_lib/env.py): complete, documented in docs/usage.md, read with its defaults."""
 import re
 import subprocess
 import sys
@@ -39,9 +39,9 @@ def test_every_variable_in_the_table_is_used_somewhere():
     assert not dead, f"{dead} are listed in wdsr_lib/env.py but nothing reads them"
 
 
-def test_readme_section_is_the_table():
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Environment variables", 1)[1].split("\n## ", 1)[0]
+def test_usage_section_is_the_table():
+    usage = (ROOT / "docs" / "usage.md").read_text()
+    section = usage.split("## Environment variables", 1)[1].split("\n## ", 1)[0]
     assert env.markdown_table() in section
 
 

@@ -196,3 +196,27 @@ def test_bicubic_baseline_beats_nearest_on_a_photo():
         assert bic["psnr"] == pytest.approx(psnr_protocol(up, hr, 2, protocol), abs=1e-9)
         assert bic["psnr"] > near["psnr"] + 0.5 and bic["ssim"] > near["ssim"]
         assert 25 < bic["psnr"] < 40
+
+
+@pytest.mark.parametrize("name,overrides", [("edsr", {"norm": "weight"}), ("wdsr_a", {}), ("wdsr_b", {}),
+                                            ("wdsr_a", {"norm": "batch"}), ("mdsr", {})])
+def test_the_inference_copy_equals_the_model_to_float_rounding(name, overrides):
+    """`for_inference` (folded normalisation, channels_last; what `wdsr eval` / `wdsr upscale` run) gives the
+    trained model's outputs to fp32 rounding, and the same PSNR to 1e-4 dB."""
+    from wdsr_lib.engine.evaluate import for_inference
+    from wdsr_lib.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(name, 2, n_resblocks=2, **overrides)
+    if overrides.get("norm") == "batch":  # non-trivial running statistics to fold
+        model.train()
+        with torch.no_grad():
+            model(torch.rand(2, 3, 24, 24) * 255)
+    model.eval()
+    lr = torch.rand(1, 3, 37, 29) * 255
+    fast = for_inference(model)
+    a, b = sr_forward(model, lr, scale=2), sr_forward(fast, lr, scale=2)
+    assert fast.inference_channels_last and not getattr(model, "inference_channels_last", False)
+    assert (a - b).abs().max().item() < 1e-3
+    hr = quantize(a)
+    assert psnr_protocol(quantize(b)[0], hr[0], 2, "div2k") > 60  # at most a few rounding flips

@@ -1,6 +1,6 @@
 """Every environment variable the study reads: its name, default and meaning, in one table.
 
-The README section "Environment variables" is this table (`markdown_table()`; tests/test_env.py checks that
+The "Environment variables" section of docs/usage.md is this table (`markdown_table()`; tests/test_env.py checks that
 they agree and that no module reads a `WDSR_*` variable the table does not list). Torch-free, so every layer
 may import it. Read a variable with `get(name)` (or `get_int`, `get_flag`); an empty value counts as unset.
 """
@@ -19,7 +19,7 @@ class EnvVar:
     name: str
     default: Optional[str]
     meaning: str
-    shown_default: Optional[str] = None  # how the README states a default that `get` does not return itself
+    shown_default: Optional[str] = None  # how docs/usage.md states a default that `get` does not return itself
 
 
 VARIABLES: tuple[EnvVar, ...] = (
@@ -103,7 +103,7 @@ def get_flag(name: str) -> bool:
 
 
 def markdown_table() -> str:
-    """The README's "Environment variables" table."""
+    """The "Environment variables" table of docs/usage.md."""
     lines = ["| variable | default | meaning |", "|---|---|---|"]
     for v in VARIABLES:
         default = v.shown_default or (f"`{v.default}`" if v.default is not None else "unset")

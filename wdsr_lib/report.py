@@ -398,7 +398,8 @@ def readme_table(claims: Sequence[dict]) -> str:
               else "no interval")
         size = f"{c.get('n_seeds')} seeds" + (f" x {c['n_images']} images" if c.get("n_images") else "")
         covers = c.get("ci_covers", "seeds") if c.get("ci_low_db") is not None else ""
-        ours = f"{_num(c.get('mean_db'))} ({ci}{'; ' + covers if covers else ''}; {size})"
+        ours = (f"{_num(c.get('mean_db'))} ({ci}{'; ' + covers if covers else ''}; {size})"
+                if c.get("mean_db") is not None else "no runs in the store yet")
         rows.append({"claim": c["claim"], "ours (dB)": ours, "test": c.get("test", ""), "verdict": c["verdict"],
                      "after Holm": c.get("verdict_holm", "")})
     return markdown_table(pd.DataFrame(rows, columns=["claim", "ours (dB)", "test", "verdict", "after Holm"]))
