@@ -21,7 +21,7 @@
 # > EDSR paper, **Table 2**: SRResNet L2 34.40 vs L1 34.44 dB; EDSR 35.03 vs EDSR+ (self-ensemble) 35.12 dB; bicubic 31.01 dB (x2). **Figure 4** / Sec. 3.2: an x4 model started from the x2 model converges faster than one trained from scratch.
 
 # %% tags=["parameters"]
-profile = "quick"  # smoke | quick | cpu | paper (wdsr_lib.profiles)
+profile = "quick"  # smoke | quick | cpu | paper (wdsr_lib.study.profiles)
 results_dir = "results"  # the results store (runs/, tables/, claims/)
 figures_dir = "figures"  # PNG + PDF figures
 seeds = None  # None: the profile's seeds
@@ -30,8 +30,9 @@ seeds = None  # None: the profile's seeds
 # Relative `results_dir` / `figures_dir` resolve against the project root (`$WDSR_ROOT`, else the folder holding this project's `pyproject.toml`), so JupyterLab, papermill and nbval use the same store. Environment overrides for `pytest --nbval-lax` (`WDSR_PROFILE`, `WDSR_RESULTS_DIR`, `WDSR_FIGURES_DIR`); the papermill pipeline does not set them, so its parameters win.
 
 # %%
-from wdsr_lib import claims as judge
-from wdsr_lib import frames, notebook_env, plans, plots, report
+from wdsr_lib.study import claims as judge
+from wdsr_lib.study import frames, notebook_env, plans, report
+from wdsr_lib.viz import plots
 
 profile, results_dir, figures_dir = notebook_env.setup(profile, results_dir, figures_dir)
 data = report.data_description(profile)
@@ -55,7 +56,7 @@ plan = frames.available(plan, results_dir)  # all of it, or with --store-only wh
 # Cost of the baselines: parameters, multiply-adds for a 1280x720 output, and CPU latency measured here (median of a few fp32 forwards with the normalisation folded), beside the README's numbers.
 
 # %%
-from wdsr_lib import latency
+from wdsr_lib.engine import latency
 
 costs = latency.cost_frame(plans.select(plan, study="baseline"), latency.latency_lr_hw(profile), paper=plans.PAPER_BASELINES)
 final = frames.final_frame(plan, results_dir)
@@ -91,10 +92,10 @@ plots.save_figure(fig, figures_dir, "edsr_x4_from_x2")
 # %% [markdown]
 # What the Table 1 models do to held-out photos: HR, bicubic, EDSR, WDSR-A, WDSR-B and WDSR-B's x8 self-ensemble
 # (EDSR Sec. 4 "+") at the deepest Table 1 budget, zoomed where the models' errors differ most, PSNR on each crop
-# (`wdsr_lib/qualitative.py`). Skipped with a message when their weights (`model.pt`, not in git) are absent.
+# (`wdsr_lib/viz/qualitative.py`). Skipped with a message when their weights (`model.pt`, not in git) are absent.
 
 # %%
-from wdsr_lib import qualitative
+from wdsr_lib.viz import qualitative
 
 qualitative.profile_figure(profile, results_dir, figures_dir)
 
@@ -112,7 +113,7 @@ report.verdict_table(claims)
 # %% [markdown]
 # ## Verdict
 #
-# Computed by `wdsr_lib.report` (sample photos: directions only; latency depends on this machine).
+# Computed by `wdsr_lib.study.report` (sample photos: directions only; latency depends on this machine).
 
 # %%
 print(report.format_verdicts(claims))

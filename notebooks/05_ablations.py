@@ -23,7 +23,7 @@
 # WDSR-A with r = 1, 2, 4, 6, 8 at F*w ~ 64^2; WDSR-B with e = 2, 4, 6, 9 and the low rank l solved so that each block keeps the e=6, l=0.8 budget; WDSR-B with and without a ReLU in the low-rank pair.
 
 # %% tags=["parameters"]
-profile = "quick"  # smoke | quick | cpu | paper (wdsr_lib.profiles)
+profile = "quick"  # smoke | quick | cpu | paper (wdsr_lib.study.profiles)
 results_dir = "results"  # the results store (runs/, tables/, claims/)
 figures_dir = "figures"  # PNG + PDF figures
 seeds = None  # None: the profile's seeds
@@ -32,8 +32,9 @@ seeds = None  # None: the profile's seeds
 # Relative `results_dir` / `figures_dir` resolve against the project root (`$WDSR_ROOT`, else the folder holding this project's `pyproject.toml`), so JupyterLab, papermill and nbval use the same store. Environment overrides for `pytest --nbval-lax` (`WDSR_PROFILE`, `WDSR_RESULTS_DIR`, `WDSR_FIGURES_DIR`); the papermill pipeline does not set them, so its parameters win.
 
 # %%
-from wdsr_lib import claims as judge
-from wdsr_lib import frames, notebook_env, plans, plots, report
+from wdsr_lib.study import claims as judge
+from wdsr_lib.study import frames, notebook_env, plans, report
+from wdsr_lib.viz import plots
 
 profile, results_dir, figures_dir = notebook_env.setup(profile, results_dir, figures_dir)
 data = report.data_description(profile)
@@ -98,7 +99,7 @@ report.verdict_table(claims)
 # %% [markdown]
 # ## Verdict
 #
-# Computed by `wdsr_lib.report` (sample photos: directions only).
+# Computed by `wdsr_lib.study.report` (sample photos: directions only).
 
 # %%
 print(report.format_verdicts(claims))

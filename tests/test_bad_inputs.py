@@ -34,7 +34,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest_data import random_rgb, write_div2k, write_png, write_png16  # noqa: E402
 
-from wdsr_lib import cli  # noqa: E402
+from wdsr_lib.cli import main as cli  # noqa: E402
 from wdsr_lib.data import PatchSampler, imresize, load_pairs  # noqa: E402
 from wdsr_lib.engine import checkpoint as ck  # noqa: E402
 from wdsr_lib.models import build_model  # noqa: E402
@@ -135,8 +135,8 @@ TINY_A = {"name": "wdsr_a", "n_resblocks": 1, "n_feats": 8, "block_feats": 16}
 
 def stored_run(tmp: Path, model: dict = TINY_A, *, weights: bool = True, scale: int = 2) -> Path:
     """A DONE run in `<tmp>/results` holding (random) weights of `model`: what `--run` / `--init-from` name."""
-    from wdsr_lib.config import ModelConfig
-    from wdsr_lib.profiles import get_profile
+    from wdsr_lib.core.config import ModelConfig
+    from wdsr_lib.study.profiles import get_profile
 
     m = ModelConfig(scale=scale, **model)
     cfg = get_profile("smoke").run(m)
@@ -219,7 +219,7 @@ def swapped_record(tmp: Path) -> list:
 
 
 def swapped_weights(tmp: Path) -> list:
-    from wdsr_lib.store import write_weights_digest
+    from wdsr_lib.store.runs import write_weights_digest
 
     run = stored_run(tmp)
     write_weights_digest(run)
@@ -258,7 +258,7 @@ def reused_scratch(tmp: Path) -> list:
 
 
 def foreign_folder(tmp: Path) -> Callable[[], object]:
-    from wdsr_lib import store
+    from wdsr_lib.store import runs as store
 
     run = stored_run(tmp)
     record = json.loads((run / "config.json").read_text())
@@ -268,7 +268,7 @@ def foreign_folder(tmp: Path) -> Callable[[], object]:
 
 
 def cut_ledger(tmp: Path) -> Callable[[], object]:
-    from wdsr_lib import store
+    from wdsr_lib.store import runs as store
 
     (tmp / "results" / "runs").mkdir(parents=True)
     (tmp / "results" / "runs" / "ledger.jsonl").write_text('{"run": "a", "event": "train"}\n{"run": "b", "ev')
@@ -649,14 +649,14 @@ Guarantees behind these messages (`tests/test_atomic.py`, `tests/test_preflight.
 
 - **Nothing lost.** Every file a command writes (upscaled images, the store's records, model.pt, checkpoints, the
   decode cache, tables, claims, figures) is written to a temp file in its own folder and renamed into place
-  (`wdsr_lib/atomic.py`): a full disk, Ctrl-C or kill leaves the previous file whole and no partial new one.
+  (`wdsr_lib/core/atomic.py`): a full disk, Ctrl-C or kill leaves the previous file whole and no partial new one.
   An output that is one of the command's inputs (by name, symlink, hard link or `..` spelling) is refused unless
   `--force`.
 - **Nothing silently wrong.** Every pixel type Pillow opens is decoded by the rule in `wdsr_lib/data/decode.py` or
   refused naming its mode; `--init-from` transfers every tensor the two scales share or fails; a profile that
   names DIV2K gets all of it (0001-0800, 0801-0900, LR exactly HR // scale) or does not start; flags that cannot
   apply are refused, never ignored.
-- **Validation before the store is touched** (`wdsr_lib/preflight.py`): a bad setting leaves no run folder and no
+- **Validation before the store is touched** (`wdsr_lib/store/preflight.py`): a bad setting leaves no run folder and no
   ledger line; a run that fails before its first checkpoint removes its folder; `store.trained_runs()` and the
   ledger list only runs trained to DONE.
 - **Messages name the fix**: a process that waits for another one's lock on the same run prints once

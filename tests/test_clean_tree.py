@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from wdsr_lib import pipeline, report
+from wdsr_lib.study import pipeline, report
 
 
 def _tracked_outputs(results, figures):

@@ -4,10 +4,10 @@ from dataclasses import replace
 
 import pytest
 
-from wdsr_lib import config
-from wdsr_lib.config import MODEL_DEFAULTS, DataConfig, ModelConfig, RunConfig, TrainConfig
+from wdsr_lib.core import config
+from wdsr_lib.core.config import MODEL_DEFAULTS, DataConfig, ModelConfig, RunConfig, TrainConfig
 from wdsr_lib.models import MODELS
-from wdsr_lib.profiles import get_profile
+from wdsr_lib.study.profiles import get_profile
 
 
 def _cfg(**model):

@@ -10,7 +10,7 @@ from torch import nn
 
 from wdsr_lib.data.imresize import imresize
 from wdsr_lib.engine.evaluate import bicubic_baseline, evaluate_pairs, sr_forward
-from wdsr_lib.metrics import psnr_protocol, quantize, ssim_protocol
+from wdsr_lib.engine.metrics import psnr_protocol, quantize, ssim_protocol
 
 
 class Nearest(nn.Module):

@@ -1,12 +1,13 @@
-"""The explorer's library (`wdsr_lib/explore.py`): labels, filters, seed-band curves, variants, pickers."""
+"""The explorer's library (`wdsr_lib/viz/explore.py`): labels, filters, seed-band curves, variants, pickers."""
 import math
 
 import pytest
 
-from wdsr_lib import explore, plans
-from wdsr_lib.config import ModelConfig
-from wdsr_lib.profiles import get_profile
-from wdsr_lib.store import collect, load_record, runs_dir
+from wdsr_lib.viz import explore
+from wdsr_lib.study import plans
+from wdsr_lib.core.config import ModelConfig
+from wdsr_lib.study.profiles import get_profile
+from wdsr_lib.store.runs import collect, load_record, runs_dir
 
 
 def test_describe_names_every_setting_that_tells_runs_apart_and_never_the_seed():

@@ -11,7 +11,7 @@ from functools import lru_cache
 import pytest
 import torch
 
-from wdsr_lib.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from wdsr_lib.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from wdsr_lib.data import PatchSampler, load_pairs
 from wdsr_lib.data.patches import MultiScaleSampler
 from wdsr_lib.engine.device import DistInfo

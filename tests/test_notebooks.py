@@ -3,14 +3,19 @@ papermill, twice (cache hits)."""
 import ast
 import json
 import shutil
+import sys
+from pathlib import Path
 
 import jupytext
 import nbformat
 import pytest
 
-from wdsr_lib import notebook_pairs, pipeline
-from wdsr_lib.store import trained_runs
-from wdsr_lib.verdicts import VERDICTS
+from wdsr_lib.study import pipeline
+from wdsr_lib.store.runs import trained_runs
+from wdsr_lib.study.verdicts import VERDICTS
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import notebook_pairs  # noqa: E402  (tools/notebook_pairs.py: a development tool, outside the package)
 
 NOTEBOOKS = [pipeline.NOTEBOOKS_DIR / n for n in pipeline.NOTEBOOKS]
 PAIRS = notebook_pairs.pairs()

@@ -1,6 +1,6 @@
 """Validation before the store is touched; runs that did not train leave no trace; --init-from all or nothing.
 
-(wdsr_lib/preflight.py, wdsr_lib/store.py, wdsr_lib/engine/init_from.py, wdsr_lib/data/div2k.py)
+(wdsr_lib/store/preflight.py, wdsr_lib/store/runs.py, wdsr_lib/store/init_from.py, wdsr_lib/data/div2k.py)
 """
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import tiny_config  # noqa: E402
 from conftest_data import write_div2k  # noqa: E402
 
-from wdsr_lib import store  # noqa: E402
-from wdsr_lib.config import DataConfig, ModelConfig  # noqa: E402
+from wdsr_lib.store import runs as store  # noqa: E402
+from wdsr_lib.core.config import DataConfig, ModelConfig  # noqa: E402
 from wdsr_lib.data.errors import DataError  # noqa: E402
 from wdsr_lib.engine import train as engine_train  # noqa: E402
-from wdsr_lib.engine.init_from import plan_transfer  # noqa: E402
+from wdsr_lib.store.init_from import plan_transfer  # noqa: E402
 
 
 def untouched(results: Path) -> bool:
@@ -183,7 +183,7 @@ def test_only_runs_trained_to_done_are_in_the_ledger(tmp_path, monkeypatch):
 HOLD = """
 import sys, time
 from pathlib import Path
-from wdsr_lib import store
+from wdsr_lib.store import runs as store
 run_dir = Path(sys.argv[1])
 with store._locked(run_dir):
     print("holding", flush=True)

@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 
 from conftest import tiny_config
-from wdsr_lib import store
+from wdsr_lib.store import runs as store
 
 
 def test_load_or_train_trains_once_then_loads(tmp_path):
@@ -44,7 +44,7 @@ def test_config_hash_changes_with_any_field_and_code_version(monkeypatch):
     assert cfg.key() == tiny_config().key()
     assert cfg.key() != replace(cfg, train=replace(cfg.train, seed=1)).key()
     assert cfg.key() != replace(cfg, data=replace(cfg.data, patch_size=13)).key()
-    import wdsr_lib.config as config
+    import wdsr_lib.core.config as config
 
     before = cfg.key()
     monkeypatch.setattr(config, "CODE_VERSION", "test-bump")
@@ -106,7 +106,7 @@ def test_runs_record_their_training_segments_and_the_elapsed_time_is_their_union
     """A run killed after its first checkpoint and resumed records two segments; the profile's elapsed training
     time counts overlapping runs once (`frames.elapsed_training`)."""
     from wdsr_lib.engine.train import train
-    from wdsr_lib.frames import union_length
+    from wdsr_lib.study.frames import union_length
 
     cfg = tiny_config()
     cfg = replace(cfg, train=replace(cfg.train, iterations=4, checkpoint_every=2, val_every=2))
@@ -120,7 +120,7 @@ def test_runs_record_their_training_segments_and_the_elapsed_time_is_their_union
 
 
 def test_elapsed_training_of_a_profile_counts_each_stored_run_once(smoke_store):
-    from wdsr_lib import frames
+    from wdsr_lib.study import frames
 
     out = frames.elapsed_training("smoke", smoke_store)
     walls = [json.loads(p.read_text())["wall_seconds"] for p in smoke_store.glob("runs/*/summary.json")]
@@ -229,7 +229,7 @@ def test_a_foreign_folder_and_a_cut_ledger_line_are_skipped_with_a_warning(runs)
 
 
 def test_paper_keys_do_not_depend_on_where_div2k_lies(tmp_path, monkeypatch):
-    from wdsr_lib.config import DataConfig
+    from wdsr_lib.core.config import DataConfig
 
     cfg = replace(tiny_config(), data=DataConfig(source="div2k", root=str(tmp_path / "a")))
     moved = replace(cfg, data=replace(cfg.data, root=str(tmp_path / "elsewhere" / "DIV2K")))
@@ -242,7 +242,7 @@ def test_paper_keys_do_not_depend_on_where_div2k_lies(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("path", ["../../other/runs/x", "/abs/runs/x", "runs/x", ".."])
 def test_init_from_takes_a_run_name_never_a_path(path):
-    from wdsr_lib.config import TrainConfig
+    from wdsr_lib.core.config import TrainConfig
 
     with pytest.raises(ValueError, match="must be the name of a run in the same store, not a path"):
         TrainConfig(init_from=path)
@@ -251,7 +251,7 @@ def test_init_from_takes_a_run_name_never_a_path(path):
 def test_init_from_checks_its_sources_weights(runs):
     import shutil
 
-    from wdsr_lib.engine.init_from import plan_transfer
+    from wdsr_lib.store.init_from import plan_transfer
 
     root, a, b = runs
     target = replace(tiny_config().model, scale=4)

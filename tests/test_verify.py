@@ -1,5 +1,5 @@
 """`wdsr verify` / `wdsr rebuild` on a smoke store: retraining reproduces every logged number bitwise, a tampered
-record fails, and rebuild installs the weights the run had (wdsr_lib/verify.py)."""
+record fails, and rebuild installs the weights the run had (wdsr_lib/study/verify.py)."""
 import json
 import shutil
 from dataclasses import replace
@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from wdsr_lib import cli, store
-from wdsr_lib.verify import compare_records, rebuild_run, select_runs, verify_runs
+from wdsr_lib.cli import main as cli
+from wdsr_lib.store import runs as store
+from wdsr_lib.study.verify import compare_records, rebuild_run, select_runs, verify_runs
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +113,8 @@ def test_compare_records_is_stored_driven():
 
 
 def test_profile_selects_the_runs_of_its_plans(copy, monkeypatch):
-    from wdsr_lib import plans
-    from wdsr_lib.config import RunConfig
+    from wdsr_lib.study import plans
+    from wdsr_lib.core.config import RunConfig
 
     root, x2, _ = copy
     cfg = RunConfig.from_dict(json.loads((root / "runs" / x2 / "config.json").read_text())["config"])
@@ -130,7 +131,7 @@ def test_profile_selects_the_runs_of_its_plans(copy, monkeypatch):
 def _sibling(root, name, seed, delta):
     """A stored seed of the same arm as `name`: its record with the seed changed and its PSNRs moved by `delta`
     (a tight arm, as real seeds of a converged profile are; keys and names consistent)."""
-    from wdsr_lib.config import RunConfig
+    from wdsr_lib.core.config import RunConfig
 
     src = root / "runs" / name
     record = json.loads((src / "config.json").read_text())
@@ -207,7 +208,7 @@ def test_a_record_edited_by_03_db_fails_bitwise_and_statistically(arm, monkeypat
 
 def test_a_single_seed_arm_is_judged_with_the_pooled_seed_noise(arm, foreign):
     root, x2 = arm
-    from wdsr_lib.verify import prediction_band
+    from wdsr_lib.study.verify import prediction_band
 
     band = prediction_band([], (0.02, 8, 2), 30.0)
     assert band.low < 30.0 < band.high and "pooled seed SD 0.020 dB" in band.source
@@ -267,7 +268,7 @@ def test_a_cyclic_init_from_is_refused_with_a_sentence(copy, monkeypatch):
     log = []
     assert not verify_runs([root / "runs" / x4], log=log.append)  # returns: no endless loop
     assert any(line.startswith(f"FAIL  {x4}: damaged run record") and x2 in line for line in log)  # x2's key
-    from wdsr_lib.verify import _dependencies
+    from wdsr_lib.study.verify import _dependencies
 
     monkeypatch.setattr(store, "load_record", lambda run_dir: None)  # even past the identity check
     with pytest.raises(store.StoreError, match=r"init_from chain is a cycle \(.* -> .* -> "):

@@ -3,7 +3,7 @@
 PNG decoding of a 2K DIV2K image takes ~50 ms, and EDSR-PyTorch offers a similar "bin" cache for the same
 reason: the training hot path only slices memory maps. Entries are keyed by the absolute path, size and mtime
 of the source file (a hash in the file name), so an edited file is decoded again; generated LR images are keyed
-by their HR key plus the scale. Writes are atomic (``wdsr_lib/atomic.py``), so concurrent processes or a
+by their HR key plus the scale. Writes are atomic (``wdsr_lib/core/atomic.py``), so concurrent processes or a
 killed run never leave a half-written entry.
 
 Location: the ``cache_dir`` argument, else ``$WDSR_CACHE``, else ``~/.cache/wdsr``.
@@ -18,8 +18,8 @@ from typing import Callable
 
 import numpy as np
 
-from wdsr_lib import env
-from wdsr_lib.atomic import atomic_file
+from wdsr_lib.core import env
+from wdsr_lib.core.atomic import atomic_file
 from wdsr_lib.data.decode import read_rgb
 from wdsr_lib.data.errors import CacheError
 
@@ -51,7 +51,7 @@ def cached_array(key: str, compute: Callable[[], np.ndarray], cache_dir: str | o
     arr = np.ascontiguousarray(compute())
     try:
         root.mkdir(parents=True, exist_ok=True)
-        with atomic_file(target) as f:  # wdsr_lib/atomic.py: a killed or failed write leaves no entry
+        with atomic_file(target) as f:  # wdsr_lib/core/atomic.py: a killed or failed write leaves no entry
             np.save(f, arr)
     except OSError as exc:  # not the results store's fault: name the setting that moves the cache
         raise CacheError(f"cannot write the decode cache at {root}: {exc.strerror or exc}; set $WDSR_CACHE to a "

@@ -29,7 +29,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from wdsr_lib import env
+from wdsr_lib.core import env
 from wdsr_lib.data import photoset
 from wdsr_lib.data.cache import cached_array, decode_cached, file_key, lr_key
 from wdsr_lib.data.decode import IMAGE_SUFFIXES

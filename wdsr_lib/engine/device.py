@@ -13,7 +13,7 @@ from typing import Optional
 import torch
 import torch.distributed as dist
 
-from .. import env
+from wdsr_lib.core import env
 
 
 def pick_device(requested: Optional[str] = None) -> torch.device:

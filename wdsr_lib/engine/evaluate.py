@@ -1,7 +1,7 @@
 """Evaluation: SR inference (tiled, x8 self-ensemble) and per-image PSNR / SSIM under a named protocol.
 
 Follows EDSR-PyTorch `trainer.test` (whole-image SR, quantise, measure) and its `forward_chop` / `forward_x8`,
-rewritten as functions that take a model. Protocols are those of `docs/protocols.md` and `wdsr_lib.metrics`.
+rewritten as functions that take a model. Protocols are those of `docs/protocols.md` and `wdsr_lib.engine.metrics`.
 
 Deviation: EDSR's `forward_chop` splits recursively into quadrants with a fixed 10-pixel shave; `sr_forward`
   uses a regular grid of `tile` pixels with `overlap` pixels of context, so the output equals the untiled one
@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from wdsr_lib.engine.progress import progress_bar
-from wdsr_lib.metrics import get_protocol, psnr_protocol, quantize, ssim_protocol
+from wdsr_lib.core.progress import progress_bar
+from wdsr_lib.engine.metrics import get_protocol, psnr_protocol, quantize, ssim_protocol
 from wdsr_lib.models import call_model
 
 

@@ -11,13 +11,13 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .edsr import EDSR, MeanShift, ResBlock, Upsampler, edsr_baseline, edsr_paper
-from .mdsr import MDSR, mdsr, mdsr_paper
-from ..config import check_scale
-from .norm import NORMS, ConvBN, WeightNormConv2d, fold_normalization
-from .wdsr import WDSR, WideBlockA, WideBlockB, wdsr_a, wdsr_b
-from .pretrained import LAYOUTS, WeightsError, detect_layout, load_pretrained
-from .receptive_field import receptive_field_radius
+from wdsr_lib.models.edsr import EDSR, MeanShift, ResBlock, Upsampler, edsr_baseline, edsr_paper
+from wdsr_lib.models.mdsr import MDSR, mdsr, mdsr_paper
+from wdsr_lib.core.config import check_scale
+from wdsr_lib.models.norm import NORMS, ConvBN, WeightNormConv2d, fold_normalization
+from wdsr_lib.models.wdsr import WDSR, WideBlockA, WideBlockB, wdsr_a, wdsr_b
+from wdsr_lib.models.pretrained import LAYOUTS, WeightsError, detect_layout, load_pretrained
+from wdsr_lib.models.receptive_field import receptive_field_radius
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "edsr": edsr_baseline,

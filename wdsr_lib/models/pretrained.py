@@ -212,7 +212,7 @@ def _family(name: str) -> str:
 
 def _run_config_beside(path: Path):
     """The RunConfig of the run directory holding `path` (model.pt, or checkpoints/*.pt), else None."""
-    from ..config import RunConfig
+    from wdsr_lib.core.config import RunConfig
 
     for folder in (path.parent, path.parent.parent):
         cfg_file = folder / "config.json"
@@ -257,7 +257,7 @@ def load_pretrained(path_or_state_dict: Union[str, Path, Mapping[str, torch.Tens
         FileNotFoundError, WeightsError (a ValueError): unreadable file, unknown layout, weights that do not
             form the inferred model (one sentence naming missing / unexpected keys), or a name / scale mismatch.
     """
-    from . import build_model
+    from wdsr_lib.models import build_model
 
     source = "the weights"
     cfg = None

@@ -17,9 +17,9 @@ from typing import Optional
 
 from torch import nn
 
-from .edsr import EDSR
-from .mdsr import MDSR
-from .wdsr import WDSR
+from wdsr_lib.models.edsr import EDSR
+from wdsr_lib.models.mdsr import MDSR
+from wdsr_lib.models.wdsr import WDSR
 
 
 def _conv_radius(module: nn.Module) -> int:

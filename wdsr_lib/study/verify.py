@@ -162,7 +162,7 @@ def compare_records(stored_summary: dict, stored_history: list[dict], summary: d
 def _stored(run_dir: Path) -> tuple[dict, dict, list[dict]]:
     """(config.json record, summary, history) of a DONE run, checked (`store.load_record`: its identity, its
     required fields, a history with finite validations)."""
-    from .store import StoreError, load_record
+    from wdsr_lib.store.runs import StoreError, load_record
 
     if not (run_dir / "DONE").exists():
         raise StoreError(f"{run_dir.name} is not a finished run (no DONE in {run_dir}); only finished runs can be "
@@ -177,14 +177,14 @@ def _stored(run_dir: Path) -> tuple[dict, dict, list[dict]]:
 
 def _config_of(record: dict, summary: dict):
     """The RunConfig that trained a record (`store.config_of`)."""
-    from .store import config_of
+    from wdsr_lib.store.runs import config_of
 
     return config_of(record, summary)
 
 
 def find_run(name: str, results_dir: Optional[os.PathLike] = None) -> Path:
     """A run directory from its path or its name in the store."""
-    from .store import runs_dir
+    from wdsr_lib.store.runs import runs_dir
 
     path = Path(name)
     if not (path / "config.json").exists():
@@ -197,9 +197,9 @@ def find_run(name: str, results_dir: Optional[os.PathLike] = None) -> Path:
 
 def _dependencies(run_dir: Path) -> list[Path]:
     """`run_dir`'s init_from chain, sources first, then the run itself; a path or a cycle raises StoreError."""
-    from .store import StoreError
+    from wdsr_lib.store.runs import StoreError
 
-    from .store import load_record
+    from wdsr_lib.store.runs import load_record
 
     chain = [run_dir]
     while True:
@@ -228,9 +228,9 @@ def _dependencies(run_dir: Path) -> list[Path]:
 def _all_runs(profile: str) -> list:
     """Every run the profile's notebooks plan (`plans.all_runs`; in `study` before that module was split)."""
     try:
-        from .plans import all_runs
+        from wdsr_lib.study.plans import all_runs
     except ImportError:
-        from .study import all_runs
+        from wdsr_lib.study import all_runs
     return all_runs(profile)
 
 
@@ -240,7 +240,7 @@ def select_runs(results_dir: Optional[os.PathLike] = None, *, runs: Optional[int
     training time), of `profile` if given; `runs=None` selects all. Another version's folders are skipped."""
     import warnings
 
-    from .store import ForeignRecord, runs_dir
+    from wdsr_lib.store.runs import ForeignRecord, runs_dir
 
     if names:
         return [find_run(n, results_dir) for n in names]
@@ -280,7 +280,7 @@ def _group(cfg) -> tuple:
 
 def _endpoints(runs: Path) -> list[dict]:
     """Every readable DONE run of a store: name, arm, group, final PSNR and last validation PSNR."""
-    from .store import StoreError, load_record
+    from wdsr_lib.store.runs import StoreError, load_record
 
     out = []
     for done in sorted(runs.glob("*/DONE")):
@@ -386,7 +386,7 @@ def _db(value: Optional[float]) -> str:
 def _fingerprint_gap(recorded: Optional[dict], here: Optional[dict]) -> str:
     """Why a retrained run is judged statistically: "" where the two fingerprints agree, else which fields
     differ (or that the record has none)."""
-    from .engine import fingerprint as fp
+    from wdsr_lib.engine import fingerprint as fp
 
     if here is None:
         here = fp.fingerprint("cpu")
@@ -428,9 +428,9 @@ def retrain(run_dir: Path, scratch_runs: Path, log: Callable[[str], None] = prin
     there is refused (a scratch store is never reused). Returns {run name: Comparison}; the retrained weights
     are in `scratch_runs/<name>/model.pt`.
     """
-    from .config import CODE_VERSION
-    from .engine.train import train
-    from .store import StoreError
+    from wdsr_lib.core.config import CODE_VERSION
+    from wdsr_lib.engine.train import train
+    from wdsr_lib.store.runs import StoreError
 
     retrained = set() if retrained is None else retrained
     results: dict[str, Comparison] = {}
@@ -470,7 +470,7 @@ def retrain(run_dir: Path, scratch_runs: Path, log: Callable[[str], None] = prin
 def scratch_store(keep: Optional[os.PathLike] = None, store: Optional[os.PathLike] = None) -> Iterator[Path]:
     """A fresh scratch `runs/` folder, removed afterwards unless `keep` names one to keep it in. `keep` must not
     be the store (`store`, its results folder) or inside it, and its `runs/` must be empty or absent."""
-    from .store import StoreError, runs_dir
+    from wdsr_lib.store.runs import StoreError, runs_dir
 
     if keep is not None:
         path = Path(keep) / "runs"
@@ -513,7 +513,7 @@ def verify_runs(selected: list[Path], *, tolerance: float = 0.0, scratch: Option
 
     A record that cannot be checked (damaged, cyclic init_from, ...) is a FAIL with its sentence; no run
     verified is a failure, never a vacuous pass."""
-    from .store import StoreError
+    from wdsr_lib.store.runs import StoreError
 
     check_tolerance(tolerance)
     if level not in LEVELS:
@@ -555,7 +555,7 @@ def rebuild_run(name: str, results_dir: Optional[os.PathLike] = None, *, toleran
     Raises:
         ValueError: the retrained run fails its check (nothing installed).
     """
-    from .store import DamagedRecord, check_weights, write_weights_digest
+    from wdsr_lib.store.runs import DamagedRecord, check_weights, write_weights_digest
 
     check_tolerance(tolerance)
     run_dir = find_run(name, results_dir)
@@ -626,8 +626,8 @@ def judge_table1(profile: str, results_dir: os.PathLike) -> dict[str, str]:
     import contextlib
     import io
 
-    from . import claims as judge
-    from . import frames, plans, report
+    from wdsr_lib.study import claims as judge
+    from wdsr_lib.study import frames, plans, report
 
     with _store_only(), contextlib.redirect_stdout(io.StringIO()):
         plan = frames.available(plans.table1(profile), results_dir)
@@ -644,8 +644,8 @@ def claim_runs(claim_id: str, profile: str, results_dir: Optional[os.PathLike] =
                seeds: Optional[int] = None) -> tuple[list[Path], list[int]]:
     """The stored runs `claim_id` rests on in `profile` (of its `seeds` cheapest seeds, all when None) and the
     seeds chosen."""
-    from . import plans
-    from .store import is_done, run_dir_for
+    from wdsr_lib.study import plans
+    from wdsr_lib.store.runs import is_done, run_dir_for
 
     artefact, families = CLAIM_RUNS[claim_id]
     plan = [r for r in plans.table1(profile) if r.labels.get("family") in families and is_done(r.config, results_dir)]
@@ -667,7 +667,7 @@ def verify_claim(claim_id: str, results_dir: Optional[os.PathLike] = None, *, pr
                  seeds: Optional[int] = None, level: str = "auto", log: Callable[[str], None] = print) -> bool:
     """Retrain the runs a claim rests on (its `seeds` cheapest seeds), judge it again with them in place of the
     stored ones and report "verdict unchanged" (True) or the change (False). The cost is said first."""
-    from .store import StoreError, _write_record, runs_dir
+    from wdsr_lib.store.runs import StoreError, _write_record, runs_dir
 
     if claim_id not in CLAIM_RUNS:
         raise ValueError(f"`wdsr verify --claim` re-judges the Table 1 claims ({', '.join(CLAIM_RUNS)}); got "
@@ -676,7 +676,7 @@ def verify_claim(claim_id: str, results_dir: Optional[os.PathLike] = None, *, pr
         raise ValueError(f"--seeds must be at least 1; got {seeds}.")
     store = runs_dir(results_dir)
     if profile is None:
-        from .report import read_claims
+        from wdsr_lib.study.report import read_claims
 
         have = {e.get("profile") for e in read_claims(store.parent) if e.get("id") == claim_id}
         options = [p for p in _PROFILE_ORDER if p in have] or ["quick"]

@@ -13,7 +13,7 @@ under every way a notebook is run:
   that holds this project's `pyproject.toml` (name `wdsr-study`), else the working directory itself (e.g. a
   notebook copied out of an installed package). Absolute paths are kept as given.
 
-Torch-free; the variables are listed with the others in `wdsr_lib/env.py`.
+Torch-free; the variables are listed with the others in `wdsr_lib/core/env.py`.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from . import env
+from wdsr_lib.core import env
 
 PROJECT_NAME = "wdsr-study"
 _NAME_LINE = re.compile(r'^name\s*=\s*"([^"]+)"', re.MULTILINE)

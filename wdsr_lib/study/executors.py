@@ -1,4 +1,4 @@
-"""Executors of the run graph (`wdsr_lib.rungraph`): `wdsr reproduce --executor local|ray|slurm`.
+"""Executors of the run graph (`wdsr_lib.study.rungraph`): `wdsr reproduce --executor local|ray|slurm`.
 
 - `local` (the default): `schedule.train_all`, a process pool on this machine, `--jobs` runs at a time.
 - `ray`: each step a Ray task with `num_cpus` = its threads and `num_gpus` = its GPUs; a step's dependencies are
@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from .config import RunConfig
-from .rungraph import RunGraph, Step, build
+from wdsr_lib.core.config import RunConfig
+from wdsr_lib.study.rungraph import RunGraph, Step, build
 
 EXECUTORS = ("local", "ray", "slurm")
 
@@ -34,7 +34,7 @@ EXECUTORS = ("local", "ray", "slurm")
 def run_step(kind: str, run: str, config: Optional[dict], results_dir: str, *_sources) -> tuple[str, bool, float]:
     """Run one step in this process: (run name, trained, seconds). `_sources` are the results of the steps it
     depends on (Ray passes them so that it waits for them; unused)."""
-    from .schedule import _rebuild_one, _train_one
+    from wdsr_lib.study.schedule import _rebuild_one, _train_one
 
     if kind == "rebuild":
         return _rebuild_one(run, results_dir)
@@ -57,7 +57,7 @@ def execute(configs: Sequence[RunConfig], results_dir: str | os.PathLike, execut
     `slurm_folder`, `submitit_executor` (a ready submitit executor, e.g. `submitit.LocalExecutor`).
     """
     if executor == "local":
-        from .schedule import train_all
+        from wdsr_lib.study.schedule import train_all
 
         return train_all(configs, results_dir, jobs=jobs, log=log)
     if executor == "ray":
@@ -124,7 +124,7 @@ def slurm_minutes(step: Step, given: Optional[int] = None) -> int:
 def _slurm_step_class():
     """`SlurmStep`, a `submitit.helpers.Checkpointable` that runs one step: on preemption or timeout submitit
     requeues it and the store resumes the run from its last checkpoint. Made on first use (submitit is an
-    optional dependency) and registered as `wdsr_lib.executors.SlurmStep`, so it pickles by reference."""
+    optional dependency) and registered as `wdsr_lib.study.executors.SlurmStep`, so it pickles by reference."""
     if "SlurmStep" not in globals():
         import submitit
 

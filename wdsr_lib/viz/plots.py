@@ -20,8 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .atomic import atomic_file  # noqa: E402
-from .verdicts import by_seed, interval, t_band  # noqa: E402
+from wdsr_lib.core.atomic import atomic_file  # noqa: E402
+from wdsr_lib.study.verdicts import by_seed, interval, t_band  # noqa: E402
 
 FAMILY_STYLE = {"EDSR": ("tab:blue", "o"), "WDSR-A": ("tab:orange", "s"), "WDSR-B": ("tab:green", "^")}
 DPI = 150
@@ -52,7 +52,7 @@ def save_figure(fig: plt.Figure, figures_dir: str | os.PathLike, name: str) -> S
     for path in paths:
         # No creation date in the PDF: a rerun from a warm store rewrites byte-identical figures.
         metadata = {"CreationDate": None} if path.suffix == ".pdf" else None
-        with atomic_file(path) as f:  # wdsr_lib/atomic.py: never a truncated figure
+        with atomic_file(path) as f:  # wdsr_lib/core/atomic.py: never a truncated figure
             fig.savefig(f, format=path.suffix[1:], dpi=DPI, bbox_inches="tight", metadata=metadata)
     return paths
 

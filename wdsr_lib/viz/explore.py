@@ -18,8 +18,8 @@ from typing import Any, Optional, Sequence
 
 import pandas as pd
 
-from .config import MODEL_DEFAULTS, ModelConfig, RunConfig, paper_lr
-from .profiles import PROFILES, get_profile
+from wdsr_lib.core.config import MODEL_DEFAULTS, ModelConfig, RunConfig, paper_lr
+from wdsr_lib.study.profiles import PROFILES, get_profile
 
 FILTERS = ("model", "blocks", "norm", "profile", "seed")
 FAMILIES = {"edsr": "EDSR", "edsr_paper": "EDSR", "wdsr_a": "WDSR-A", "wdsr_b": "WDSR-B", "mdsr": "MDSR",
@@ -70,7 +70,7 @@ def short_label(cfg: RunConfig) -> str:
 
 def runs_frame(results_dir: str | os.PathLike) -> pd.DataFrame:
     """`store.collect(results_dir)` with `family`, `profile` and `label` columns (see the module docstring)."""
-    from .store import collect, load_record, runs_dir
+    from wdsr_lib.store.runs import collect, load_record, runs_dir
 
     frame = collect(results_dir)
     extra = []
@@ -118,8 +118,8 @@ def curves_figure(frame: pd.DataFrame, metric: str = "val_psnr", hue: str = "lab
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    from .plots import _data_note
-    from .verdicts import t_band
+    from wdsr_lib.viz.plots import _data_note
+    from wdsr_lib.study.verdicts import t_band
 
     curves = frame[(frame["metric"] == metric) & frame["iteration"].notna()]
     if curves.empty:
@@ -162,7 +162,7 @@ def final_table(frame: pd.DataFrame, highlight: Optional[str] = None) -> pd.Data
 def run_dirs(frame: pd.DataFrame, results_dir: str | os.PathLike, every_seed: bool = False) -> list:
     """The store directories of the runs in `frame`: one per label (its lowest seed), or `every_seed`; in order
     of first appearance."""
-    from .store import runs_dir
+    from wdsr_lib.store.runs import runs_dir
 
     runs = frame.drop_duplicates("run")
     if not every_seed:
@@ -173,7 +173,7 @@ def run_dirs(frame: pd.DataFrame, results_dir: str | os.PathLike, every_seed: bo
 def show(figure_or_path):
     """An inline PNG of a matplotlib Figure (closed afterwards) or of a PNG file; None passes through.
 
-    `wdsr_lib.plots` selects matplotlib's Agg backend (headless papermill), under which a Figure left as a cell's
+    `wdsr_lib.viz.plots` selects matplotlib's Agg backend (headless papermill), under which a Figure left as a cell's
     value shows as text; this shows it in JupyterLab and keeps it in executed notebooks.
     """
     from IPython.display import Image
@@ -205,7 +205,7 @@ def variant_config(model: ModelConfig, profile: str, seed: Optional[int] = None,
 
 def train_variant(cfg: RunConfig, results_dir: str | os.PathLike, *, progress: bool = True):
     """`store.load_or_train(cfg, results_dir)` with a progress bar: trains once, then loads from the store."""
-    from .store import load_or_train
+    from wdsr_lib.store.runs import load_or_train
 
     record = load_or_train(cfg, results_dir, progress=progress)
     print(f"{'trained' if record.trained else 'loaded from the store'}: {record.name} "

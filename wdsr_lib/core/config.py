@@ -2,7 +2,7 @@
 
 Defaults are the paper recipe (WDSR Sec. 4, EDSR Sec. 4.2; `docs/recipes.md`): Adam(0.9, 0.999, 1e-8), batch
 16, LR patch 48 (HR 96 at x2), L1 loss, lr 1e-3 with weight norm and 1e-4 without, halved every 2e5
-iterations, fp32 (the papers trained in fp32). Only `wdsr_lib.profiles` changes them. This module must not
+iterations, fp32 (the papers trained in fp32). Only `wdsr_lib.study.profiles` changes them. This module must not
 import torch, so every layer may use it.
 
 A run's identity (`RunConfig.key`) is the hash of its *canonical* config: every model default filled in, the
@@ -111,7 +111,7 @@ class ModelConfig:
 
     def build(self):
         """The `torch.nn.Module` this config describes (`wdsr_lib.models.build_model`)."""
-        from .models import build_model
+        from wdsr_lib.models import build_model
 
         return build_model(self.name, self.scale, **self.overrides())
 
@@ -224,7 +224,7 @@ class RunConfig:
         """
         import os
 
-        from . import env
+        from wdsr_lib.core import env
 
         data = dataclasses.asdict(self.data)
         del data["workers"]

@@ -14,8 +14,8 @@ from typing import Optional
 
 import torch
 
-from .config import ModelConfig
-from .models import OUTPUT_HW, build_model, count_macs_for_output, count_parameters, fold_normalization
+from wdsr_lib.core.config import ModelConfig
+from wdsr_lib.models import OUTPUT_HW, build_model, count_macs_for_output, count_parameters, fold_normalization
 
 LATENCY_LR_HW = {"smoke": (24, 32)}  # a tiny input keeps the smoke notebook fast
 DEFAULT_LATENCY_LR_HW = (180, 320)  # LR input of a 360x640 x2 output: seconds on 2 cores, not minutes

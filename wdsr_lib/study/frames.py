@@ -2,7 +2,7 @@
 
 `run_plan` hands each planned config to `store.load_or_train`; `final_frame` / `history_frame` join the store's
 long-form `collect()` with the plan's labels (one row per run with endpoints and convergence, or the curves);
-`measure_noise` trains the noise seeds and measures the single-seed noise level (`wdsr_lib.verdicts`).
+`measure_noise` trains the noise seeds and measures the single-seed noise level (`wdsr_lib.study.verdicts`).
 """
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import os
 from dataclasses import replace
 from typing import Any, Optional, Sequence
 
-from .plans import Plan, PlannedRun, dependency_order, every_plan, label_frame, noise
-from .profiles import Profile
+from wdsr_lib.study.plans import Plan, PlannedRun, dependency_order, every_plan, label_frame, noise
+from wdsr_lib.study.profiles import Profile
 
 
 def run_plan(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike, *, progress: bool = True) -> dict:
@@ -23,8 +23,8 @@ def run_plan(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike, 
     Returns {"runs": n, "trained": names trained by this call, "loaded": names loaded from the store,
     "missing": names left out in store-only mode}.
     """
-    from .env import get_flag
-    from .store import is_done, load_or_train
+    from wdsr_lib.core.env import get_flag
+    from wdsr_lib.store.runs import is_done, load_or_train
 
     store_only = get_flag("WDSR_STORE_ONLY")
     trained, loaded, missing = [], [], []
@@ -43,8 +43,8 @@ def run_plan(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike, 
 def available(plan: Plan, results_dir: str | os.PathLike) -> Plan:
     """The plan itself, or with `WDSR_STORE_ONLY=1` only its runs the store holds (the figures, tables and
     verdicts then cover what has been trained, and the report names the rest)."""
-    from .env import get_flag
-    from .store import is_done
+    from wdsr_lib.core.env import get_flag
+    from wdsr_lib.store.runs import is_done
 
     if not get_flag("WDSR_STORE_ONLY"):
         return plan
@@ -53,7 +53,7 @@ def available(plan: Plan, results_dir: str | os.PathLike) -> Plan:
 
 def measure_noise(profile: Profile | str, results_dir: str | os.PathLike, *, progress: bool = True):
     """Train the noise seeds if missing and return `verdicts.noise_level` over them (None without 2 seeds)."""
-    from .verdicts import noise_level
+    from wdsr_lib.study.verdicts import noise_level
 
     plan = noise(profile)
     run_plan(plan, results_dir, progress=progress)
@@ -79,11 +79,11 @@ def final_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLik
     """Final metrics, one row per planned run: labels + psnr, psnr_y, ssim_y, bicubic_psnr, psnr_x8, params, ...
 
     Also each run's `endpoint` (mean of its last validations), `late_change_db` and `converged` (the rules of
-    `wdsr_lib.verdicts`). Read through `store.collect` (the long-form frame) and pivoted; runs missing from the
+    `wdsr_lib.study.verdicts`). Read through `store.collect` (the long-form frame) and pivoted; runs missing from the
     store are NaN.
     """
-    from .store import FINAL_METRICS, collect
-    from .verdicts import run_stats
+    from wdsr_lib.store.runs import FINAL_METRICS, collect
+    from wdsr_lib.study.verdicts import run_stats
 
     long = collect(results_dir)
     final = long[long["iteration"].isna() & ~long["metric"].str.contains(":", regex=False)]
@@ -104,7 +104,7 @@ def final_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLik
 def image_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike):
     """The final model's PSNR on every test image, long form: labels + image, value (one row per run x image;
     the cells of the seeds x images analysis, `verdicts.crossed`)."""
-    from .store import collect
+    from wdsr_lib.store.runs import collect
 
     long = collect(results_dir)
     cells = long[long["iteration"].isna() & long["metric"].str.startswith("psnr:")]
@@ -114,7 +114,7 @@ def image_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLik
 
 def history_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike):
     """Training curves, long form: labels + iteration, metric ("train_loss" | "val_psnr"), value."""
-    from .store import collect
+    from wdsr_lib.store.runs import collect
 
     long = collect(results_dir)
     curves = long[long["iteration"].notna()][["run", "iteration", "metric", "value", "source"]]
@@ -128,7 +128,7 @@ def table1_params(plan: Plan | Sequence[PlannedRun]):
     """
     import pandas as pd
 
-    from .models import build_model, count_parameters
+    from wdsr_lib.models import build_model, count_parameters
 
     rows, seen = [], set()
     for r in plan:
@@ -160,7 +160,7 @@ def elapsed_training(profile: Profile | str, results_dir: str | os.PathLike) -> 
     Returns {"seconds": union length, "timed": runs that record segments, "untimed": stored runs that do not
     (trained before segments were recorded), "untimed_seconds": their summed `wall_seconds`}.
     """
-    from .store import is_done, load_record, run_dir_for
+    from wdsr_lib.store.runs import is_done, load_record, run_dir_for
 
     segments, timed, untimed, untimed_seconds, seen = [], 0, 0, 0.0, set()
     for r in every_plan(profile):
@@ -198,9 +198,9 @@ def gate_noise(profile: Profile | str, results_dir: str | os.PathLike) -> Option
 
     import numpy as np
 
-    from .plans import every_plan
-    from .profiles import get_profile
-    from .verdicts import gate_false_alarm, late_residual_sd
+    from wdsr_lib.study.plans import every_plan
+    from wdsr_lib.study.profiles import get_profile
+    from wdsr_lib.study.verdicts import gate_false_alarm, late_residual_sd
 
     p = get_profile(profile) if isinstance(profile, str) else profile
     frame = final_frame(every_plan(p), results_dir)

@@ -66,7 +66,7 @@ def reject_inapplicable(args: argparse.Namespace, given: set[str]) -> None:
         if "tile_overlap" in given and getattr(args, "tile", None) is None:
             raise _refuse(["tile_overlap"], "without --tile (an untiled image needs no overlap)")
         if "data_root" in given:
-            from .data.sources import BENCHMARKS
+            from wdsr_lib.data.sources import BENCHMARKS
 
             if cmd == "upscale":
                 raise _refuse(["data_root"], "to `wdsr upscale`, which reads only its input image")
@@ -74,7 +74,7 @@ def reject_inapplicable(args: argparse.Namespace, given: set[str]) -> None:
                 raise _refuse(["data_root"], f"with --data {args.data} (only div2k and the benchmark names "
                                              f"{', '.join(BENCHMARKS)} are looked up under it)")
     elif cmd == "train" and "data_root" in given:
-        from .profiles import get_profile
+        from wdsr_lib.study.profiles import get_profile
 
         profile = get_profile(args.profile)
         if profile.data.source == "sample":
@@ -91,8 +91,8 @@ def interrupted_message(args: argparse.Namespace) -> str:
     cmd = args.command
     if cmd == "train":
         try:
-            from .cli import config_from_args
-            from .store import run_dir_for
+            from wdsr_lib.cli.main import config_from_args
+            from wdsr_lib.store.runs import run_dir_for
 
             run_dir = run_dir_for(config_from_args(args), args.results_dir)
         except Exception:  # the command line itself was bad: nothing started
@@ -111,7 +111,7 @@ def interrupted_message(args: argparse.Namespace) -> str:
 
 def run_weights(args: argparse.Namespace) -> Path:
     """The model.pt that `--run` names (a run directory, or a run name in --results-dir)."""
-    from .store import runs_dir
+    from wdsr_lib.store.runs import runs_dir
 
     run_dir = Path(args.run) if Path(args.run).is_dir() else runs_dir(args.results_dir) / args.run
     return run_dir / "model.pt"

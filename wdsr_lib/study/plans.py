@@ -3,7 +3,7 @@
 One function per artefact (WDSR Table 1, Fig. 3, Fig. 4, the EDSR comparisons, the Sec. 3.1/3.2 ablations, and
 the seeds that measure single-seed noise)
 returns a list of `PlannedRun` (labels for plots and tables + the RunConfig). Nothing here trains or reads the
-store: `wdsr_lib.frames` does (`run_plan`, `final_frame`, `history_frame`, `table1_params`, `run_seconds`).
+store: `wdsr_lib.study.frames` does (`run_plan`, `final_frame`, `history_frame`, `table1_params`, `run_seconds`).
 `all_runs(profile)` is every run of the pipeline, deduplicated, in dependency order.
 
 Plans share runs on purpose: Table 1's 8-block WDSR-A is Fig. 3's weight-norm arm at the quick profile, the
@@ -20,8 +20,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
-from .config import ModelConfig, RunConfig, paper_lr
-from .profiles import Profile, get_profile
+from wdsr_lib.core.config import ModelConfig, RunConfig, paper_lr
+from wdsr_lib.study.profiles import Profile, get_profile
 
 # WDSR Table 1 (x2, DIV2K val, DIV2K protocol): {family: {blocks: (params in M, PSNR dB)}}.
 PAPER_TABLE1: dict[str, dict[int, tuple[float, float]]] = {
@@ -220,7 +220,7 @@ def fig4_reference(profile: Profile | str, seeds: Optional[Sequence[int]] = None
 
 
 def pilot(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> Plan:
-    """The CPU study's pilot (`docs/cpu_study.md`, `wdsr_lib.pilot`): Table 1 at its smallest budget run to the
+    """The CPU study's pilot (`docs/cpu_study.md`, `wdsr_lib.study.pilot`): Table 1 at its smallest budget run to the
     profile's "pilot" budget (seed 0 at `cpu`: 20,000 iterations, lr halved at 80%), so that the gaps at the
     study's budget can be compared with where they go. Empty for a profile without a "pilot" budget."""
     p = _profile(profile)
@@ -253,7 +253,7 @@ def gate_spacing(iterations: int, val_every: int, min_points: int = 3) -> int:
     and it says "not converged" whatever the curve does); then `iterations // (5 k)` with k = max(4, min_points),
     which puts k points there (the first edition's 3 gave `iterations // 20`). Runs too short for that keep
     `val_every`."""
-    from .verdicts import late_validations
+    from wdsr_lib.study.verdicts import late_validations
 
     k = max(4, min_points)
     if late_validations(iterations, min(val_every, iterations)) >= min_points or iterations < 5 * k:
@@ -327,7 +327,7 @@ def ablations(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> 
 
 PLANS = {"table1": table1, "fig3": fig3, "fig4": fig4, "fig4_reference": fig4_reference,
          "edsr_comparison": edsr_comparison, "ablations": ablations}
-# Plans no notebook draws: the noise seeds (Table 1 runs) and the CPU study's pilot (`wdsr_lib.pilot` reports it).
+# Plans no notebook draws: the noise seeds (Table 1 runs) and the CPU study's pilot (`wdsr_lib.study.pilot` reports it).
 EXTRA_PLANS = {"noise": noise, "pilot": pilot}
 
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from . import env
-from .config import CODE_VERSION, RunConfig
-from .atomic import atomic_write_text
+from wdsr_lib.core import env
+from wdsr_lib.core.config import CODE_VERSION, RunConfig
+from wdsr_lib.core.atomic import atomic_write_text
 
 HISTORY_FIELDS = ("iteration", "train_loss", "val_psnr", "lr", "seconds")
 
@@ -53,7 +53,7 @@ class RunRecord:
 
 
 def runs_dir(results_dir: Optional[os.PathLike] = None) -> Path:
-    """`<results_dir>/runs`; without a `results_dir`, `$WDSR_RESULTS_DIR` or `results` (`wdsr_lib/env.py`)."""
+    """`<results_dir>/runs`; without a `results_dir`, `$WDSR_RESULTS_DIR` or `results` (`wdsr_lib/core/env.py`)."""
     return Path(results_dir or env.get("WDSR_RESULTS_DIR")) / "runs"
 
 
@@ -157,7 +157,7 @@ def _damaged(run_dir: Path, what: str) -> DamagedRecord:
 def config_of(record: dict, summary: Optional[dict] = None, run_dir: Optional[Path] = None) -> RunConfig:
     """The RunConfig of a config.json record; records from before precision was pinned say "auto", which ran as
     the autocast their summary names. Raises ForeignRecord for fields this code does not know."""
-    from .config import PRECISIONS
+    from wdsr_lib.core.config import PRECISIONS
 
     d = json.loads(json.dumps(record["config"]))
     if d.get("train", {}).get("precision") not in PRECISIONS:
@@ -180,7 +180,7 @@ def key_of(cfg: RunConfig, code_version: str) -> str:
 
 def check_identity(run_dir: Path, record: dict, cfg: RunConfig) -> None:
     """The folder name, the key in config.json and the key recomputed from the stored config must agree."""
-    from .config import PRECISIONS
+    from wdsr_lib.core.config import PRECISIONS
 
     code_version = str(record.get("code_version", CODE_VERSION))
     stored = record.get("key")
@@ -277,8 +277,8 @@ def load_or_train(cfg: RunConfig, results_dir: Optional[os.PathLike] = None, *,
 
     Returns None on a non-zero torchrun rank, which trains its share but leaves the record to rank 0.
     """
-    from .engine.train import train  # the engine is only needed when something must be trained
-    from .preflight import check_trainable
+    from wdsr_lib.engine.train import train  # the engine is only needed when something must be trained
+    from wdsr_lib.store.preflight import check_trainable
 
     run_dir = run_dir_for(cfg, results_dir)
     if (run_dir / "DONE").exists():

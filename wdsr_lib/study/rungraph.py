@@ -1,8 +1,8 @@
 """The run graph: what `wdsr reproduce` has to train, in which order, with which resources, at what cost.
 
 Built once from a list of configs (`plans.all_runs(profile)`) and a store, and executed by one of the
-executors of `wdsr_lib.executors` (the local process pool of `wdsr_lib.schedule`, Ray, Slurm through submitit)
-or printed as JSON lines (`wdsr reproduce --list-runs --format jsonl`) for any other engine.
+executors of `wdsr_lib.study.executors` (the local process pool of `wdsr_lib.study.schedule`, Ray, Slurm through
+submitit) or printed as JSON lines (`wdsr reproduce --list-runs --format jsonl`) for any other engine.
 
 A step is one of
 - `train`: load or train one run (`store.load_or_train`: a lock per run, DONE written last, a run stopped
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .config import RunConfig
+from wdsr_lib.core.config import RunConfig
 
 # Fallback cost model when the store holds no calibration (`costs.calibrate` needs finished runs of two model
 # sizes): seconds per iteration = overhead + per_mac x forward conv MACs of one batch (`costs.step_macs`).
@@ -86,7 +86,7 @@ class RunGraph:
 
 def default_gpus() -> int:
     """GPUs per step: 1 when runs train on CUDA ($WDSR_DEVICE=cuda..., or unset with a GPU present), else 0."""
-    from . import env
+    from wdsr_lib.core import env
 
     device = env.get("WDSR_DEVICE") or ""
     if device:
@@ -101,7 +101,7 @@ def default_gpus() -> int:
 
 def default_seconds(cfg: RunConfig, gpus: int = 0) -> float:
     """Estimated training seconds of `cfg` from `DEFAULT_RATES` (no calibration)."""
-    from .costs import Rate
+    from wdsr_lib.study.costs import Rate
 
     overhead, per_mac = DEFAULT_RATES["gpu" if gpus else "cpu"]
     if not gpus:
@@ -131,8 +131,8 @@ def build(configs: Sequence[RunConfig], results_dir: str | os.PathLike, profile:
     Raises:
         ValueError: a config initialised from a run that is neither planned nor in the store; an init_from cycle.
     """
-    from .plans import dependency_order
-    from .store import is_done
+    from wdsr_lib.study.plans import dependency_order
+    from wdsr_lib.store.runs import is_done
 
     results_dir = str(Path(results_dir).resolve())
     gpus = default_gpus() if gpus is None else int(gpus)
@@ -153,7 +153,7 @@ def build(configs: Sequence[RunConfig], results_dir: str | os.PathLike, profile:
     weightless = sorted({c.train.init_from for c in pending.values() if c.train.init_from in done
                          and not os.path.exists(os.path.join(results_dir, "runs", c.train.init_from, "model.pt"))})
     if estimate and rate is None and profile is not None and gpus == 0:
-        from .costs import calibrate
+        from wdsr_lib.study.costs import calibrate
 
         try:
             rate = calibrate(profile, results_dir)
@@ -179,7 +179,7 @@ def build(configs: Sequence[RunConfig], results_dir: str | os.PathLike, profile:
         depends = ((f"train:{src}",) if src in pending else (f"rebuild:{src}",) if src in weightless else ())
         command: tuple[str, ...] = ()
         if profile is not None:
-            from .cli import train_command
+            from wdsr_lib.cli.main import train_command
 
             command = tuple(shlex.split(train_command(cfg, profile, results_dir)))
         sec, how = seconds(cfg)

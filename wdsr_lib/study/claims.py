@@ -1,7 +1,7 @@
-"""The claims: every claim of the WDSR paper (and the EDSR claims we test), judged by `wdsr_lib.verdicts`.
+"""The claims: every claim of the WDSR paper (and the EDSR claims we test), judged by `wdsr_lib.study.verdicts`.
 
 One function per artefact takes the frames a notebook builds (`frames.final_frame` / `history_frame`: labels,
-endpoints, convergence, final metrics) and returns `Claim`s; `wdsr_lib.report` writes and renders them.
+endpoints, convergence, final metrics) and returns `Claim`s; `wdsr_lib.study.report` writes and renders them.
 Every claim states the paper's words and numbers, ours, the test, the protocol and the data.
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any, Optional, Sequence
 
 import pandas as pd
 
-from .plans import PAPER_TABLE1
-from .verdicts import (INCONCLUSIVE, NON_INFERIORITY, NOT_CONVERGED, NOT_REPRODUCED, REPRODUCED,
+from wdsr_lib.study.plans import PAPER_TABLE1
+from wdsr_lib.study.verdicts import (INCONCLUSIVE, NON_INFERIORITY, NOT_CONVERGED, NOT_REPRODUCED, REPRODUCED,
                        SUPERIORITY, Judgement, Noise, by_seed, combine, crossed, difference, fmt_mean, gap_change,
                        interval, is_converged, jitter, judge, mean_of, rows_where, seed_mean)
 

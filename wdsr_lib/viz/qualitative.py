@@ -13,7 +13,7 @@ HR original, MATLAB bicubic, and each model's output, labelled with its PSNR on 
   Textured regions win (flat ones have small errors for every model), and the crop is where the choice of model
   shows.
 - **PSNR on a crop**: RGB, 8-bit outputs, no border shave (the crop already lies inside the protocol's border),
-  `wdsr_lib.metrics.psnr`.
+  `wdsr_lib.engine.metrics.psnr`.
 
 `compare_image` does the same for any image of a user's (taken as HR; its LR made with the MATLAB bicubic) and
 any stored runs; the explorer notebook (`notebooks/06_explore.py`) calls both.
@@ -54,8 +54,8 @@ def upscale(model, lr: np.ndarray, scale: int, self_ensemble: bool = False) -> n
     """`model` applied to an 8-bit LR image (H, W, 3) with `engine.evaluate.sr_forward`, rounded to 8 bit."""
     import torch
 
-    from .engine.evaluate import sr_forward
-    from .metrics import quantize
+    from wdsr_lib.engine.evaluate import sr_forward
+    from wdsr_lib.engine.metrics import quantize
 
     x = torch.from_numpy(np.array(lr, dtype=np.float32)).permute(2, 0, 1)[None]  # a writable copy
     with torch.no_grad():
@@ -65,8 +65,8 @@ def upscale(model, lr: np.ndarray, scale: int, self_ensemble: bool = False) -> n
 
 def bicubic(lr: np.ndarray, scale: int) -> np.ndarray:
     """MATLAB-exact bicubic upscaling of an 8-bit LR image, rounded to 8 bit (the "Bicubic" baseline)."""
-    from .data.imresize import imresize
-    from .metrics import quantize
+    from wdsr_lib.data.imresize import imresize
+    from wdsr_lib.engine.metrics import quantize
 
     return np.asarray(quantize(imresize(np.asarray(lr, dtype=np.float64), scale)), dtype=np.uint8)
 
@@ -75,7 +75,7 @@ def ensemble_crop(model, lr: np.ndarray, scale: int, box: tuple[int, int, int]) 
     """The x8 self-ensemble output on the HR window `box` = (top, left, size), computed on the LR window plus the
     model's receptive-field radius of context (`models.receptive_field_radius`), so it equals the same window
     of the whole-image ensemble (up to float rounding) at a fraction of the cost."""
-    from .models import receptive_field_radius
+    from wdsr_lib.models import receptive_field_radius
 
     top, left, size = box
     r = receptive_field_radius(model, scale)
@@ -119,7 +119,7 @@ def choose_window(hr: np.ndarray, outputs: Sequence[np.ndarray], size: int, marg
 
 def crop_psnr(sr: np.ndarray, hr: np.ndarray) -> float:
     """PSNR of an 8-bit crop against the HR crop: RGB, no shave (see the module docstring)."""
-    from .metrics import psnr
+    from wdsr_lib.engine.metrics import psnr
 
     return psnr(sr, hr, 0)
 
@@ -129,7 +129,7 @@ def compare_rows(pairs, models: Mapping[str, object], scale: int, ensemble: Opti
     """One Row per (LR, HR) pair: HR, bicubic, each model of `models` and, if `ensemble` names one of them, its
     x8 self-ensemble, cropped by the rule of the module docstring (chosen on the single-forward models; with
     one model, on it and bicubic)."""
-    from .metrics import get_protocol
+    from wdsr_lib.engine.metrics import get_protocol
 
     if ensemble is not None and ensemble not in models:
         raise ValueError(f"ensemble must name one of the models ({', '.join(models)}); got {ensemble!r}.")
@@ -160,7 +160,7 @@ def figure(rows: Sequence[Row], title: str):
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    from . import plots  # noqa: F401  (selects the Agg backend)
+    from wdsr_lib.viz import plots  # noqa: F401  (selects the Agg backend)
 
     cols = 1 + max(len(r.panels) for r in rows)
     fig, axes = plt.subplots(len(rows), cols, figsize=(2.1 * cols, 2.7 * len(rows)), squeeze=False)
@@ -182,9 +182,9 @@ def figure(rows: Sequence[Row], title: str):
 
 def profile_runs(profile: str, results_dir: str | os.PathLike) -> dict[str, Path]:
     """{family: run directory} of the WDSR Table 1 runs at the profile's deepest budget and first seed."""
-    from . import plans
-    from .profiles import get_profile
-    from .store import run_dir_for
+    from wdsr_lib.study import plans
+    from wdsr_lib.study.profiles import get_profile
+    from wdsr_lib.store.runs import run_dir_for
 
     p = get_profile(profile)
     blocks = max(p.table1_blocks)
@@ -204,10 +204,10 @@ def profile_figure(profile: str, results_dir: str | os.PathLike = "results", fig
     Returns None, printing why and leaving any existing figure as it is, when a run is unfinished or its
     `model.pt` is absent (weights are not in git).
     """
-    from .data import load_pairs
-    from .models import load_pretrained
-    from .plots import save_figure
-    from .profiles import get_profile
+    from wdsr_lib.data import load_pairs
+    from wdsr_lib.models import load_pretrained
+    from wdsr_lib.viz.plots import save_figure
+    from wdsr_lib.study.profiles import get_profile
 
     p = get_profile(profile)
     runs = profile_runs(profile, results_dir)
@@ -249,14 +249,14 @@ def compare_image(image, runs: Sequence[str | os.PathLike], results_dir: str | o
     Raises:
         FileNotFoundError: no run has weights. ValueError: runs of different scales, or `ensemble` not in `runs`.
     """
-    from . import explore
-    from .data.decode import read_rgb
-    from .data.imresize import imresize
-    from .data.sources import ImagePair, crop_to_scale
-    from .metrics import quantize
-    from .models import load_pretrained
-    from .plots import save_figure
-    from .store import load_record, runs_dir
+    from wdsr_lib.viz import explore
+    from wdsr_lib.data.decode import read_rgb
+    from wdsr_lib.data.imresize import imresize
+    from wdsr_lib.data.sources import ImagePair, crop_to_scale
+    from wdsr_lib.engine.metrics import quantize
+    from wdsr_lib.models import load_pretrained
+    from wdsr_lib.viz.plots import save_figure
+    from wdsr_lib.store.runs import load_record, runs_dir
 
     def locate(run) -> Path:
         return Path(run) if Path(run).is_dir() else runs_dir(results_dir) / str(run)
@@ -284,8 +284,8 @@ def compare_image(image, runs: Sequence[str | os.PathLike], results_dir: str | o
         raise ValueError(f"compare runs of one scale; got scales {sorted(scales)}.")
     scale = scales.pop()
     if image is None:
-        from .data import load_pairs
-        from .profiles import get_profile
+        from wdsr_lib.data import load_pairs
+        from wdsr_lib.study.profiles import get_profile
 
         data = get_profile(profile).data
         first = load_pairs(data.source, scale, "val", root=data.root)[0]

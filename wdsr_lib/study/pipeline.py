@@ -13,16 +13,16 @@ import time
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-from .profiles import Profile, get_profile
+from wdsr_lib.study.profiles import Profile, get_profile
 
 # The notebooks a wheel installs as package data (`wdsr_lib/notebooks/`, see pyproject.toml), else the checkout's.
-_HERE = Path(__file__).resolve().parent
+_HERE = Path(__file__).resolve().parents[1]  # wdsr_lib/
 NOTEBOOKS_DIR = next((d for d in (_HERE / "notebooks", _HERE.parent / "notebooks") if (d / "01_table1.ipynb").exists()),
                      _HERE.parent / "notebooks")
 NOTEBOOKS = ("01_table1.ipynb", "02_fig3_normalization.ipynb", "03_fig4_bn_lr.ipynb",
              "04_edsr_comparison.ipynb", "05_ablations.ipynb")
-# The plans (`wdsr_lib.plans.PLANS`) each notebook trains and judges: `--store-only` skips a notebook none of whose
-# runs the store holds.
+# The plans (`wdsr_lib.study.plans.PLANS`) each notebook trains and judges: `--store-only` skips a notebook none of
+# whose runs the store holds.
 NOTEBOOK_PLANS = {"01_table1.ipynb": ("table1",), "02_fig3_normalization.ipynb": ("fig3",),
                   "03_fig4_bn_lr.ipynb": ("fig4", "fig4_reference"), "04_edsr_comparison.ipynb": ("edsr_comparison",),
                   "05_ablations.ipynb": ("ablations",)}
@@ -37,9 +37,9 @@ def check_data(profile: Profile) -> None:
     """
     if not profile.needs_div2k:
         return
-    from .data.div2k import check_div2k
-    from .data.sources import default_root
-    from .plans import all_runs
+    from wdsr_lib.data.div2k import check_div2k
+    from wdsr_lib.data.sources import default_root
+    from wdsr_lib.study.plans import all_runs
 
     scales = sorted({cfg.model.scale for cfg in all_runs(profile.name)})
     check_div2k(default_root(profile.data.root), scales, needed_by=f"Profile {profile.name!r}")
@@ -61,19 +61,19 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
               executor_options: Optional[dict] = None) -> dict:
     """Run the notebooks for `profile` and write `<results_dir>/reports/<profile>.md`.
 
-    With `jobs` > 1 every run the profile needs is first trained `jobs` at a time (`wdsr_lib.schedule`; each
+    With `jobs` > 1 every run the profile needs is first trained `jobs` at a time (`wdsr_lib.study.schedule`; each
     run's thread count is pinned by its config, so its numbers do not depend on `jobs`), then the notebooks
     find everything in the store. Figures go to `<figures_dir>/<profile>/`.
 
     Args:
-        profile: a name in `wdsr_lib.profiles.PROFILES`.
+        profile: a name in `wdsr_lib.study.profiles.PROFILES`.
         results_dir, figures_dir: the store and the figure folder (made absolute for the kernels).
         executed_dir: where executed notebooks go (default `<results_dir>/executed/<profile>`).
         cell_timeout: seconds a single cell may run, or None for no limit (the default: a training cell
             legitimately runs ~10 min at quick, hours at cpu and days at paper).
         notebooks: names (or stems) of a subset, in pipeline order (default: all five).
         log_output: stream cell output (training progress) to this process's log.
-        executor: what trains the runs first: "local" (`jobs` at a time), "ray" or "slurm" (`wdsr_lib.executors`,
+        executor: what trains the runs first: "local" (`jobs` at a time), "ray" or "slurm" (`wdsr_lib.study.executors`,
             with `executor_options` such as ray_address, slurm_partition).
         store_only: train nothing (`WDSR_STORE_ONLY=1` for the kernels): everything is drawn from the runs
             already in the store, and the report names the planned runs that are missing.
@@ -85,8 +85,8 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
     """
     import papermill as pm
 
-    from . import report
-    from .store import trained_runs
+    from wdsr_lib.study import report
+    from wdsr_lib.store.runs import trained_runs
 
     p = get_profile(profile)
     check_data(p)
@@ -103,10 +103,10 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
     t0 = time.time()
     notes = list(notes)
     if store_only:
-        from .plans import all_runs
-        from .store import is_done
+        from wdsr_lib.study.plans import all_runs
+        from wdsr_lib.store.runs import is_done
 
-        from .plans import EXTRA_PLANS, PLANS
+        from wdsr_lib.study.plans import EXTRA_PLANS, PLANS
 
         planned = all_runs(p)
         missing = [c.run_name() for c in planned if not is_done(c, results)]
@@ -131,9 +131,9 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
             chosen = [n for n in chosen if n not in empty]
             for name in empty:  # no verdict from an earlier store may stand for runs that are not there
                 report.write_claims(results, NOTEBOOK_PLANS[name][0], [], p.name)
-    elif jobs > 1 or executor != "local":  # executors: wdsr_lib/executors.py (local: schedule.train_all)
-        from .executors import execute
-        from .plans import all_runs
+    elif jobs > 1 or executor != "local":  # executors: wdsr_lib/study/executors.py (local: schedule.train_all)
+        from wdsr_lib.study.executors import execute
+        from wdsr_lib.study.plans import all_runs
 
         execute(all_runs(p), results, executor=executor, jobs=jobs, **(executor_options or {}))
         timings["training (parallel)"] = round(time.time() - t0, 1)
@@ -153,8 +153,8 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
             os.environ["WDSR_STORE_ONLY"] = saved_flag
     total = round(time.time() - t0, 1)
     new = trained_runs(results)[before:]
-    from .plans import budget_lines
-    from .frames import elapsed_training, run_seconds
+    from wdsr_lib.study.plans import budget_lines
+    from wdsr_lib.study.frames import elapsed_training, run_seconds
 
     report.apply_holm(results, p.name)  # family-wise over every claim of the profile (verdicts.holm)
     report.update_readme(results.parent / "README.md", results, p.name)  # its generated verdict table, if any
@@ -168,7 +168,7 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
 def _pilot(p: Profile, results: Path, figures: Path) -> list[str]:
     """Train the profile's pilot (`plans.pilot`; store-only: nothing), draw its gaps and return the report's
     paragraph on it (nothing for a profile without a pilot)."""
-    from . import frames, pilot, plans
+    from wdsr_lib.study import frames, pilot, plans
 
     plan = plans.pilot(p)
     if not len(plan):

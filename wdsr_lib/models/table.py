@@ -1,7 +1,7 @@
 """The parameter / MAC table of every preset (`wdsr models`), paper's counts beside ours."""
 from __future__ import annotations
 
-from .models import PRESETS, build_model, count_macs_for_output, count_parameters
+from wdsr_lib.models import PRESETS, build_model, count_macs_for_output, count_parameters
 
 
 def model_table(scale: int = 2) -> list[dict]:

@@ -6,7 +6,8 @@ initialised from (`init_from`, EDSR Sec. 3.2) is DONE. Each run's progress bar g
 (`tail -f` it). The store's per-run lock makes this safe beside any
 other process training into the same store; a scheduler stopped by an error, Ctrl-C or SIGTERM takes its workers
 with it, and its runs lose only their last checkpoint interval. Which runs to train or rebuild, in which order,
-comes from the run graph (`wdsr_lib.rungraph`) that the Ray and Slurm executors use too (`wdsr_lib.executors`).
+comes from the run graph (`wdsr_lib.study.rungraph`) that the Ray and Slurm executors use too
+(`wdsr_lib.study.executors`).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Callable, Sequence
 
-from .config import RunConfig
+from wdsr_lib.core.config import RunConfig
 
 
 def _train_one(cfg_dict: dict, results_dir: str) -> tuple[str, bool, float]:
@@ -28,7 +29,7 @@ def _train_one(cfg_dict: dict, results_dir: str) -> tuple[str, bool, float]:
     import sys
     from pathlib import Path
 
-    from .store import load_or_train, run_dir_for
+    from wdsr_lib.store.runs import load_or_train, run_dir_for
 
     cfg = RunConfig.from_dict(cfg_dict)
     run_dir = run_dir_for(cfg, results_dir)
@@ -46,7 +47,7 @@ def _rebuild_one(name: str, results_dir: str) -> tuple[str, bool, float]:
     retraining it and checking every logged number against its record (`verify.rebuild_run`, bitwise)."""
     from pathlib import Path
 
-    from .verify import rebuild_run
+    from wdsr_lib.study.verify import rebuild_run
 
     t = time.time()
     with open(Path(results_dir) / "runs" / name / "train.log", "a") as log, contextlib.redirect_stderr(log):
@@ -67,7 +68,7 @@ def train_all(configs: Sequence[RunConfig], results_dir: str | os.PathLike, jobs
         ValueError: jobs < 1, or a config initialised from a run that is neither planned nor DONE.
         RuntimeError: a run failed (its message names the run); the others already finished are kept.
     """
-    from .rungraph import build
+    from wdsr_lib.study.rungraph import build
 
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a positive integer; got {jobs!r}.")

@@ -15,8 +15,8 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .config import RunConfig
-from .profiles import Profile
+from wdsr_lib.core.config import RunConfig
+from wdsr_lib.study.profiles import Profile
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class Rate:
 
 def step_macs(cfg: RunConfig) -> float:
     """Forward conv MACs of one training batch: MACs per LR pixel x LR patch pixels x batch."""
-    from .models import count_macs
+    from wdsr_lib.models import count_macs
 
     per_px = count_macs(cfg.model.build(), (1, 1), cfg.model.scale)
     return float(per_px) * cfg.data.patch_size ** 2 * cfg.train.batch_size
@@ -48,8 +48,8 @@ def calibrate(profile: Profile | str, results_dir: str | os.PathLike) -> Optiona
 
 def _finished(profile: Profile | str, results_dir: str | os.PathLike):
     """(planned run, summary) of the profile's runs that are DONE in the store with a training time."""
-    from .plans import every_plan
-    from .store import is_done, load_record, run_dir_for
+    from wdsr_lib.study.plans import every_plan
+    from wdsr_lib.store.runs import is_done, load_record, run_dir_for
 
     for r in every_plan(profile):
         if is_done(r.config, results_dir):
@@ -71,8 +71,8 @@ def estimate(profile: Profile | str, results_dir: str | os.PathLike, rate: Optio
              jobs: int = 2) -> pd.DataFrame:
     """Per artefact: runs, runs still to train, estimated run-hours in all and still to go, and wall hours to go
     with `jobs` runs at a time (run-hours / jobs: runs are many and short, so the packing loss is small)."""
-    from .plans import EXTRA_PLANS, PLANS
-    from .store import is_done
+    from wdsr_lib.study.plans import EXTRA_PLANS, PLANS
+    from wdsr_lib.store.runs import is_done
 
     rate = rate or calibrate(profile, results_dir)
     if rate is None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..config import ModelConfig
+from wdsr_lib.core.config import ModelConfig
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def source_model(source_dir: Path) -> ModelConfig:
     """The ModelConfig a stored run was trained with (its config.json), checked to be the run its folder name
     says (`store.load_record`) when it is finished."""
     if (Path(source_dir) / "DONE").exists():
-        from ..store import load_record
+        from wdsr_lib.store.runs import load_record
 
         return load_record(Path(source_dir)).config.model
     record = json.loads((Path(source_dir) / "config.json").read_text())
@@ -57,7 +57,7 @@ def plan_transfer(target: ModelConfig, source_dir: Path) -> Transfer:
     """
     source_dir = Path(source_dir)
     name = source_dir.name
-    from ..store import check_weights
+    from wdsr_lib.store.runs import check_weights
 
     if (source_dir / "model.pt").exists():
         check_weights(source_dir)  # an empty model.pt, or another run's, is damage, not a source

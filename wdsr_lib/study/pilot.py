@@ -21,14 +21,14 @@ PAIRS: tuple[tuple[str, str], ...] = (("WDSR-A", "EDSR"), ("WDSR-B", "EDSR"), ("
 
 def planned(profile: str = "cpu"):
     """The pilot's planned runs (labels + configs): `plans.pilot`."""
-    from .plans import pilot
+    from wdsr_lib.study.plans import pilot
 
     return list(pilot(profile))
 
 
 def history(results_dir: str | os.PathLike = "results", profile: str = "cpu") -> pd.DataFrame:
     """Long-form validation curves of the pilot runs: family, iteration, val_psnr, partial (bool), run."""
-    from .store import load_record, run_dir_for
+    from wdsr_lib.store.runs import load_record, run_dir_for
 
     rows = []
     for r in planned(profile):
@@ -52,7 +52,7 @@ def _checkpoint_history(run_dir: Path) -> list[dict]:
     ckpt = run_dir / "checkpoints"
     if not ckpt.is_dir():
         return []
-    from .engine.checkpoint import latest_good
+    from wdsr_lib.engine.checkpoint import latest_good
 
     state = latest_good(ckpt)
     return list(state["history"]) if state else []
@@ -91,9 +91,9 @@ def settling(gap: pd.DataFrame, tol: float = 0.05, k: int = 3) -> pd.DataFrame:
 def study_gaps(results_dir: str | os.PathLike = "results", profile: str = "cpu") -> dict:
     """The study's own paired endpoint gaps at the pilot's depth ({pair: verdicts.Difference} over the Table 1
     seeds in the store) and their budget in iterations: what the pilot's longer curves are compared with."""
-    from .frames import final_frame
-    from .plans import pilot, table1
-    from .verdicts import by_seed, difference
+    from wdsr_lib.study.frames import final_frame
+    from wdsr_lib.study.plans import pilot, table1
+    from wdsr_lib.study.verdicts import by_seed, difference
 
     runs = list(pilot(profile))
     if not runs:
@@ -109,7 +109,7 @@ def study_gaps(results_dir: str | os.PathLike = "results", profile: str = "cpu")
 def _mark_the_study(ax, results_dir, profile: str) -> None:
     """On the pilot's gap panel: its lr halving, the study's budget, and the study's endpoint gaps there (seed mean
     with its 95% t-interval), each in its pair's colour."""
-    from .plans import pilot
+    from wdsr_lib.study.plans import pilot
 
     runs = list(pilot(profile))
     halve = runs[0].config.train.lr_halve_every if runs else None
@@ -173,8 +173,8 @@ def summary(results_dir: str | os.PathLike = "results", profile: str = "cpu") ->
 def write(results_dir: str | os.PathLike = "results", figures_dir: str | os.PathLike = "figures",
           profile: str = "cpu") -> Optional[Path]:
     """Write `results/pilot/history.csv`, `results/pilot/settling.csv` and `figures/<profile>/pilot_gaps.png`."""
-    from . import plots
-    from .atomic import atomic_write_text
+    from wdsr_lib.viz import plots
+    from wdsr_lib.core.atomic import atomic_write_text
 
     hist = history(results_dir, profile)
     if hist.empty:

@@ -1,6 +1,6 @@
 """Writers and the report: claim files, tables (Markdown / CSV / LaTeX) and `results/reports/<profile>.md`.
 
-The claims themselves are made by `wdsr_lib.claims` under the rules of `wdsr_lib.verdicts`. Each notebook
+The claims themselves are made by `wdsr_lib.study.claims` under the rules of `wdsr_lib.study.verdicts`. Each notebook
 writes its claims to `results/claims/<artefact>.json` (one entry per claim and profile: claim, paper, ours,
 protocol, data, verdict, n_seeds, mean_db, ci_low_db, ci_high_db, converged, noise_db, test, margin_db);
 `write_report` assembles the entries of one profile into `results/reports/<profile>.md`, so the quick and the
@@ -15,11 +15,11 @@ from typing import Any, Optional, Sequence
 
 import pandas as pd
 
-from .atomic import atomic_write_text, file_lock
-from .claims import PROTOCOL_DIV2K, Claim
-from .frames import gate_noise
-from .profiles import Profile, get_profile
-from .verdicts import INCONCLUSIVE, NOT_CONVERGED, NOT_REPRODUCED, REPRODUCED, RULES, interval
+from wdsr_lib.core.atomic import atomic_write_text, file_lock
+from wdsr_lib.study.claims import PROTOCOL_DIV2K, Claim
+from wdsr_lib.study.frames import gate_noise
+from wdsr_lib.study.profiles import Profile, get_profile
+from wdsr_lib.study.verdicts import INCONCLUSIVE, NOT_CONVERGED, NOT_REPRODUCED, REPRODUCED, RULES, interval
 
 ARTEFACT_ORDER = ("table1", "fig3", "fig4", "edsr_comparison", "ablations")
 ARTEFACT_TITLES = {"table1": "WDSR Table 1: wide activation at equal parameter budgets",
@@ -111,7 +111,7 @@ def apply_holm(results_dir: str | os.PathLike, profile: str) -> list[dict]:
     """Holm's family-wise correction (`verdicts.holm`, alpha 0.05) over the profile's claims that carry a
     p-value, written into every entry of `results/claims/*.json` as `p_holm` and `verdict_holm`: a decided verdict
     stands only when its adjusted p is below 0.05, else it reads "inconclusive (Holm)"."""
-    from .verdicts import LEVEL, holm
+    from wdsr_lib.study.verdicts import LEVEL, holm
 
     with file_lock(claims_lock(results_dir)):  # a read-modify-write of every claims file
         entries = read_claims(results_dir, profile)

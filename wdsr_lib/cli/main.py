@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
-from .config import MODEL_NAMES, NORMS, ModelConfig, RunConfig
+from wdsr_lib.core.config import MODEL_NAMES, NORMS, ModelConfig, RunConfig
 
 
 def _finite(value: str) -> float:
@@ -63,7 +63,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The RunConfig of a `wdsr train` command line: the profile's settings plus the given overrides."""
-    from .profiles import get_profile
+    from wdsr_lib.study.profiles import get_profile
 
     profile = get_profile(args.profile)
     if args.iterations is not None and args.iterations <= 0:  # name the flag, not TrainConfig's field
@@ -82,7 +82,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def train_command(cfg: RunConfig, profile: str, results_dir: Optional[str] = None) -> str:
     """The `wdsr train` command line that rebuilds `cfg` (inverse of `config_from_args`)."""
-    from .profiles import get_profile
+    from wdsr_lib.study.profiles import get_profile
 
     base = get_profile(profile).run(cfg.model, cfg.train.seed, iterations=cfg.train.iterations)
     words = ["wdsr", "train", "--profile", profile, "--model", cfg.model.name, "--scale", str(cfg.model.scale)]
@@ -105,7 +105,7 @@ def train_command(cfg: RunConfig, profile: str, results_dir: Optional[str] = Non
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .report_models import format_table, model_table
+    from wdsr_lib.models.table import format_table, model_table
 
     rows = [r for s in args.scales for r in model_table(s)]
     print(json.dumps(rows, indent=2) if args.json else format_table(rows))
@@ -113,8 +113,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .engine.device import close_distributed
-    from .store import load_or_train
+    from wdsr_lib.engine.device import close_distributed
+    from wdsr_lib.store.runs import load_or_train
 
     cfg = config_from_args(args)
     try:
@@ -134,7 +134,7 @@ def _load_model(args: argparse.Namespace):
     """(model, scale) from `--run` (a store directory or name) or `--weights FILE` (alias `--checkpoint`)."""
     import torch
 
-    from .store import check_weights, load_record, runs_dir
+    from wdsr_lib.store.runs import check_weights, load_record, runs_dir
 
     if args.weights:
         return _load_weights_file(args)
@@ -180,7 +180,7 @@ def _load_weights_file(args: argparse.Namespace):
     The architecture is inferred from the tensors (`models.load_pretrained`); `--model`, `--scale` and the size
     flags, when given, must agree with them, and `--res-scale` (not stored in weights) overrides the preset's.
     """
-    from .models import load_pretrained
+    from wdsr_lib.models import load_pretrained
 
     given = {name: getattr(args, name) for _, name, _ in _MODEL_FLAGS if getattr(args, name, None) is not None}
     given.update({k: getattr(args, k) for k in ("norm", "low_rank_relu", "mean_shift")
@@ -206,16 +206,16 @@ def _check_weights(model, state: dict, weights: Path, cfg: RunConfig) -> None:
 def _cmd_eval(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .data import load_pairs
-    from .cli_flags import memory_hint
-    from .data.sources import BENCHMARKS, check_benchmark
-    from .engine.evaluate import bicubic_baseline, evaluate_pairs
+    from wdsr_lib.data import load_pairs
+    from wdsr_lib.cli.flags import memory_hint
+    from wdsr_lib.data.sources import BENCHMARKS, check_benchmark
+    from wdsr_lib.engine.evaluate import bicubic_baseline, evaluate_pairs
 
     model, scale = _load_model(args)
     if args.data in ("sample", "div2k"):
         if args.data == "div2k":  # a mean labelled DIV2K must be over all of 0801-0900 (wdsr_lib/data/div2k.py)
-            from .data.div2k import check_div2k
-            from .data.sources import default_root
+            from wdsr_lib.data.div2k import check_div2k
+            from wdsr_lib.data.sources import default_root
 
             check_div2k(default_root(args.data_root), [scale], "`wdsr eval --data div2k`", splits=("valid",))
         pairs = load_pairs(args.data, scale, "val", root=args.data_root)
@@ -241,12 +241,12 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     import torch
     from PIL import Image
 
-    from .data.decode import read_rgb
-    from .engine.evaluate import sr_forward
-    from .metrics import quantize
+    from wdsr_lib.data.decode import read_rgb
+    from wdsr_lib.engine.evaluate import sr_forward
+    from wdsr_lib.engine.metrics import quantize
 
-    from .atomic import atomic_file, refuse_overwriting_inputs
-    from .cli_flags import lossy_format, memory_hint, output_format, run_weights
+    from wdsr_lib.core.atomic import atomic_file, refuse_overwriting_inputs
+    from wdsr_lib.cli.flags import lossy_format, memory_hint, output_format, run_weights
 
     output = Path(args.output)
     image_format = output_format(output)  # checked before the model runs, not after
@@ -274,8 +274,8 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    from .data import download_div2k
-    from .data.sources import default_root
+    from wdsr_lib.data import download_div2k
+    from wdsr_lib.data.sources import default_root
 
     root = default_root(args.root)
     download_div2k(root, scales=tuple(args.scales))
@@ -296,12 +296,12 @@ def _executor_options(args: argparse.Namespace) -> dict:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from .profiles import get_profile
+    from wdsr_lib.study.profiles import get_profile
 
     executor_options = _executor_options(args)
-    if args.list_runs:  # the run graph (wdsr_lib/rungraph.py): a `wdsr rebuild` / `wdsr train` line per step
-        from .plans import all_runs
-        from .rungraph import build
+    if args.list_runs:  # the run graph (wdsr_lib/study/rungraph.py): a `wdsr rebuild` / `wdsr train` line per step
+        from wdsr_lib.study.plans import all_runs
+        from wdsr_lib.study.rungraph import build
 
         graph = build(all_runs(args.profile), args.results_dir, args.profile, estimate=args.format == "jsonl")
         for step in graph:
@@ -309,7 +309,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         return 0
     elif args.format != "text":
         raise ValueError("--format applies only with --list-runs.")
-    from .pipeline import reproduce
+    from wdsr_lib.study.pipeline import reproduce
 
     get_profile(args.profile)
     if args.jobs < 1:
@@ -402,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slurm-folder", default=None, metavar="DIR",
                    help="with --executor slurm: submitit's logs (default <results-dir>/slurm)")
     p.set_defaults(func=_cmd_reproduce, parser=p)
-    from .verify import add_commands  # wdsr verify, wdsr rebuild (wdsr_lib/verify.py)
+    from wdsr_lib.study.verify import add_commands  # wdsr verify, wdsr rebuild (wdsr_lib/study/verify.py)
 
     add_commands(sub, common)
     return parser
@@ -413,7 +413,7 @@ def _one_line(text: str) -> str:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    from .cli_flags import given_flags, interrupted_message, reject_inapplicable
+    from wdsr_lib.cli.flags import given_flags, interrupted_message, reject_inapplicable
 
     argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
     args = build_parser().parse_args(argv)

@@ -21,8 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Optional
 
-from . import env
-from .config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from wdsr_lib.core import env
+from wdsr_lib.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 
 
 @dataclass(frozen=True)

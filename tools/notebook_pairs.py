@@ -2,7 +2,7 @@
 
 papermill (`wdsr reproduce`) and nbval execute the `.ipynb`; people edit and review the `.py` (readable diffs, can
 be linted or run as a script). After editing a `.py`, re-sync its `.ipynb` with `make notebooks`
-(`python -m wdsr_lib.notebook_pairs`): jupytext's `--update` rewrites the inputs and keeps the notebook metadata
+(`python tools/notebook_pairs.py`): jupytext's `--update` rewrites the inputs and keeps the notebook metadata
 and the cell ids of unchanged cells, then every output is stripped so the committed `.ipynb` stays clean. In
 JupyterLab (`make lab`) jupytext's contents manager opens either file as the pair and saves both; the folder's
 `jupytext.toml` declares the pairing. `tests/test_notebooks.py` fails when a pair is out of sync.
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-from .pipeline import NOTEBOOKS_DIR
+from wdsr_lib.study.pipeline import NOTEBOOKS_DIR
 
 
 def cell_inputs(nb) -> list[tuple[str, str, list]]:
@@ -75,7 +75,7 @@ def sync(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """`python -m wdsr_lib.notebook_pairs [--check] [folder]`: sync the pairs, or only report (exit 1) drift."""
+    """`python tools/notebook_pairs.py [--check] [folder]`: sync the pairs, or only report (exit 1) drift."""
     args = list(sys.argv[1:] if argv is None else argv)
     check = "--check" in args
     rest = [a for a in args if a != "--check"]
