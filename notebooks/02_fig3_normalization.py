@@ -30,7 +30,7 @@ seeds = None  # None: the profile's seeds
 # Relative `results_dir` / `figures_dir` resolve against the project root (`$WDSR_ROOT`, else the folder holding this project's `pyproject.toml`), so JupyterLab, papermill and nbval use the same store. Environment overrides for `pytest --nbval-lax` (`WDSR_PROFILE`, `WDSR_RESULTS_DIR`, `WDSR_FIGURES_DIR`); the papermill pipeline does not set them, so its parameters win.
 
 # %%
-from wdsr_lib.study import claims as judge
+from wdsr_lib.study import claims
 from wdsr_lib.study import frames, notebook_env, plans, report
 from wdsr_lib.viz import plots
 
@@ -74,9 +74,9 @@ plots.save_figure(fig, figures_dir, "fig3_normalization")
 # %%
 noise = frames.measure_noise(profile, results_dir)
 images = frames.image_frame(plan, results_dir)  # the final model on every test image: seeds x images
-claims = judge.fig3_claims(final, history, data, noise, images=images)
-report.write_claims(results_dir, "fig3", claims, profile)
-report.verdict_table(claims)
+judged = claims.fig3_claims(final, history, data, noise, images=images)
+report.write_claims(results_dir, "fig3", judged, profile)
+report.verdict_table(judged)
 
 # %% [markdown]
 # ## Verdict
@@ -84,4 +84,4 @@ report.verdict_table(claims)
 # Computed by `wdsr_lib.study.report` from the curves above (sample photos: directions only).
 
 # %%
-print(report.format_verdicts(claims))
+print(report.format_verdicts(judged))

@@ -30,7 +30,7 @@ seeds = None  # None: the profile's seeds
 # Relative `results_dir` / `figures_dir` resolve against the project root (`$WDSR_ROOT`, else the folder holding this project's `pyproject.toml`), so JupyterLab, papermill and nbval use the same store. Environment overrides for `pytest --nbval-lax` (`WDSR_PROFILE`, `WDSR_RESULTS_DIR`, `WDSR_FIGURES_DIR`); the papermill pipeline does not set them, so its parameters win.
 
 # %%
-from wdsr_lib.study import claims as judge
+from wdsr_lib.study import claims
 from wdsr_lib.study import frames, notebook_env, plans, report
 from wdsr_lib.viz import plots
 
@@ -56,9 +56,10 @@ plan = frames.available(plan, results_dir)  # all of it, or with --store-only wh
 # Cost of the baselines: parameters, multiply-adds for a 1280x720 output, and CPU latency measured here (median of a few fp32 forwards with the normalisation folded), beside the README's numbers.
 
 # %%
+from wdsr_lib.core import paper
 from wdsr_lib.engine import latency
 
-costs = latency.cost_frame(plans.select(plan, study="baseline"), latency.latency_lr_hw(profile), paper=plans.PAPER_BASELINES)
+costs = latency.cost_frame(plans.select(plan, study="baseline"), latency.latency_lr_hw(profile), paper=paper.BASELINES)
 final = frames.final_frame(plan, results_dir)
 history = frames.history_frame(plan, results_dir)
 baselines = report.baseline_frame(final, costs)
@@ -106,9 +107,9 @@ qualitative.profile_figure(profile, results_dir, figures_dir)
 noise = frames.measure_noise(profile, results_dir)
 everything = frames.final_frame(plans.every_plan(profile), results_dir)
 images = frames.image_frame(plan, results_dir)  # the final model on every test image: seeds x images
-claims = judge.edsr_comparison_claims(final, history, data, noise, images=images) + [judge.bicubic_claim(everything, data)]
-report.write_claims(results_dir, "edsr_comparison", claims, profile)
-report.verdict_table(claims)
+judged = claims.edsr_comparison_claims(final, history, data, noise, images=images) + [claims.bicubic_claim(everything, data)]
+report.write_claims(results_dir, "edsr_comparison", judged, profile)
+report.verdict_table(judged)
 
 # %% [markdown]
 # ## Verdict
@@ -116,4 +117,4 @@ report.verdict_table(claims)
 # Computed by `wdsr_lib.study.report` (sample photos: directions only; latency depends on this machine).
 
 # %%
-print(report.format_verdicts(claims))
+print(report.format_verdicts(judged))

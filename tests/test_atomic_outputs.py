@@ -1,12 +1,13 @@
 """Executed notebooks replace the last good copy only on success; claims files are read-modified-written under a
-lock (issue 26, wdsr_lib/study/pipeline.py `_run_notebooks`, wdsr_lib/study/report.py `write_claims`)."""
+lock (issue 26, wdsr_lib/cli/pipeline.py `_run_notebooks`, wdsr_lib/study/report.py `write_claims`)."""
 import json
 import threading
 import time
 
 import pytest
 
-from wdsr_lib.study import pipeline, report
+from wdsr_lib.study import report
+from wdsr_lib.cli import pipeline
 from wdsr_lib.core.atomic import file_lock
 from wdsr_lib.study.profiles import get_profile
 

@@ -37,7 +37,7 @@ from conftest_data import random_rgb, write_div2k, write_png, write_png16  # noq
 from wdsr_lib.cli import main as cli  # noqa: E402
 from wdsr_lib.data import PatchSampler, imresize, load_pairs  # noqa: E402
 from wdsr_lib.engine import checkpoint as ck  # noqa: E402
-from wdsr_lib.models import build_model  # noqa: E402
+from wdsr_lib.models import build, build_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "bad_inputs.md"
@@ -147,7 +147,7 @@ def stored_run(tmp: Path, model: dict = TINY_A, *, weights: bool = True, scale: 
         ("complete", "iteration", "psnr", "psnr_y", "ssim_y", "bicubic_psnr", "params", "macs_per_lr_pixel"), 1)))
     (run / "history.csv").write_text("iteration,train_loss,val_psnr,lr,seconds\n2,0.1,20.0,0.001,0.1\n")
     if weights:
-        torch.save(m.build().state_dict(), run / "model.pt")
+        torch.save(build(m).state_dict(), run / "model.pt")
     (run / "DONE").write_text("done\n")
     return run
 

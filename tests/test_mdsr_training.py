@@ -16,6 +16,7 @@ from wdsr_lib.data import PatchSampler, load_pairs
 from wdsr_lib.data.patches import MultiScaleSampler
 from wdsr_lib.engine.device import DistInfo
 from wdsr_lib.engine.train import multi_scale_sampler, seed_everything, train
+from wdsr_lib.models import build
 
 from conftest import tiny_config
 
@@ -88,7 +89,7 @@ def test_every_drawn_scale_trains_its_branch_and_the_shared_body(tmp_path):
     drawn = {MultiScaleSampler(samplers(), 0).scale_at(step) for step in range(6)}
     train(cfg, tmp_path / "run", progress=False)
     seed_everything(cfg.train.seed)
-    init = cfg.model.build().state_dict()  # what train() starts from
+    init = build(cfg.model).state_dict()  # what train() starts from
     final = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
     changed = lambda prefix: any(not torch.equal(init[k], final[k]) for k in init if k.startswith(prefix))  # noqa
     assert changed("body.") and changed("head.")

@@ -6,7 +6,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from wdsr_lib.study import notebook_env, pipeline, plans
+from wdsr_lib.study import notebook_env, plans
+from wdsr_lib.cli import pipeline
 
 OVERRIDES = ("WDSR_PROFILE", "WDSR_RESULTS_DIR", "WDSR_FIGURES_DIR", "WDSR_RESULTS", "WDSR_ROOT")
 

@@ -7,7 +7,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest_data import write_div2k  # noqa: E402
 
-from wdsr_lib.study import pipeline  # noqa: E402
+from wdsr_lib.cli import pipeline# noqa: E402
 from wdsr_lib.data.errors import DataError  # noqa: E402
 from wdsr_lib.study.profiles import get_profile  # noqa: E402
 

@@ -1,9 +1,11 @@
 """`--store-only` (`WDSR_STORE_ONLY=1`): the notebooks train nothing and work on the runs the store holds."""
 from conftest import tiny_config
 
-from wdsr_lib.study import frames, pipeline
+from wdsr_lib.study import frames
+from wdsr_lib.cli import pipeline
 from wdsr_lib.study.plans import PLANS, Plan, PlannedRun
-from wdsr_lib.store.runs import is_done, load_or_train
+from wdsr_lib.store.runs import is_done
+from wdsr_lib.store.training import load_or_train
 
 
 def _plan():

@@ -10,6 +10,7 @@ import torch
 from conftest import tiny_config
 from wdsr_lib.cli import main as cli
 from wdsr_lib.store import runs as store
+from wdsr_lib.store.training import load_or_train
 from wdsr_lib.study.verify import compare_records, rebuild_run, select_runs, verify_runs
 
 
@@ -18,10 +19,10 @@ def smoke_store(tmp_path_factory):
     """Two finished tiny runs: an x2 WDSR-A and an x4 started from it (init_from), with their weights."""
     root = tmp_path_factory.mktemp("store")
     x2 = tiny_config(iterations=4)
-    store.load_or_train(x2, root, progress=False)
+    load_or_train(x2, root, progress=False)
     x4 = replace(tiny_config(iterations=4, scale=4), train=replace(tiny_config().train, iterations=4,
                                                                    init_from=x2.run_name()))
-    store.load_or_train(x4, root, progress=False)
+    load_or_train(x4, root, progress=False)
     return root, x2.run_name(), x4.run_name()
 
 
@@ -288,7 +289,7 @@ def test_a_swapped_record_fails_naming_the_folder(copy):
 
 def test_swapped_or_empty_weights_are_damaged(copy, tmp_path, capsys):
     root, x2, _ = copy
-    other = store.load_or_train(tiny_config(iterations=4, seed=1), root, progress=False)  # same shapes, seed 1
+    other = load_or_train(tiny_config(iterations=4, seed=1), root, progress=False)  # same shapes, seed 1
     assert (other.run_dir / store.WEIGHTS_DIGEST).exists()
     run = root / "runs" / x2
     store.write_weights_digest(run)  # (the module fixture's runs predate nothing; make the digest explicit)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-from wdsr_lib.study.pipeline import NOTEBOOKS_DIR
+from wdsr_lib.cli.pipeline import NOTEBOOKS_DIR
 
 
 def cell_inputs(nb) -> list[tuple[str, str, list]]:

@@ -1,4 +1,8 @@
-"""Which `wdsr` flags a command line gave, and the ones that cannot apply there (rejected, never ignored).
+"""The run flags of `wdsr train` / `eval` / `upscale` and their RunConfig; which flags a command line gave, and the
+ones that cannot apply there (rejected, never ignored).
+
+The model flags are made from the model registry (`wdsr_lib.core.registry.HYPERPARAMETERS`: one flag per
+hyperparameter, its type and help from there), so a new model's setting is a flag without an edit here.
 
 `wdsr eval` / `wdsr upscale` share the run flags of `wdsr train` so that `--weights FILE` can name an
 architecture, but a trained model is used as it is: a training flag (`--lr`, `--seed`, ...) changes nothing
@@ -13,19 +17,95 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional, Sequence
 
+from wdsr_lib.core.config import LOSSES, PRECISIONS, SCALES, ModelConfig, RunConfig
+from wdsr_lib.core.registry import HYPERPARAMETERS, model_names
+from wdsr_lib.store.runs import find_run, run_dir_for
+from wdsr_lib.study.commands import TRAIN_FLAGS, flag
+from wdsr_lib.study.profiles import PROFILES, get_profile
+
 _UNSET = object()
 
-TRAINING_ONLY = ("profile", "seed", "iterations", "lr", "loss", "precision", "init_from", "eval_self_ensemble",
-                 "workers")
-MODEL_FLAGS = ("model", "scale", "n_resblocks", "n_feats", "res_scale", "block_feats", "expansion", "low_rank",
-               "norm", "low_rank_relu", "mean_shift")
+TRAINING_ONLY = ("profile", "seed", "iterations", *TRAIN_FLAGS, "workers")
+MODEL_FLAGS = ("model", "scale", *HYPERPARAMETERS)
 
 
-def flag(dest: str) -> str:
-    return "--" + dest.replace("_", "-")
+def _finite(value: str) -> float:
+    """argparse type for float flags: `float` accepts 'nan' and 'inf', which no setting can use."""
+    number = float(value)
+    if number != number or number in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {value!r}")
+    return number
+
+
+def _bool_flag(value: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def profile_name(value: str) -> str:
+    """argparse type of `--profile`: a name of `study.profiles.PROFILES`, else one sentence listing them."""
+    if value not in PROFILES:
+        raise argparse.ArgumentTypeError(f"unknown profile {value!r}; choose one of {', '.join(PROFILES)}")
+    return value
+
+
+def _model_flag(p: argparse.ArgumentParser, h) -> None:
+    """The flag of one registry hyperparameter; absent, the model's paper default applies."""
+    help_text = f"{h.help} (default: the model's)"
+    if h.kind is bool:
+        p.add_argument(h.flag, type=_bool_flag, default=None, metavar="BOOL", help=help_text)
+    elif h.choices:
+        p.add_argument(h.flag, choices=h.choices, default=None, help=help_text)
+    else:
+        p.add_argument(h.flag, type=_finite if h.kind is float else h.kind, default=None, help=help_text)
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", type=profile_name, default="quick",
+                   help=f"{' | '.join(PROFILES)} (default: quick)")
+    p.add_argument("--model", default="wdsr_a", choices=model_names())
+    p.add_argument("--scale", type=int, default=2, choices=list(SCALES))
+    for h in HYPERPARAMETERS.values():
+        _model_flag(p, h)
+    p.add_argument("--seed", type=int, default=None, help="default: the profile's first seed")
+    p.add_argument("--iterations", type=int, default=None, help="default: the profile's")
+    p.add_argument("--lr", type=_finite, default=None, help="default: 1e-3 with weight norm, 1e-4 without")
+    p.add_argument("--loss", choices=list(LOSSES), default=None)
+    p.add_argument("--precision", choices=list(PRECISIONS), default=None,
+                   help="default fp32 (the papers'); bf16/fp16 autocast only on request")
+    p.add_argument("--init-from", default=None, help="name of a finished run in the same store (x4 from x2)")
+    p.add_argument("--eval-self-ensemble", type=_bool_flag, default=None, metavar="BOOL")
+    p.add_argument("--data-root", default=None, help="DIV2K / benchmark root (default $WDSR_DATA or ./data)")
+    p.add_argument("--workers", type=int, default=None, help="DataLoader worker processes")
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The RunConfig of a `wdsr train` command line: the profile's settings plus the given overrides."""
+    profile = get_profile(args.profile)
+    if args.iterations is not None and args.iterations <= 0:  # name the flag, not TrainConfig's field
+        raise ValueError(f"--iterations must be a positive number; got {args.iterations}.")
+    if args.workers is not None and args.workers < 0:
+        raise ValueError(f"--workers must be 0 or more; got {args.workers}.")
+    model = ModelConfig(name=args.model, scale=args.scale, **{name: getattr(args, name) for name in HYPERPARAMETERS})
+    train = {k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k) is not None}
+    cfg = profile.run(model, args.seed, iterations=args.iterations, **train)
+    data = {k: v for k, v in (("root", args.data_root), ("workers", args.workers)) if v is not None}
+    return replace(cfg, data=replace(cfg.data, **data)) if data else cfg
+
+
+
+
+def model_flags_given(args: argparse.Namespace) -> dict:
+    """{hyperparameter: value} of the model flags given (for `--weights FILE`, which reads the rest from it)."""
+    return {name: getattr(args, name) for name in HYPERPARAMETERS if getattr(args, name, None) is not None}
 
 
 def given_flags(args: argparse.Namespace, argv: Sequence[str]) -> set[str]:
@@ -66,7 +146,7 @@ def reject_inapplicable(args: argparse.Namespace, given: set[str]) -> None:
         if "tile_overlap" in given and getattr(args, "tile", None) is None:
             raise _refuse(["tile_overlap"], "without --tile (an untiled image needs no overlap)")
         if "data_root" in given:
-            from wdsr_lib.data.sources import BENCHMARKS
+            from wdsr_lib.data.sources import BENCHMARKS  # startup: the data package loads torch
 
             if cmd == "upscale":
                 raise _refuse(["data_root"], "to `wdsr upscale`, which reads only its input image")
@@ -74,8 +154,6 @@ def reject_inapplicable(args: argparse.Namespace, given: set[str]) -> None:
                 raise _refuse(["data_root"], f"with --data {args.data} (only div2k and the benchmark names "
                                              f"{', '.join(BENCHMARKS)} are looked up under it)")
     elif cmd == "train" and "data_root" in given:
-        from wdsr_lib.study.profiles import get_profile
-
         profile = get_profile(args.profile)
         if profile.data.source == "sample":
             raise _refuse(["data_root"], f"to profile {profile.name!r}, which trains on the bundled sample photos "
@@ -91,9 +169,6 @@ def interrupted_message(args: argparse.Namespace) -> str:
     cmd = args.command
     if cmd == "train":
         try:
-            from wdsr_lib.cli.main import config_from_args
-            from wdsr_lib.store.runs import run_dir_for
-
             run_dir = run_dir_for(config_from_args(args), args.results_dir)
         except Exception:  # the command line itself was bad: nothing started
             return "interrupted; nothing was trained."
@@ -111,10 +186,7 @@ def interrupted_message(args: argparse.Namespace) -> str:
 
 def run_weights(args: argparse.Namespace) -> Path:
     """The model.pt that `--run` names (a run directory, or a run name in --results-dir)."""
-    from wdsr_lib.store.runs import runs_dir
-
-    run_dir = Path(args.run) if Path(args.run).is_dir() else runs_dir(args.results_dir) / args.run
-    return run_dir / "model.pt"
+    return find_run(args.run, args.results_dir, must_exist=False) / "model.pt"
 
 
 _LOSSY = {"JPEG": "JPEG compression (saved at quality 95)", "GIF": "GIF's 256-colour palette",
@@ -135,8 +207,6 @@ def output_format(output: Path) -> str:
 def lossy_format(output: Path, image_format: str) -> None:
     """Warn (one line) when the output format changes the model's pixels: not silently."""
     if image_format in _LOSSY:
-        import warnings
-
         warnings.warn(f"{output}: {_LOSSY[image_format]} changes the result; end the name in .png for the "
                       "exact pixels.", stacklevel=2)
 

@@ -8,104 +8,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import warnings
-from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
-from wdsr_lib.core.config import MODEL_NAMES, NORMS, ModelConfig, RunConfig
-
-
-def _finite(value: str) -> float:
-    """argparse type for float flags: `float` accepts 'nan' and 'inf', which no setting can use."""
-    number = float(value)
-    if number != number or number in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {value!r}")
-    return number
-
-
-# Model flags: (flag, ModelConfig field, type). Absent flags keep the builder's paper default.
-_MODEL_FLAGS = (("--n-resblocks", "n_resblocks", int), ("--n-feats", "n_feats", int),
-                ("--res-scale", "res_scale", _finite), ("--block-feats", "block_feats", int),
-                ("--expansion", "expansion", _finite), ("--low-rank", "low_rank", _finite))
-
-
-def _bool_flag(value: str) -> bool:
-    if value.lower() in ("1", "true", "yes", "on"):
-        return True
-    if value.lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
-
-
-def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", default="quick", help="smoke | quick | cpu | paper (default: quick)")
-    p.add_argument("--model", default="wdsr_a", choices=MODEL_NAMES)
-    p.add_argument("--scale", type=int, default=2, choices=[2, 3, 4])
-    for flag, _, typ in _MODEL_FLAGS:
-        p.add_argument(flag, type=typ, default=None)
-    p.add_argument("--norm", choices=NORMS, default=None)
-    p.add_argument("--low-rank-relu", type=_bool_flag, default=None, metavar="BOOL")
-    p.add_argument("--mean-shift", type=_bool_flag, default=None, metavar="BOOL")
-    p.add_argument("--seed", type=int, default=None, help="default: the profile's first seed")
-    p.add_argument("--iterations", type=int, default=None, help="default: the profile's")
-    p.add_argument("--lr", type=_finite, default=None, help="default: 1e-3 with weight norm, 1e-4 without")
-    p.add_argument("--loss", choices=["l1", "l2"], default=None)
-    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
-                   help="default fp32 (the papers'); bf16/fp16 autocast only on request")
-    p.add_argument("--init-from", default=None, help="name of a finished run in the same store (x4 from x2)")
-    p.add_argument("--eval-self-ensemble", type=_bool_flag, default=None, metavar="BOOL")
-    p.add_argument("--data-root", default=None, help="DIV2K / benchmark root (default $WDSR_DATA or ./data)")
-    p.add_argument("--workers", type=int, default=None, help="DataLoader worker processes")
-
-
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """The RunConfig of a `wdsr train` command line: the profile's settings plus the given overrides."""
-    from wdsr_lib.study.profiles import get_profile
-
-    profile = get_profile(args.profile)
-    if args.iterations is not None and args.iterations <= 0:  # name the flag, not TrainConfig's field
-        raise ValueError(f"--iterations must be a positive number; got {args.iterations}.")
-    if args.workers is not None and args.workers < 0:
-        raise ValueError(f"--workers must be 0 or more; got {args.workers}.")
-    model = ModelConfig(name=args.model, scale=args.scale, norm=args.norm, low_rank_relu=args.low_rank_relu,
-                        mean_shift=args.mean_shift,
-                        **{name: getattr(args, name) for _, name, _ in _MODEL_FLAGS})
-    train = {k: getattr(args, k) for k in ("lr", "loss", "precision", "init_from", "eval_self_ensemble")
-             if getattr(args, k) is not None}
-    cfg = profile.run(model, args.seed, iterations=args.iterations, **train)
-    data = {k: v for k, v in (("root", args.data_root), ("workers", args.workers)) if v is not None}
-    return replace(cfg, data=replace(cfg.data, **data)) if data else cfg
-
-
-def train_command(cfg: RunConfig, profile: str, results_dir: Optional[str] = None) -> str:
-    """The `wdsr train` command line that rebuilds `cfg` (inverse of `config_from_args`)."""
-    from wdsr_lib.study.profiles import get_profile
-
-    base = get_profile(profile).run(cfg.model, cfg.train.seed, iterations=cfg.train.iterations)
-    words = ["wdsr", "train", "--profile", profile, "--model", cfg.model.name, "--scale", str(cfg.model.scale)]
-    for flag, name, _ in _MODEL_FLAGS:
-        if getattr(cfg.model, name) is not None:
-            words += [flag, str(getattr(cfg.model, name))]
-    for flag, name in (("--norm", "norm"), ("--low-rank-relu", "low_rank_relu"), ("--mean-shift", "mean_shift")):
-        if getattr(cfg.model, name) is not None:
-            words += [flag, str(getattr(cfg.model, name)).lower()]
-    words += ["--seed", str(cfg.train.seed), "--iterations", str(cfg.train.iterations)]
-    for f in ("lr", "loss", "precision", "init_from", "eval_self_ensemble"):
-        value = getattr(cfg.train, f)
-        if value != getattr(base.train, f):
-            words += ["--" + f.replace("_", "-"), str(value).lower() if isinstance(value, bool) else str(value)]
-    if results_dir:
-        words += ["--results-dir", str(results_dir)]
-    if cfg.data != base.data:
-        raise ValueError(f"{cfg.short_name()}: its data settings are not the {profile} profile's.")
-    return shlex.join(words)
+from wdsr_lib.cli.flags import (add_run_arguments, config_from_args, given_flags, interrupted_message,
+                                model_flags_given, profile_name, reject_inapplicable)
+from wdsr_lib.core.config import RunConfig
+from wdsr_lib.store.runs import find_run
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from wdsr_lib.models.table import format_table, model_table
+    from wdsr_lib.models.table import format_table, model_table  # startup: torch only for the commands using it
 
     rows = [r for s in args.scales for r in model_table(s)]
     print(json.dumps(rows, indent=2) if args.json else format_table(rows))
@@ -113,8 +28,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from wdsr_lib.engine.device import close_distributed
-    from wdsr_lib.store.runs import load_or_train
+    from wdsr_lib.engine.device import close_distributed  # startup: torch only for the commands using it
+    from wdsr_lib.store.training import load_or_train
 
     cfg = config_from_args(args)
     try:
@@ -132,19 +47,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _load_model(args: argparse.Namespace):
     """(model, scale) from `--run` (a store directory or name) or `--weights FILE` (alias `--checkpoint`)."""
-    import torch
+    import torch  # startup: torch only for the commands using it
 
-    from wdsr_lib.store.runs import check_weights, load_record, runs_dir
+    from wdsr_lib.models import build
+    from wdsr_lib.store.runs import check_weights, load_record
 
     if args.weights:
         return _load_weights_file(args)
     if args.run:
-        run_dir = Path(args.run)
-        if not run_dir.is_dir():
-            run_dir = runs_dir(args.results_dir) / args.run
-        if not (run_dir / "config.json").exists():
-            raise FileNotFoundError(f"no run at {args.run} (looked for {run_dir}/config.json); give a run folder, "
-                                    "or the name of a run in --results-dir (`ls <results-dir>/runs` lists them).")
+        run_dir = find_run(args.run, args.results_dir)
         if not (run_dir / "DONE").exists():
             resumable = any((run_dir / "checkpoints").glob("ckpt-*.pt"))
             raise ValueError(f"run {run_dir.name} is unfinished (no DONE marker); run its `wdsr train` command "
@@ -168,7 +79,7 @@ def _load_model(args: argparse.Namespace):
         state = state["model"]  # a training checkpoint holds the weights under "model"
     if not isinstance(state, dict) or not all(hasattr(v, "shape") for v in state.values()):
         raise ValueError(f"{weights} holds a {type(state).__name__}, not a dict of weight tensors (model.pt).")
-    model = cfg.model.build()
+    model = build(cfg.model)
     _check_weights(model, state, weights, cfg)
     model.load_state_dict(state)  # strict: every key and shape must match
     return model.eval(), cfg.model.scale
@@ -180,12 +91,9 @@ def _load_weights_file(args: argparse.Namespace):
     The architecture is inferred from the tensors (`models.load_pretrained`); `--model`, `--scale` and the size
     flags, when given, must agree with them, and `--res-scale` (not stored in weights) overrides the preset's.
     """
-    from wdsr_lib.models import load_pretrained
+    from wdsr_lib.models import load_pretrained  # startup: torch only for the commands using it
 
-    given = {name: getattr(args, name) for _, name, _ in _MODEL_FLAGS if getattr(args, name, None) is not None}
-    given.update({k: getattr(args, k) for k in ("norm", "low_rank_relu", "mean_shift")
-                  if getattr(args, k, None) is not None})
-    model = load_pretrained(args.weights, name=args.model, scale=args.scale, **given)
+    model = load_pretrained(args.weights, name=args.model, scale=args.scale, **model_flags_given(args))
     return model, model.pretrained_config[1]
 
 
@@ -206,17 +114,15 @@ def _check_weights(model, state: dict, weights: Path, cfg: RunConfig) -> None:
 def _cmd_eval(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from wdsr_lib.data import load_pairs
+    from wdsr_lib.data import load_pairs  # startup: torch only for the commands using it
     from wdsr_lib.cli.flags import memory_hint
-    from wdsr_lib.data.sources import BENCHMARKS, check_benchmark
+    from wdsr_lib.data.div2k import check_div2k
+    from wdsr_lib.data.sources import BENCHMARKS, check_benchmark, default_root
     from wdsr_lib.engine.evaluate import bicubic_baseline, evaluate_pairs
 
     model, scale = _load_model(args)
     if args.data in ("sample", "div2k"):
         if args.data == "div2k":  # a mean labelled DIV2K must be over all of 0801-0900 (wdsr_lib/data/div2k.py)
-            from wdsr_lib.data.div2k import check_div2k
-            from wdsr_lib.data.sources import default_root
-
             check_div2k(default_root(args.data_root), [scale], "`wdsr eval --data div2k`", splits=("valid",))
         pairs = load_pairs(args.data, scale, "val", root=args.data_root)
     else:
@@ -238,15 +144,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
     import numpy as np
-    import torch
+    import torch  # startup: torch only for the commands using it
     from PIL import Image
 
+    from wdsr_lib.cli.flags import lossy_format, memory_hint, output_format, run_weights
+    from wdsr_lib.core.atomic import atomic_file, refuse_overwriting_inputs
     from wdsr_lib.data.decode import read_rgb
     from wdsr_lib.engine.evaluate import sr_forward
     from wdsr_lib.engine.metrics import quantize
-
-    from wdsr_lib.core.atomic import atomic_file, refuse_overwriting_inputs
-    from wdsr_lib.cli.flags import lossy_format, memory_hint, output_format, run_weights
 
     output = Path(args.output)
     image_format = output_format(output)  # checked before the model runs, not after
@@ -274,7 +179,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    from wdsr_lib.data import download_div2k
+    from wdsr_lib.data import download_div2k  # startup: the data layer only for the command using it
     from wdsr_lib.data.sources import default_root
 
     root = default_root(args.root)
@@ -296,11 +201,9 @@ def _executor_options(args: argparse.Namespace) -> dict:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from wdsr_lib.study.profiles import get_profile
-
     executor_options = _executor_options(args)
     if args.list_runs:  # the run graph (wdsr_lib/study/rungraph.py): a `wdsr rebuild` / `wdsr train` line per step
-        from wdsr_lib.study.plans import all_runs
+        from wdsr_lib.study.plans import all_runs  # startup: the study only for the command using it
         from wdsr_lib.study.rungraph import build
 
         graph = build(all_runs(args.profile), args.results_dir, args.profile, estimate=args.format == "jsonl")
@@ -309,9 +212,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         return 0
     elif args.format != "text":
         raise ValueError("--format applies only with --list-runs.")
-    from wdsr_lib.study.pipeline import reproduce
+    from wdsr_lib.cli.pipeline import reproduce  # startup: papermill and pandas only for `wdsr reproduce`
 
-    get_profile(args.profile)
     if args.jobs < 1:
         raise ValueError(f"--jobs must be at least 1; got {args.jobs}.")
     result = reproduce(args.profile, results_dir=args.results_dir, figures_dir=args.figures_dir,
@@ -377,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_cmd_download)
 
     p = sub.add_parser("reproduce", parents=[common], help="run the notebooks of a profile (papermill)")
-    p.add_argument("--profile", default="quick")
+    p.add_argument("--profile", type=profile_name, default="quick")
     p.add_argument("--results-dir", default="results")
     p.add_argument("--figures-dir", default="figures")
     p.add_argument("--list-runs", action="store_true", help="print a `wdsr train` command per missing run")
@@ -402,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slurm-folder", default=None, metavar="DIR",
                    help="with --executor slurm: submitit's logs (default <results-dir>/slurm)")
     p.set_defaults(func=_cmd_reproduce, parser=p)
-    from wdsr_lib.study.verify import add_commands  # wdsr verify, wdsr rebuild (wdsr_lib/study/verify.py)
+    from wdsr_lib.study.verify import add_commands  # startup: wdsr verify, wdsr rebuild (wdsr_lib/study/verify.py)
 
     add_commands(sub, common)
     return parser
@@ -413,8 +315,6 @@ def _one_line(text: str) -> str:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    from wdsr_lib.cli.flags import given_flags, interrupted_message, reject_inapplicable
-
     argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
     args = build_parser().parse_args(argv)
     shown = warnings.showwarning

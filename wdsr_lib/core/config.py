@@ -3,7 +3,7 @@
 Defaults are the paper recipe (WDSR Sec. 4, EDSR Sec. 4.2; `docs/recipes.md`): Adam(0.9, 0.999, 1e-8), batch
 16, LR patch 48 (HR 96 at x2), L1 loss, lr 1e-3 with weight norm and 1e-4 without, halved every 2e5
 iterations, fp32 (the papers trained in fp32). Only `wdsr_lib.study.profiles` changes them. This module must not
-import torch, so every layer may use it.
+import torch, so every layer may use it; the models it names are those of `wdsr_lib.core.registry`.
 
 A run's identity (`RunConfig.key`) is the hash of its *canonical* config: every model default filled in, the
 learning rate resolved, paths resolved (or dropped where the source does not read them) and the settings that
@@ -15,11 +15,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
-MODEL_NAMES = ("edsr", "edsr_paper", "wdsr_a", "wdsr_b", "mdsr", "mdsr_paper")
-NORMS = ("weight", "batch", "none")
+from wdsr_lib.core import env
+from wdsr_lib.core.registry import HYPERPARAMETERS, get_spec, model_names
+
 SCALES = (2, 3, 4)  # the upscaling factors of both papers' models
 SOURCES = ("sample", "div2k", "folder", "photos")
 LOSSES = ("l1", "l2")
@@ -31,18 +33,11 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 # 2: whole-image validation with per-image PSNR, precision pinned (no "auto"), canonical run key.
 CODE_VERSION = "2"
 
-# The builders' paper defaults (wdsr_lib.models), torch-free so the run key can fill them in;
-# tests/test_config.py checks this table against the builders' signatures.
-MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
-    "edsr": {"n_resblocks": 16, "n_feats": 64, "res_scale": 1.0, "norm": "none", "mean_shift": True},
-    "edsr_paper": {"n_resblocks": 32, "n_feats": 256, "res_scale": 0.1, "norm": "none", "mean_shift": True},
-    "wdsr_a": {"n_resblocks": 16, "n_feats": 32, "block_feats": 128, "res_scale": 1.0, "norm": "weight"},
-    "wdsr_b": {"n_resblocks": 16, "n_feats": 64, "expansion": 6.0, "low_rank": 0.8, "res_scale": 1.0,
-               "norm": "weight", "low_rank_relu": False},
-    "mdsr": {"n_resblocks": 16, "n_feats": 64, "res_scale": 1.0, "norm": "none", "mean_shift": True},
-    "mdsr_paper": {"n_resblocks": 80, "n_feats": 64, "res_scale": 1.0, "norm": "none", "mean_shift": True},
-}
-_FLOAT_FIELDS = ("res_scale", "expansion", "low_rank")
+# The model fields every run key has spelled out since CODE_VERSION 2, None included (`RunConfig.canonical`). A
+# field added later (a new model's hyperparameter, None by default) enters the key only when it is set, so the
+# keys of every stored run stay as they are (tests/test_registries.py).
+KEYED_MODEL_FIELDS = ("name", "scale", "n_resblocks", "n_feats", "res_scale", "norm", "block_feats", "expansion",
+                      "low_rank", "low_rank_relu", "mean_shift")
 
 
 def paper_lr(norm: str) -> float:
@@ -74,7 +69,9 @@ def _check_positive(owner: str, name: str, value: Any, allow_none: bool = True) 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Which paper model to build; `None` means "the builder's paper default" (WDSR Table 1 / README)."""
+    """Which registered model to build (`wdsr_lib.core.registry.MODELS`); `None` means "the entry's paper default"
+    (WDSR Table 1 / README). One field per hyperparameter of the registry (`HYPERPARAMETERS`); build it with
+    `wdsr_lib.models.build(config)`."""
 
     name: str = "wdsr_a"
     scale: int = 2
@@ -89,13 +86,14 @@ class ModelConfig:
     mean_shift: Optional[bool] = None  # EDSR MeanShift 1x1 convs
 
     def __post_init__(self) -> None:
-        _check_choice("ModelConfig", "name", self.name, MODEL_NAMES)
+        _check_choice("ModelConfig", "name", self.name, model_names())
         check_scale(self.scale)
-        if self.norm is not None:
-            _check_choice("ModelConfig", "norm", self.norm, NORMS)
-        for f in ("n_resblocks", "n_feats", "res_scale", "block_feats", "expansion", "low_rank"):
-            _check_positive("ModelConfig", f, getattr(self, f))
-        accepted = MODEL_DEFAULTS[self.name]
+        for f, h in HYPERPARAMETERS.items():
+            if h.choices and getattr(self, f) is not None:
+                _check_choice("ModelConfig", f, getattr(self, f), h.choices)
+            if h.positive:
+                _check_positive("ModelConfig", f, getattr(self, f))
+        accepted = get_spec(self.name).defaults
         given = [f.name for f in dataclasses.fields(self)
                  if f.name not in ("name", "scale") and getattr(self, f.name) is not None]
         unknown = [f for f in given if f not in accepted]
@@ -105,15 +103,9 @@ class ModelConfig:
 
     def resolved(self) -> "ModelConfig":
         """This config with every default of its builder filled in (floats as floats): the canonical form."""
-        values = {**MODEL_DEFAULTS[self.name], **{k: v for k, v in self.overrides().items()}}
-        values = {k: float(v) if k in _FLOAT_FIELDS else v for k, v in values.items()}
+        values = {**get_spec(self.name).defaults, **{k: v for k, v in self.overrides().items()}}
+        values = {k: float(v) if HYPERPARAMETERS[k].kind is float else v for k, v in values.items()}
         return replace(self, **values)
-
-    def build(self):
-        """The `torch.nn.Module` this config describes (`wdsr_lib.models.build_model`)."""
-        from wdsr_lib.models import build_model
-
-        return build_model(self.name, self.scale, **self.overrides())
 
     def overrides(self) -> dict[str, Any]:
         """Keyword arguments for `build_model` (fields left at None are not passed)."""
@@ -123,11 +115,11 @@ class ModelConfig:
 
     @property
     def resolved_norm(self) -> str:
-        return self.norm if self.norm is not None else MODEL_DEFAULTS[self.name]["norm"]
+        return self.norm if self.norm is not None else get_spec(self.name).defaults["norm"]
 
     @property
     def resolved_blocks(self) -> int:
-        return self.n_resblocks if self.n_resblocks is not None else MODEL_DEFAULTS[self.name]["n_resblocks"]
+        return self.n_resblocks if self.n_resblocks is not None else get_spec(self.name).defaults["n_resblocks"]
 
 
 @dataclass(frozen=True)
@@ -222,10 +214,6 @@ class RunConfig:
         it is, not where it lies: a store moves between machines) and an absolute path for folder; the folder
         fields kept only for the folder source.
         """
-        import os
-
-        from wdsr_lib.core import env
-
         data = dataclasses.asdict(self.data)
         del data["workers"]
         if self.data.source in ("sample", "photos"):
@@ -246,7 +234,9 @@ class RunConfig:
         if not train["compile"]:  # eager runs keep the keys they had before the field existed
             del train["compile"]
         train["lr"] = float(self.lr)
-        return {"model": dataclasses.asdict(self.model.resolved()), "data": data, "train": train}
+        model = {k: v for k, v in dataclasses.asdict(self.model.resolved()).items()
+                 if k in KEYED_MODEL_FIELDS or v is not None}  # a newer field keys only the runs that set it
+        return {"model": model, "data": data, "train": train}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":

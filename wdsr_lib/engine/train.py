@@ -27,7 +27,7 @@ from wdsr_lib.core.config import RunConfig
 from wdsr_lib.data import PatchSampler, load_pairs
 from wdsr_lib.data.patches import MultiScaleSampler
 from wdsr_lib.data.sources import ImagePair
-from wdsr_lib.models import count_macs, count_parameters
+from wdsr_lib.models import build, count_macs, count_parameters
 from wdsr_lib.engine.checkpoint import latest_good, rng_state, save_checkpoint, set_rng_state
 from wdsr_lib.engine.device import DistInfo, autocast_dtype, barrier, init_distributed, pick_device
 from wdsr_lib.engine.evaluate import bicubic_baseline, evaluate_pairs, evaluate_protocols
@@ -101,25 +101,14 @@ def _val_psnr(model: nn.Module, pairs: list[ImagePair], cfg: RunConfig, device: 
     return out
 
 
-def init_weights_from(model: nn.Module, run_dir: Path, cfg: RunConfig) -> str:
-    """Start from another run's final weights (EDSR Sec. 3.2: x3/x4 models start from the x2 model).
-
-    All or nothing (`engine/init_from.py`): every tensor the two scales share is copied, only the scale-specific
-    upsampler starts fresh; a source of another model or size raises ValueError. Returns the log line naming
-    what was transferred and what was not.
-    """
-    from wdsr_lib.store.init_from import apply_transfer, plan_transfer
-
-    transfer = plan_transfer(cfg.model, Path(run_dir))
-    apply_transfer(model, transfer)
-    return transfer.summary()
-
-
 def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
-          stop_after: Optional[int] = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+          stop_after: Optional[int] = None, log: Callable[[str], None] = print,
+          initialise: Optional[Callable[[nn.Module], str]] = None) -> dict[str, Any]:
     """Train `cfg` in `run_dir` (resuming from its newest good checkpoint) and return the summary.
 
     Args:
+        initialise: for a config with `init_from`, what loads the source run's weights into the fresh model and
+            returns the log line (`wdsr_lib.store.init_from.initialiser`: the store knows where that run lies).
         stop_after: stop (after checkpointing) once this iteration is reached, without the final
             evaluation; for tests of interrupted runs. The returned summary then has "complete": False.
     """
@@ -127,13 +116,13 @@ def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
     if cfg.train.threads is not None:
         torch.set_num_threads(cfg.train.threads)  # pinned: fp32 reductions depend on the thread count
     try:
-        return _train(cfg, Path(run_dir), progress=progress, stop_after=stop_after, log=log)
+        return _train(cfg, Path(run_dir), progress=progress, stop_after=stop_after, log=log, initialise=initialise)
     finally:
         torch.set_num_threads(threads)
 
 
 def _train(cfg: RunConfig, run_dir: Path, *, progress: bool, stop_after: Optional[int],
-           log: Callable[[str], None]) -> dict[str, Any]:
+           log: Callable[[str], None], initialise: Optional[Callable[[nn.Module], str]]) -> dict[str, Any]:
     t_start = time.time()
     run_dir, tc = Path(run_dir), cfg.train
     ckpt_dir = run_dir / "checkpoints"
@@ -150,9 +139,12 @@ def _train(cfg: RunConfig, run_dir: Path, *, progress: bool, stop_after: Optiona
                            info.rank, info.world_size)
     sampler = multi_scale_sampler(cfg, sampler, info)  # MDSR only (EDSR Sec. 3.3); others keep `sampler`
     val_pairs = validation_pairs(cfg, d.val_images) if info.is_main else []
-    model = cfg.model.build()
+    model = build(cfg.model)
     if tc.init_from:
-        log(init_weights_from(model, run_dir.parent / tc.init_from, cfg))
+        if initialise is None:
+            raise ValueError(f"{run_dir.name} starts from run {tc.init_from}: train it through the store "
+                             "(`wdsr_lib.store.training.load_or_train`), which loads that run's weights.")
+        log(initialise(model))
     model = model.to(device=device, memory_format=memory_format)
     optimizer = adam(model.parameters(), cfg.lr, tc.adam_betas, tc.adam_eps, device)  # fused kernel (fast.py)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)

@@ -1,50 +1,34 @@
-"""The paper models behind one dict and one builder (docs/design.md, "Models").
+"""The paper models behind one registry and one builder (docs/design.md, "Models").
 
-`build_model(name, scale=2, **overrides)`; names: "edsr" (baseline), "edsr_paper" (32 blocks / 256 features),
-"wdsr_a", "wdsr_b", "mdsr" (baseline, 16 blocks), "mdsr_paper" (80 blocks). Inputs and outputs in [0, 255].
+`build_model(name, scale=2, **overrides)` or `build(model_config)`; the names are those of
+`wdsr_lib.core.registry.MODELS`: "edsr" (baseline), "edsr_paper" (32 blocks / 256 features), "wdsr_a", "wdsr_b",
+"mdsr" (baseline, 16 blocks), "mdsr_paper" (80 blocks). Inputs and outputs in [0, 255].
 """
 from __future__ import annotations
 
-import inspect
-from typing import Callable
+import copy
 
 import torch
 from torch import nn
 
+from wdsr_lib.core.config import ModelConfig, check_scale
+from wdsr_lib.core.registry import HYPERPARAMETERS, NORMS, get_spec
 from wdsr_lib.models.edsr import EDSR, MeanShift, ResBlock, Upsampler, edsr_baseline, edsr_paper
 from wdsr_lib.models.mdsr import MDSR, mdsr, mdsr_paper
-from wdsr_lib.core.config import check_scale
-from wdsr_lib.models.norm import NORMS, ConvBN, WeightNormConv2d, fold_normalization
+from wdsr_lib.models.norm import ConvBN, WeightNormConv2d, fold_normalization
 from wdsr_lib.models.wdsr import WDSR, WideBlockA, WideBlockB, wdsr_a, wdsr_b
 from wdsr_lib.models.pretrained import LAYOUTS, WeightsError, detect_layout, load_pretrained
 from wdsr_lib.models.receptive_field import receptive_field_radius
 
-MODELS: dict[str, Callable[..., nn.Module]] = {
-    "edsr": edsr_baseline,
-    "edsr_paper": edsr_paper,
-    "wdsr_a": wdsr_a,
-    "wdsr_b": wdsr_b,
-    "mdsr": mdsr,
-    "mdsr_paper": mdsr_paper,
-}
-
-# Keyword arguments each model accepts (the signature of the class or builder behind it).
-_ACCEPTS = {
-    "edsr": ("n_resblocks", "n_feats", "res_scale", "norm", "mean_shift"),
-    "edsr_paper": ("n_resblocks", "n_feats", "res_scale", "norm", "mean_shift"),
-    "wdsr_a": tuple(p for p in inspect.signature(wdsr_a).parameters if p != "scale"),
-    "wdsr_b": tuple(p for p in inspect.signature(wdsr_b).parameters if p != "scale"),
-    "mdsr": ("n_resblocks", "n_feats", "res_scale", "norm", "mean_shift", "scales"),
-    "mdsr_paper": ("n_resblocks", "n_feats", "res_scale", "norm", "mean_shift", "scales"),
-}
-_POSITIVE = ("n_resblocks", "n_feats", "block_feats", "expansion", "low_rank", "res_scale")
+_POSITIVE = tuple(name for name, h in HYPERPARAMETERS.items() if h.positive)
 
 
 def build_model(name: str, scale: int = 2, **overrides) -> nn.Module:
     """Build a paper model with the paper's defaults, overridden by keyword.
 
     Args:
-        name: one of `MODELS` ("edsr", "edsr_paper", "wdsr_a", "wdsr_b", "mdsr", "mdsr_paper").
+        name: a name of `wdsr_lib.core.registry.MODELS` ("edsr", "edsr_paper", "wdsr_a", "wdsr_b", "mdsr",
+            "mdsr_paper").
         scale: upscaling factor, 2, 3 or 4 (for MDSR the default scale of `forward`).
         **overrides: `n_resblocks`, `n_feats`, `res_scale`, `norm` ("weight" | "batch" | "none") for all;
             `mean_shift` (EDSR, MDSR), `block_feats` (WDSR-A), `expansion`, `low_rank`, `low_rank_relu`
@@ -53,13 +37,12 @@ def build_model(name: str, scale: int = 2, **overrides) -> nn.Module:
         ValueError: unknown name, unsupported scale, unknown norm, an argument the model does not take, or a
             non-positive size.
     """
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(sorted(MODELS))}.")
+    spec = get_spec(name)  # unknown name: one sentence listing the registered ones
     check_scale(scale)
-    unknown = set(overrides) - set(_ACCEPTS[name])
+    unknown = set(overrides) - set(spec.accepts)
     if unknown:
         raise ValueError(f"model {name!r} does not take {', '.join(sorted(unknown))}; "
-                         f"it takes {', '.join(_ACCEPTS[name])}.")
+                         f"it takes {', '.join(spec.accepts)}.")
     if "norm" in overrides and overrides["norm"] not in NORMS:
         raise ValueError(f"norm must be one of {', '.join(map(repr, NORMS))}; got {overrides['norm']!r}.")
     for key in _POSITIVE:
@@ -68,7 +51,14 @@ def build_model(name: str, scale: int = 2, **overrides) -> nn.Module:
             raise ValueError(f"{key} must be positive; got {value!r}.")
     if name == "wdsr_b" and int(overrides.get("n_feats", 64) * overrides.get("low_rank", 0.8)) < 1:
         raise ValueError("wdsr_b: int(n_feats * low_rank) must be at least 1.")
-    return MODELS[name](scale, **overrides)
+    model = spec.build_function()(scale, **overrides)
+    model.receptive_field_rule = spec.receptive_field  # how much context tiled inference needs (receptive_field.py)
+    return model
+
+
+def build(config: ModelConfig) -> nn.Module:
+    """The `torch.nn.Module` a `ModelConfig` describes (fields left at None take the registry's defaults)."""
+    return build_model(config.name, config.scale, **config.overrides())
 
 
 def call_model(model: nn.Module, x: torch.Tensor, scale: int | None = None) -> torch.Tensor:
@@ -99,8 +89,6 @@ def count_macs(model: nn.Module, lr_hw: tuple[int, int], scale: int | None = Non
     h, w = lr_hw
     if h <= 0 or w <= 0:
         raise ValueError(f"lr_hw must be positive; got {lr_hw!r}.")
-    import copy
-
     meta = copy.deepcopy(model).to("meta").eval()
     total = 0
 
@@ -126,19 +114,8 @@ def count_macs_for_output(model: nn.Module, scale: int, output_hw: tuple[int, in
     return count_macs(model, (output_hw[0] // scale, output_hw[1] // scale), scale)
 
 
-# The presets `wdsr models` lists: (label, name, overrides, paper's parameter count or None, source).
-PRESETS: tuple[tuple[str, str, dict, int | None, str], ...] = (
-    ("EDSR baseline (WN)", "edsr", {"norm": "weight"}, 1_372_318, "WDSR README"),
-    ("EDSR baseline", "edsr", {}, 1_369_883, "EDSR-PyTorch"),
-    ("EDSR (paper)", "edsr_paper", {}, None, "EDSR Table 1: 43M at x3/x4"),
-    ("MDSR baseline", "mdsr", {}, None, "EDSR Table 1: 3.2M"),
-    ("MDSR (paper)", "mdsr_paper", {}, None, "EDSR Table 1: 8.0M"),
-    ("WDSR-A baseline", "wdsr_a", {}, 1_190_100, "WDSR README"),
-    ("WDSR-B baseline", "wdsr_b", {}, None, "no published count"),
-)
-
 __all__ = [
-    "MODELS", "PRESETS", "OUTPUT_HW", "build_model", "call_model", "count_parameters", "count_macs",
+    "NORMS", "OUTPUT_HW", "build", "build_model", "call_model", "count_parameters", "count_macs",
     "count_macs_for_output", "fold_normalization",
     "EDSR", "MDSR", "WDSR", "ResBlock", "Upsampler", "MeanShift", "WideBlockA", "WideBlockB",
     "WeightNormConv2d", "ConvBN", "edsr_baseline", "edsr_paper", "mdsr", "mdsr_paper", "wdsr_a", "wdsr_b",

@@ -1,13 +1,14 @@
-"""The parameter / MAC table of every preset (`wdsr models`), paper's counts beside ours."""
+"""The parameter / MAC table of every registry preset (`wdsr models`), the published counts beside ours."""
 from __future__ import annotations
 
-from wdsr_lib.models import PRESETS, build_model, count_macs_for_output, count_parameters
+from wdsr_lib.core.registry import presets
+from wdsr_lib.models import build_model, count_macs_for_output, count_parameters
 
 
 def model_table(scale: int = 2) -> list[dict]:
     """One row per preset: label, model, overrides, our parameter count, the paper's, MACs (G) for 720p out."""
     rows = []
-    for label, name, overrides, paper, source in PRESETS:
+    for label, name, overrides, paper, source in presets():
         model = build_model(name, scale, **overrides)
         params = count_parameters(model)
         macs = count_macs_for_output(model, scale)

@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional
 
 import torch
 
-from wdsr_lib.core.config import ModelConfig
+from wdsr_lib.core.config import ModelConfig, RunConfig
+from wdsr_lib.models import build
+from wdsr_lib.store.runs import check_weights, load_record
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,6 @@ def source_model(source_dir: Path) -> ModelConfig:
     """The ModelConfig a stored run was trained with (its config.json), checked to be the run its folder name
     says (`store.load_record`) when it is finished."""
     if (Path(source_dir) / "DONE").exists():
-        from wdsr_lib.store.runs import load_record
-
         return load_record(Path(source_dir)).config.model
     record = json.loads((Path(source_dir) / "config.json").read_text())
     return ModelConfig(**record["config"]["model"])
@@ -57,8 +57,6 @@ def plan_transfer(target: ModelConfig, source_dir: Path) -> Transfer:
     """
     source_dir = Path(source_dir)
     name = source_dir.name
-    from wdsr_lib.store.runs import check_weights
-
     if (source_dir / "model.pt").exists():
         check_weights(source_dir)  # an empty model.pt, or another run's, is damage, not a source
     src_cfg = source_model(source_dir)
@@ -72,8 +70,8 @@ def plan_transfer(target: ModelConfig, source_dir: Path) -> Transfer:
                          f"recreate them with `wdsr rebuild {name}`.") from exc
     if not isinstance(state, dict):
         raise ValueError(f"--init-from {name}: its model.pt holds a {type(state).__name__}, not weights.")
-    own = target.build().state_dict()
-    ref = replace(target, scale=src_cfg.scale).build().state_dict()  # this model at the source's scale
+    own = build(target).state_dict()
+    ref = build(replace(target, scale=src_cfg.scale)).state_dict()  # this model at the source's scale
     shared = [k for k in own if k in ref and tuple(ref[k].shape) == tuple(own[k].shape)]
     missing = [k for k in ref if k not in state]
     unexpected = [k for k in state if k not in ref]
@@ -95,3 +93,24 @@ def apply_transfer(model: torch.nn.Module, transfer: Transfer) -> None:
     """Copy the planned tensors into `model` (strict: every other tensor is the fresh, scale-specific one)."""
     own = model.state_dict()
     model.load_state_dict({**own, **transfer.state})
+
+
+def init_weights_from(model: torch.nn.Module, run_dir: Path, cfg: RunConfig) -> str:
+    """Start from another run's final weights (EDSR Sec. 3.2: x3/x4 models start from the x2 model).
+
+    All or nothing (this module): every tensor the two scales share is copied, only the scale-specific
+    upsampler starts fresh; a source of another model or size raises ValueError. Returns the log line naming
+    what was transferred and what was not.
+    """
+    transfer = plan_transfer(cfg.model, Path(run_dir))
+    apply_transfer(model, transfer)
+    return transfer.summary()
+
+
+def initialiser(cfg: RunConfig, run_dir: Path) -> Optional[Callable[[torch.nn.Module], str]]:
+    """What `engine.train.train` calls on the fresh model of `cfg` (trained in `run_dir`) when it starts from
+    another run of the same store (`init_from`), else None."""
+    if cfg.train.init_from is None:
+        return None
+    source = Path(run_dir).parent / cfg.train.init_from
+    return lambda model: init_weights_from(model, source, cfg)

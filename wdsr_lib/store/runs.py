@@ -22,7 +22,7 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -46,6 +46,7 @@ class RunRecord:
     summary: dict[str, Any]
     history: list[dict[str, float]]
     trained: bool  # True when this call trained (or resumed) it, False when it was loaded
+    record: dict[str, Any] = field(default_factory=dict)  # config.json as written (config, canonical, key, version)
 
     @property
     def name(self) -> str:
@@ -59,6 +60,18 @@ def runs_dir(results_dir: Optional[os.PathLike] = None) -> Path:
 
 def run_dir_for(cfg: RunConfig, results_dir: Optional[os.PathLike] = None) -> Path:
     return runs_dir(results_dir) / cfg.run_name()
+
+
+def find_run(name: os.PathLike | str, results_dir: Optional[os.PathLike] = None, *, must_exist: bool = True) -> Path:
+    """A run's directory from a path to it or its name in the store (`wdsr eval --run`, `wdsr verify NAME`,
+    `wdsr rebuild NAME`); FileNotFoundError in one sentence when neither holds a config.json."""
+    path = Path(name)
+    if not (path / "config.json").exists():
+        path = runs_dir(results_dir) / str(name)
+    if must_exist and not (path / "config.json").exists():
+        raise FileNotFoundError(f"no run {str(name)!r} in {runs_dir(results_dir)} (no config.json); give a run "
+                                f"folder or the name of a stored run (`ls {runs_dir(results_dir)}` lists them).")
+    return path
 
 
 def is_done(cfg: RunConfig, results_dir: Optional[os.PathLike] = None) -> bool:
@@ -261,7 +274,7 @@ def load_record(run_dir: Path, trained: bool = False) -> RunRecord:
         raise _damaged(run_dir, f"its config.json is not a valid run config ({exc})") from exc
     check_identity(run_dir, config, cfg)
     check_summary(run_dir, summary, history)
-    return RunRecord(run_dir, cfg, summary, history, trained)
+    return RunRecord(run_dir, cfg, summary, history, trained, config)
 
 
 def _write_record(run_dir: Path, summary: dict[str, Any]) -> None:
@@ -269,52 +282,6 @@ def _write_record(run_dir: Path, summary: dict[str, Any]) -> None:
     atomic_write_text(run_dir / "history.csv", _history_csv(history))
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=1, sort_keys=True) + "\n")
     atomic_write_text(run_dir / "DONE", time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n")  # last: the record is whole
-
-
-def load_or_train(cfg: RunConfig, results_dir: Optional[os.PathLike] = None, *,
-                  progress: bool = True) -> Optional[RunRecord]:
-    """DONE -> load; a checkpoint without DONE -> resume; nothing -> train. Safe under concurrent callers.
-
-    Returns None on a non-zero torchrun rank, which trains its share but leaves the record to rank 0.
-    """
-    from wdsr_lib.engine.train import train  # the engine is only needed when something must be trained
-    from wdsr_lib.store.preflight import check_trainable
-
-    run_dir = run_dir_for(cfg, results_dir)
-    if (run_dir / "DONE").exists():
-        return load_record(run_dir)
-    check_trainable(cfg, run_dir.parent)  # before anything is written: a bad setting leaves no trace
-    if env.get_int("RANK") != 0:  # under torchrun only rank 0 writes to the store
-        train(cfg, run_dir, progress=False)
-        return None
-    try:
-        with _locked(run_dir):
-            if (run_dir / "DONE").exists():  # another process finished it while we waited
-                return load_record(run_dir)
-            config = {"config": cfg.to_dict(), "canonical": cfg.canonical(), "code_version": CODE_VERSION,
-                      "key": cfg.key()}
-            try:
-                atomic_write_text(run_dir / "config.json", json.dumps(config, indent=1, sort_keys=True) + "\n")
-                summary = train(cfg, run_dir, progress=progress)
-                if not summary.get("complete", False):
-                    raise StoreError(f"{run_dir.name} stopped before its last iteration.")
-                if (run_dir / "model.pt").exists():
-                    write_weights_digest(run_dir)
-                _write_record(run_dir, summary)
-            except BaseException:
-                _discard_if_empty(run_dir)
-                raise
-            _log(run_dir, "train")  # only a run that trained to its DONE marker counts
-    except OSError as exc:
-        if exc.filename is not None and not _inside(exc.filename, run_dir.parent):
-            raise  # a file outside the store (data, a source run's weights): its own message names it
-        raise StoreError(f"cannot write the results store at {run_dir}: {exc.strerror or exc}; "
-                         "free disk space or choose a writable --results-dir.") from exc
-    return load_record(run_dir, trained=True)
-
-
-def _inside(path: os.PathLike, folder: Path) -> bool:
-    return Path(os.path.abspath(path)).is_relative_to(Path(os.path.abspath(folder)))
 
 
 def _log(run_dir: Path, event: str) -> None:

@@ -11,13 +11,99 @@ from typing import Any, Optional, Sequence
 
 import pandas as pd
 
-from wdsr_lib.study.plans import PAPER_TABLE1
+from wdsr_lib.core import paper
 from wdsr_lib.study.verdicts import (INCONCLUSIVE, NON_INFERIORITY, NOT_CONVERGED, NOT_REPRODUCED, REPRODUCED,
                        SUPERIORITY, Judgement, Noise, by_seed, combine, crossed, difference, fmt_mean, gap_change,
                        interval, is_converged, jitter, judge, mean_of, rows_where, seed_mean)
 
 PROTOCOL_DIV2K = "PSNR on RGB, SR rounded to 8 bit, border of scale+6 px ignored (DIV2K protocol), single forward"
 PROTOCOL_CURVES = PROTOCOL_DIV2K + "; validation during training"
+
+
+@dataclass(frozen=True)
+class ClaimSpec:
+    """A registered claim: what is claimed, the paper's words and numbers (formatted from `core.paper`), where the
+    paper says it, and the artefact (plan and notebook) that judges it."""
+
+    id: str
+    artefact: str  # a key of `plans.PLANS`; its notebook (`cli.pipeline.NOTEBOOK_PLANS`) judges the claim
+    statement: str
+    paper: str
+    source: str  # the section, table or figure (starts with a key of `core.paper.PAPERS`)
+
+
+def _gaps(a: str, b: str) -> dict[int, float]:
+    return paper.table1_gaps(a, b)
+
+
+_A_OVER_EDSR = _gaps("WDSR-A", "EDSR")
+_B_OVER_A = _gaps("WDSR-B", "WDSR-A")
+_FEWER_M = min(paper.TABLE1["EDSR"][n][0] - paper.TABLE1["WDSR-A"][n][0] for n in paper.TABLE1["EDSR"])
+_BLOCKS = "/".join(map(str, paper.TABLE1["EDSR"]))
+(_E_PARAMS, _E_PSNR), (_A_PARAMS, _A_PSNR) = paper.BASELINES["EDSR"], paper.BASELINES["WDSR-A"]
+_EDSR, _EDSR_PLUS = paper.SELF_ENSEMBLE_X2
+
+# Every claim the study judges, in report order: the one place a claim is declared (tests/test_registries.py
+# checks each entry, and that the claim functions below make exactly these; docs/extending.md, "A new claim").
+CLAIMS: dict[str, ClaimSpec] = {c.id: c for c in (
+    ClaimSpec("wdsr_a_beats_edsr", "table1", "WDSR-A beats EDSR at every Table 1 parameter budget",
+              f"{min(_A_OVER_EDSR.values()):+.2f} to {max(_A_OVER_EDSR.values()):+.2f} dB at {_BLOCKS} blocks with "
+              f"{_FEWER_M:.2f}M fewer parameters (Table 1, DIV2K val)", paper.TABLE1_SOURCE),
+    ClaimSpec("wdsr_b_matches_a", "table1", "WDSR-B beats WDSR-A at 1 block and matches it at the deeper budgets",
+              f"{'/'.join(f'{g:+.3f}' for g in _B_OVER_A.values())} dB at {_BLOCKS} blocks (Table 1, DIV2K val); "
+              "text: 'better or similar'", paper.TABLE1_SOURCE),
+    ClaimSpec("wn_faster_higher", "fig3", "Weight norm converges faster and higher than batch norm and no "
+              "normalisation, each at its paper learning rate (WN 1e-3, others 1e-4)",
+              "Fig. 3: WN lowest training loss and highest validation PSNR throughout (DIV2K); Sec. 4.2 credits WN "
+              "with allowing a 10x higher learning rate", "WDSR Fig. 3, Sec. 4.2"),
+    ClaimSpec("wn_faster_higher_equal_lr", "fig3", "Weight norm converges faster and higher than batch / no "
+              "normalisation at the same learning rate (the lr confound removed)",
+              "Fig. 3: WN lowest training loss and highest validation PSNR throughout (DIV2K); Sec. 4.2 credits WN "
+              "with allowing a 10x higher learning rate", "WDSR Fig. 3, Sec. 4.2"),
+    ClaimSpec("bn_unstable", "fig4", "Batch-norm validation PSNR is unstable even at lr 1e-4 (its jitter around the "
+              "smooth trend exceeds weight norm's)",
+              "Fig. 4: 'Even with lr = 1e-4 when the training curves are stable, the validation PSNR is still not "
+              "stable across training' (DIV2K)", "WDSR Fig. 4"),
+    ClaimSpec("wdsr_baseline_beats_edsr", "edsr_comparison", "The WDSR-A baseline beats the EDSR baseline with "
+              "fewer parameters (16 blocks, weight norm)",
+              f"{paper.BASELINES_SOURCE}: {_A_PSNR:.2f} dB with {_A_PARAMS:,} params vs {_E_PSNR:.2f} dB with "
+              f"{_E_PARAMS:,} ({_A_PSNR - _E_PSNR:+.2f} dB)", paper.BASELINES_SOURCE),
+    ClaimSpec("self_ensemble_gain", "edsr_comparison", "The x8 geometric self-ensemble raises PSNR",
+              f"{paper.EDSR_TABLE2_SOURCE}: EDSR {_EDSR:.2f} -> EDSR+ {_EDSR_PLUS:.2f} dB at x2 "
+              f"({_EDSR_PLUS - _EDSR:+.2f} dB)", paper.EDSR_TABLE2_SOURCE),
+    ClaimSpec("l1_not_worse_than_l2", "edsr_comparison", "Training with L1 gives at least the PSNR of L2",
+              f"{paper.LOSS_SOURCE}: SRResNet L2 {paper.LOSS['l2']:.2f} vs L1 {paper.LOSS['l1']:.2f} dB (x2, "
+              f"{paper.LOSS['l1'] - paper.LOSS['l2']:+.2f} dB)", paper.LOSS_SOURCE),
+    ClaimSpec("x4_from_x2", "edsr_comparison", "An x4 model started from the x2 weights converges faster and "
+              "higher than one trained from scratch",
+              "EDSR Fig. 4 / Sec. 3.2: pre-trained x4 converges faster and ends higher (x4, DIV2K val)",
+              "EDSR Fig. 4, Sec. 3.2"),
+    ClaimSpec("beats_bicubic", "edsr_comparison", "Every trained model beats bicubic interpolation",
+              f"{paper.EDSR_TABLE2_SOURCE}: bicubic {paper.BICUBIC_X2:.2f} dB vs EDSR baseline "
+              f"{paper.EDSR_BASELINE_X2:.2f} dB at x2 (DIV2K val)", paper.EDSR_TABLE2_SOURCE),
+    ClaimSpec("wdsr_a_ratio", "ablations", "WDSR-A at equal parameters is best at expansion r = 2-4: the mean of "
+              "r = 2 and 4 beats r = 1 and beats r = 8",
+              "WDSR Sec. 3.1: 2x-4x wider activation helps; above 4x accuracy 'dramatically deteriorates'",
+              "WDSR Sec. 3.1"),
+    ClaimSpec("wdsr_b_expansion", "ablations", "WDSR-B at equal parameters gains from wider activation: the mean "
+              "of e = 6 and 9 beats the mean of e = 2 and 4",
+              "WDSR Sec. 3.2 / abstract: linear low-rank convolution allows 6x-9x activation 'without "
+              "computational overhead' and boosts accuracy", "WDSR Sec. 3.2"),
+    ClaimSpec("low_rank_relu_hurts", "ablations", "A ReLU inside the linear low-rank convolution reduces accuracy",
+              "WDSR Sec. 3.2: 'adding ReLU activation in linear low-rank convolutions significantly reduces "
+              "accuracy'", "WDSR Sec. 3.2"),
+)}
+
+
+def claims_of(artefact: str) -> list[str]:
+    """The ids of the registered claims an artefact's notebook judges, in report order."""
+    return [c.id for c in CLAIMS.values() if c.artefact == artefact]
+
+
+def _new(cid: str, ours: str, judgement: Judgement, **kw: Any) -> "Claim":
+    """A `Claim` of registered claim `cid`: its statement and the paper's words from `CLAIMS`."""
+    spec = CLAIMS[cid]
+    return Claim(cid, kw.pop("statement", spec.statement), spec.paper, ours, judgement, **kw)
 
 
 @dataclass
@@ -72,7 +158,7 @@ def ni_margin(blocks: int) -> float:
     """The non-inferiority margin at a Table 1 budget: half of WDSR-A's gain over EDSR in the paper's Table 1
     at that budget (0.056 dB at 1 block, 0.060 at 3): "matches" means not behind by half of what wide
     activation buys over EDSR at the same depth. Budgets the paper does not list use 1 block's."""
-    a, e = PAPER_TABLE1["WDSR-A"], PAPER_TABLE1["EDSR"]
+    a, e = paper.TABLE1["WDSR-A"], paper.TABLE1["EDSR"]
     blocks = blocks if blocks in a else min(a)
     return round((a[blocks][1] - e[blocks][1]) / 2, 3)
 
@@ -140,19 +226,13 @@ def table1_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
     `budgets`: the planned block counts; one missing from the store leaves the claim inconclusive. A profile that
     plans fewer than the paper's four budgets says so in the claim's text.
     """
-    paper_budgets = sorted(PAPER_TABLE1["EDSR"])  # 1/3/5/8 blocks, the same for every family
+    paper_budgets = sorted(paper.TABLE1["EDSR"])  # 1/3/5/8 blocks, the same for every family
     scope = ""
     if budgets and sorted(budgets) != paper_budgets:
         scope = (f" trained here ({'/'.join(map(str, sorted(budgets)))} block{'' if len(budgets) == 1 else 's'}"
                  f" of the paper's {'/'.join(map(str, paper_budgets))})")
     claims = []
-    for cid, (a, b), text, paper in (
-        ("wdsr_a_beats_edsr", ("WDSR-A", "EDSR"), "WDSR-A beats EDSR at every Table 1 parameter budget",
-         "+0.08 to +0.12 dB at 1/3/5/8 blocks with 0.18M fewer parameters (Table 1, DIV2K val)"),
-        ("wdsr_b_matches_a", ("WDSR-B", "WDSR-A"), "WDSR-B beats WDSR-A at 1 block and matches it at the deeper "
-         "budgets", "+0.111/+0.042/+0.021/-0.005 dB at 1/3/5/8 blocks (Table 1, DIV2K val); text: 'better or "
-         "similar'"),
-    ):
+    for cid, (a, b) in (("wdsr_a_beats_edsr", ("WDSR-A", "EDSR")), ("wdsr_b_matches_a", ("WDSR-B", "WDSR-A"))):
         rows = final[final["family"].isin([a, b])]
         parts, judgements, texts = [], [], []
         for blocks in sorted(rows["blocks"].dropna().unique()):
@@ -173,7 +253,7 @@ def table1_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
                          f"{_not_converged_runs(budget_rows)}")
         if not judgements:
             j = judge(difference({}, {}), test=SUPERIORITY)
-            claims.append(Claim(cid, text + scope, paper, "no runs in the store", j, data=data))
+            claims.append(_new(cid, "no runs in the store", j, data=data, statement=CLAIMS[cid].statement + scope))
             continue
         verdict = combine(judgements)
         absent = [int(n) for n in (budgets or ()) if not all(len(by_seed(final, family=f, blocks=n)) for f in (a, b))]
@@ -182,8 +262,8 @@ def table1_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
             verdict = INCONCLUSIVE
             ours += (f". Not yet in the store: {'/'.join(map(str, absent))} blocks, so the claim about every budget "
                      f"is inconclusive whatever the budgets above show")
-        claims.append(Claim(cid, text + scope, paper, ours, _with_verdict(judgements[0], verdict, tuple(parts)),
-                            data=data, details={"noise": _noise_text(noise)}))
+        claims.append(_new(cid, ours, _with_verdict(judgements[0], verdict, tuple(parts)), data=data,
+                           details={"noise": _noise_text(noise)}, statement=CLAIMS[cid].statement + scope))
     return claims
 
 
@@ -245,12 +325,9 @@ def fig3_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
         return [(f"WN@{wn_lr:g} vs {other}@{other_lr:g}", fast, high)]
 
     claims = []
-    for cid, text, pairs in (
-        ("wn_faster_higher", "Weight norm converges faster and higher than batch norm and no normalisation, "
-         "each at its paper learning rate (WN 1e-3, others 1e-4)", ((1e-3, "batch", 1e-4), (1e-3, "none", 1e-4))),
-        ("wn_faster_higher_equal_lr", "Weight norm converges faster and higher than batch / no normalisation at "
-         "the same learning rate (the lr confound removed)",
-         ((1e-4, "batch", 1e-4), (1e-4, "none", 1e-4), (1e-3, "none", 1e-3))),
+    for cid, pairs in (
+        ("wn_faster_higher", ((1e-3, "batch", 1e-4), (1e-3, "none", 1e-4))),
+        ("wn_faster_higher_equal_lr", ((1e-4, "batch", 1e-4), (1e-4, "none", 1e-4), (1e-3, "none", 1e-3))),
     ):
         found = [c for pair in pairs for c in compare(*pair)]
         if not found:
@@ -260,10 +337,8 @@ def fig3_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
                       for what, j in (("faster", fast), ("higher", high)))
         texts = [f"{name}: faster {_fmt(fast)} -> {fast.verdict}; higher {_fmt(high)} -> {high.verdict}"
                  for name, fast, high in found]
-        claims.append(Claim(cid, text, "Fig. 3: WN lowest training loss and highest validation PSNR throughout "
-                            "(DIV2K); Sec. 4.2 credits WN with allowing a 10x higher learning rate",
-                            "; ".join(texts), _with_verdict(found[0][2], combine(js), parts),
-                            protocol=PROTOCOL_CURVES, data=data))
+        claims.append(_new(cid, "; ".join(texts), _with_verdict(found[0][2], combine(js), parts),
+                           protocol=PROTOCOL_CURVES, data=data))
     return claims
 
 
@@ -310,11 +385,7 @@ def fig4_claims(final: pd.DataFrame, history: pd.DataFrame, reference: pd.DataFr
     if not js:
         return []
     parts = tuple(_part(f"BN@1e-4 vs WN@{lr:g}", j) for lr, j in zip((1e-3, 1e-4), js))
-    return [Claim("bn_unstable", "Batch-norm validation PSNR is unstable even at lr 1e-4 (its jitter around the "
-                  "smooth trend exceeds weight norm's)",
-                  "Fig. 4: 'Even with lr = 1e-4 when the training curves are stable, the validation PSNR is still "
-                  "not stable across training' (DIV2K)",
-                  "; ".join(lines), _with_verdict(js[0], combine(js), parts), protocol=PROTOCOL_CURVES,
+    return [_new("bn_unstable", "; ".join(lines), _with_verdict(js[0], combine(js), parts), protocol=PROTOCOL_CURVES,
                   data=data, details={"bn_jitter": seed_mean(bn)})]
 
 
@@ -334,18 +405,15 @@ def edsr_comparison_claims(final: pd.DataFrame, history: pd.DataFrame, data: str
     j = _compare(cells, (wdsr, edsr), converged=conv, noise=noise)
     if p_w and p_e and not seed_mean(p_w) < seed_mean(p_e):  # "with fewer parameters" fails
         j = _with_verdict(j, NOT_REPRODUCED)
-    claims.append(Claim("wdsr_baseline_beats_edsr", "The WDSR-A baseline beats the EDSR baseline with fewer "
-                        "parameters (16 blocks, weight norm)",
-                        "WDSR README: 34.77 dB with 1,190,100 params vs 34.61 dB with 1,372,318 (+0.16 dB)",
-                        (f"WDSR-A {fmt_mean(wdsr)} ({seed_mean(p_w):,.0f} params) vs EDSR {fmt_mean(edsr)} "
+    claims.append(_new("wdsr_baseline_beats_edsr",
+                       (f"WDSR-A {fmt_mean(wdsr)} ({seed_mean(p_w):,.0f} params) vs EDSR {fmt_mean(edsr)} "
                          f"({seed_mean(p_e):,.0f}); difference {_fmt(j)}; {_not_converged_runs(base)}")
                         if len(base) else "no baseline run in the store", j, data=data))
     x8 = by_seed(base, "psnr_x8", family="WDSR-A")
     single = by_seed(base, "psnr", family="WDSR-A")
     jx = judge(difference(x8, single), converged=_all_converged(base[base["family"] == "WDSR-A"]), noise=noise)
-    claims.append(Claim("self_ensemble_gain", "The x8 geometric self-ensemble raises PSNR",
-                        "EDSR Table 2: EDSR 35.03 -> EDSR+ 35.12 dB at x2 (+0.09 dB)",
-                        f"WDSR-A baseline, x8 minus single forward (final evaluation): {_fmt(jx)}. An undertrained "
+    claims.append(_new("self_ensemble_gain",
+                       f"WDSR-A baseline, x8 minus single forward (final evaluation): {_fmt(jx)}. An undertrained "
                         "model is far from flip/rotation-equivariant, which inflates this gain", jx,
                         protocol=PROTOCOL_DIV2K.replace("single forward", "x8 self-ensemble vs single forward"),
                         data=data))
@@ -357,9 +425,8 @@ def edsr_comparison_claims(final: pd.DataFrame, history: pd.DataFrame, data: str
     cells = _cells(_image_cells(images, study="loss", loss="l1"), _image_cells(images, study="loss", loss="l2"))
     jl = _compare(cells, (by_seed(loss, loss="l1"), by_seed(loss, loss="l2")), test=NON_INFERIORITY,
                   margin=margin, converged=conv, noise=noise)
-    claims.append(Claim("l1_not_worse_than_l2", "Training with L1 gives at least the PSNR of L2",
-                        "EDSR Table 2: SRResNet L2 34.40 vs L1 34.44 dB (x2, +0.04 dB)",
-                        f"EDSR ({blocks} blocks, WN) L1 minus L2: {_fmt(jl)}; non-inferiority margin "
+    claims.append(_new("l1_not_worse_than_l2",
+                       f"EDSR ({blocks} blocks, WN) L1 minus L2: {_fmt(jl)}; non-inferiority margin "
                         f"{margin} dB", jl, data=data))
     x4 = final[final["study"] == "x4"]
     pre, scratch = x4[x4["arm"] == "x4 from x2"], x4[x4["arm"] == "x4 from scratch"]
@@ -374,10 +441,8 @@ def edsr_comparison_claims(final: pd.DataFrame, history: pd.DataFrame, data: str
         cells = _cells(_image_cells(images, study="x4", arm="x4 from x2"),
                        _image_cells(images, study="x4", arm="x4 from scratch"))
         high = _compare(cells, (by_seed(pre), by_seed(scratch)), converged=conv, noise=noise)
-        claims.append(Claim("x4_from_x2", "An x4 model started from the x2 weights converges faster and higher "
-                            "than one trained from scratch",
-                            "EDSR Fig. 4 / Sec. 3.2: pre-trained x4 converges faster and ends higher (x4, DIV2K val)",
-                            f"faster (first-half mean val PSNR): {_fmt(fast)} -> {fast.verdict}; higher "
+        claims.append(_new("x4_from_x2",
+                           f"faster (first-half mean val PSNR): {_fmt(fast)} -> {fast.verdict}; higher "
                             f"(endpoint): {_fmt(high)} -> {high.verdict}",
                             _with_verdict(high, combine([fast, high]), (_part("faster", fast), _part("higher", high))),
                             protocol=PROTOCOL_CURVES, data=data))
@@ -412,8 +477,7 @@ def bicubic_claim(everything: pd.DataFrame, data: str = "") -> Claim:
             f"{len(below)}{': ' + listing if listing else ''}; {_not_converged_runs(rows)}"
             + (f"; {absent} of {len(planned)} planned runs not yet in the store" if absent else "")) if len(rows) \
         else "no runs"
-    return Claim("beats_bicubic", "Every trained model beats bicubic interpolation",
-                 "EDSR Table 2: bicubic 31.01 dB vs EDSR baseline 34.55 dB at x2 (DIV2K val)", ours, j, data=data)
+    return _new("beats_bicubic", ours, j, data=data)
 
 
 # --- WDSR Sec. 3 ablations ----------------------------------------------------------------------------------
@@ -432,11 +496,8 @@ def ablation_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
             js.append(_compare(cells, (mid, by_seed(a, r=other)), converged=_all_converged(a), noise=noise))
         j = _with_verdict(js[0], combine(js), tuple(_part(f"mean(r=2,4) - r={o}", x) for o, x in zip((1, 8), js)))
         per_r = ", ".join(f"r={int(r)}: {fmt_mean(by_seed(a, r=r))}" for r in sorted(a["r"].dropna().unique()))
-        claims.append(Claim("wdsr_a_ratio", "WDSR-A at equal parameters is best at expansion r = 2-4: the mean of "
-                            "r = 2 and 4 beats r = 1 and beats r = 8",
-                            "WDSR Sec. 3.1: 2x-4x wider activation helps; above 4x accuracy 'dramatically "
-                            "deteriorates'",
-                            f"{per_r}; mean(r=2,4) - r=1: {_fmt(js[0])} -> {js[0].verdict}; mean(r=2,4) - r=8: "
+        claims.append(_new("wdsr_a_ratio",
+                           f"{per_r}; mean(r=2,4) - r=1: {_fmt(js[0])} -> {js[0].verdict}; mean(r=2,4) - r=8: "
                             f"{_fmt(js[1])} -> {js[1].verdict}; {_not_converged_runs(a)}", j, data=data))
     b = final[final["study"] == "wdsr_b_expansion"]
     if len(b):
@@ -445,11 +506,8 @@ def ablation_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
         j = _compare(cells, (mean_of(b, "e", (6, 9)), mean_of(b, "e", (2, 4))), converged=_all_converged(b),
                      noise=noise)
         per_e = ", ".join(f"e={e:g}: {fmt_mean(by_seed(b, e=e))}" for e in sorted(b["e"].dropna().unique()))
-        claims.append(Claim("wdsr_b_expansion", "WDSR-B at equal parameters gains from wider activation: the mean "
-                            "of e = 6 and 9 beats the mean of e = 2 and 4",
-                            "WDSR Sec. 3.2 / abstract: linear low-rank convolution allows 6x-9x activation "
-                            "'without computational overhead' and boosts accuracy",
-                            f"{per_e}; mean(6,9) - mean(2,4): {_fmt(j)}; {_not_converged_runs(b)}", j, data=data))
+        claims.append(_new("wdsr_b_expansion",
+                           f"{per_e}; mean(6,9) - mean(2,4): {_fmt(j)}; {_not_converged_runs(b)}", j, data=data))
     r = final[final["study"] == "low_rank_relu"]
     if len(r):
         conv = _all_converged(r) and is_converged(gap_change(history, {"study": "low_rank_relu", "relu": False},
@@ -457,9 +515,7 @@ def ablation_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
         cells = _cells(_image_cells(images, study="low_rank_relu", relu=False),
                        _image_cells(images, study="low_rank_relu", relu=True))
         j = _compare(cells, (by_seed(r, relu=False), by_seed(r, relu=True)), converged=conv, noise=noise)
-        claims.append(Claim("low_rank_relu_hurts", "A ReLU inside the linear low-rank convolution reduces accuracy",
-                            "WDSR Sec. 3.2: 'adding ReLU activation in linear low-rank convolutions significantly "
-                            "reduces accuracy'", f"without minus with ReLU: {_fmt(j)}; {_not_converged_runs(r)}",
+        claims.append(_new("low_rank_relu_hurts", f"without minus with ReLU: {_fmt(j)}; {_not_converged_runs(r)}",
                             j, data=data))
     return claims
 
@@ -468,5 +524,5 @@ def is_decided(verdict: str) -> bool:
     return verdict in (REPRODUCED, NOT_REPRODUCED)
 
 
-__all__ = ["Claim", "PROTOCOL_DIV2K", "table1_claims", "fig3_claims", "fig4_claims", "edsr_comparison_claims",
-           "bicubic_claim", "ablation_claims", "is_decided"]
+__all__ = ["CLAIMS", "Claim", "ClaimSpec", "PROTOCOL_DIV2K", "claims_of", "table1_claims", "fig3_claims",
+           "fig4_claims", "edsr_comparison_claims", "bicubic_claim", "ablation_claims", "is_decided"]

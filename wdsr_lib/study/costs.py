@@ -33,9 +33,9 @@ class Rate:
 
 def step_macs(cfg: RunConfig) -> float:
     """Forward conv MACs of one training batch: MACs per LR pixel x LR patch pixels x batch."""
-    from wdsr_lib.models import count_macs
+    from wdsr_lib.models import build, count_macs
 
-    per_px = count_macs(cfg.model.build(), (1, 1), cfg.model.scale)
+    per_px = count_macs(build(cfg.model), (1, 1), cfg.model.scale)
     return float(per_px) * cfg.data.patch_size ** 2 * cfg.train.batch_size
 
 

@@ -24,7 +24,8 @@ def run_plan(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike, 
     "missing": names left out in store-only mode}.
     """
     from wdsr_lib.core.env import get_flag
-    from wdsr_lib.store.runs import is_done, load_or_train
+    from wdsr_lib.store.runs import is_done
+    from wdsr_lib.store.training import load_or_train
 
     store_only = get_flag("WDSR_STORE_ONLY")
     trained, loaded, missing = [], [], []

@@ -16,6 +16,8 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from wdsr_lib.core.atomic import atomic_write_text
+
 PAIRS: tuple[tuple[str, str], ...] = (("WDSR-A", "EDSR"), ("WDSR-B", "EDSR"), ("WDSR-B", "WDSR-A"))
 
 
@@ -106,36 +108,6 @@ def study_gaps(results_dir: str | os.PathLike = "results", profile: str = "cpu")
             "gaps": {k: d for k, d in gaps.items() if d.n > 0}}
 
 
-def _mark_the_study(ax, results_dir, profile: str) -> None:
-    """On the pilot's gap panel: its lr halving, the study's budget, and the study's endpoint gaps there (seed mean
-    with its 95% t-interval), each in its pair's colour."""
-    from wdsr_lib.study.plans import pilot
-
-    runs = list(pilot(profile))
-    halve = runs[0].config.train.lr_halve_every if runs else None
-    study = study_gaps(results_dir, profile)
-    if halve:
-        ax.axvline(halve, color="grey", linestyle=":", linewidth=1)
-        ax.annotate("pilot's lr halved", (halve, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
-                    textcoords="offset points", fontsize=8, color="grey")
-    if study["iterations"]:
-        it = study["iterations"]
-        ax.axvline(it, color="black", linestyle="--", linewidth=0.8)
-        ax.annotate("study budget (lr halved at 80%)", (it, 1), xycoords=("data", "axes fraction"),
-                    xytext=(3, -24), textcoords="offset points", fontsize=8)
-        colours = {t.get_text(): h.get_color() for t, h in zip(ax.get_legend().texts, ax.get_legend().legend_handles)}
-        for i, (pair, d) in enumerate(study["gaps"].items()):
-            yerr = None if d.low is None else [[d.mean - d.low], [d.high - d.mean]]
-            ax.errorbar([it + (i - 1) * 250], [d.mean], yerr=yerr, fmt="D", markersize=6, capsize=4,
-                        color=colours.get(pair, "black"), markeredgecolor="black",
-                        label=f"{pair}: study endpoint ({d.n} seeds, 95% CI)")
-        handles, labels = ax.get_legend_handles_labels()
-        labels = [lab if "study" in lab else f"{lab}: pilot, seed 0" for lab in labels]
-        ax.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
-        ax.figure.set_size_inches(13, 4.8)
-        ax.figure.tight_layout()
-
-
 def summary(results_dir: str | os.PathLike = "results", profile: str = "cpu") -> str:
     """One paragraph for the report: how far each pilot run got and where its gaps settled."""
     hist = history(results_dir, profile)
@@ -170,12 +142,8 @@ def summary(results_dir: str | os.PathLike = "results", profile: str = "cpu") ->
                else ""))
 
 
-def write(results_dir: str | os.PathLike = "results", figures_dir: str | os.PathLike = "figures",
-          profile: str = "cpu") -> Optional[Path]:
-    """Write `results/pilot/history.csv`, `results/pilot/settling.csv` and `figures/<profile>/pilot_gaps.png`."""
-    from wdsr_lib.viz import plots
-    from wdsr_lib.core.atomic import atomic_write_text
-
+def write(results_dir: str | os.PathLike = "results", profile: str = "cpu") -> Optional[Path]:
+    """Write `results/pilot/history.csv` and `results/pilot/settling.csv` (the figure: `viz.pilot_figure`)."""
     hist = history(results_dir, profile)
     if hist.empty:
         return None
@@ -183,8 +151,4 @@ def write(results_dir: str | os.PathLike = "results", figures_dir: str | os.Path
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "history.csv", hist.to_csv(index=False))
     atomic_write_text(out / "settling.csv", settling(gaps(hist)).to_csv(index=False))
-    partial = " (PARTIAL: unfinished runs read from their last checkpoint)" if hist["partial"].any() else ""
-    fig = plots.gap_figure(hist, list(PAIRS), title=f"CPU study pilot: Table 1 gaps at 1 block, seed 0{partial}")
-    _mark_the_study(fig.axes[0], results_dir, profile)
-    plots.save_figure(fig, Path(figures_dir) / profile, "pilot_gaps")
     return out / "history.csv"

@@ -20,20 +20,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
+from wdsr_lib.core import paper
 from wdsr_lib.core.config import ModelConfig, RunConfig, paper_lr
+from wdsr_lib.core.registry import family_of
 from wdsr_lib.study.profiles import Profile, get_profile
-
-# WDSR Table 1 (x2, DIV2K val, DIV2K protocol): {family: {blocks: (params in M, PSNR dB)}}.
-PAPER_TABLE1: dict[str, dict[int, tuple[float, float]]] = {
-    "EDSR": {1: (0.26, 33.210), 3: (0.41, 34.043), 5: (0.56, 34.284), 8: (0.78, 34.457)},
-    "WDSR-A": {1: (0.08, 33.323), 3: (0.23, 34.163), 5: (0.37, 34.388), 8: (0.60, 34.541)},
-    "WDSR-B": {1: (0.08, 33.434), 3: (0.23, 34.205), 5: (0.37, 34.409), 8: (0.60, 34.536)},
-}
-# WDSR README (x2, DIV2K protocol): baselines, parameters and PSNR.
-PAPER_BASELINES = {"EDSR": (1_372_318, 34.61), "WDSR-A": (1_190_100, 34.77)}
-# EDSR Table 2 (x2, DIV2K val): SRResNet trained with L2 vs L1; bicubic.
-PAPER_LOSS = {"l2": 34.40, "l1": 34.44}
-PAPER_BICUBIC_X2 = 31.01
 
 WDSR_A_RATIOS = (1, 2, 4, 6, 8)  # WDSR Sec. 3.1: expansion r at a fixed F*w budget
 WDSR_A_BUDGET = 64  # sqrt(F * w): the width of an EDSR-64 block (w1^2 = F * w, Sec. 3.1)
@@ -95,18 +85,18 @@ def _profile(profile: Profile | str) -> Profile:
     return get_profile(profile) if isinstance(profile, str) else profile
 
 
-def edsr(blocks: int, norm: str = "weight", scale: int = 2) -> ModelConfig:
+def edsr_config(blocks: int, norm: str = "weight", scale: int = 2) -> ModelConfig:
     """EDSR with F=64 (EDSR baseline width); weight norm as the WDSR README's EDSR baseline."""
     return ModelConfig(name="edsr", scale=scale, n_resblocks=blocks, n_feats=64, norm=norm)
 
 
-def wdsr_a(blocks: int, n_feats: int = 32, block_feats: int = 128, norm: str = "weight") -> ModelConfig:
+def wdsr_a_config(blocks: int, n_feats: int = 32, block_feats: int = 128, norm: str = "weight") -> ModelConfig:
     """WDSR-A, by default the README baseline width F=32, w=128 (r=4) (WDSR Sec. 3.1)."""
     return ModelConfig(name="wdsr_a", n_resblocks=blocks, n_feats=n_feats, block_feats=block_feats, norm=norm)
 
 
-def wdsr_b(blocks: int, expansion: float = 6.0, low_rank: float = 0.8, low_rank_relu: Optional[bool] = None,
-           norm: str = "weight") -> ModelConfig:
+def wdsr_b_config(blocks: int, expansion: float = 6.0, low_rank: float = 0.8, low_rank_relu: Optional[bool] = None,
+                  norm: str = "weight") -> ModelConfig:
     """WDSR-B with F=64, by default e=6, l=0.8 (WDSR Sec. 3.2, official code)."""
     return ModelConfig(name="wdsr_b", n_resblocks=blocks, n_feats=64, expansion=float(expansion),
                        low_rank=low_rank, low_rank_relu=low_rank_relu, norm=norm)
@@ -170,15 +160,15 @@ def table1_budgets(profile: Profile | str) -> tuple[int, ...]:
 def table1(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> Plan:
     """WDSR Table 1: EDSR (F=64), WDSR-A (F=32, w=128), WDSR-B (F=64, e=6, l=0.8) at each budget, x2, WN."""
     p = _profile(profile)
-    builders = {"EDSR": edsr, "WDSR-A": wdsr_a, "WDSR-B": wdsr_b}
+    builders = {family_of(c(1).name): c for c in (edsr_config, wdsr_a_config, wdsr_b_config)}  # paper.TABLE1 order
     runs = []
     for blocks in p.table1_blocks:
         budget = p.budget("table1", blocks)
         for family, build in builders.items():
-            paper = PAPER_TABLE1[family].get(blocks, (None, None))
+            published = paper.TABLE1[family].get(blocks, (None, None))
             for seed in tuple(budget.seeds if seeds is None else seeds):
                 labels = {"family": family, "blocks": blocks, "seed": seed,
-                          "paper_params_m": paper[0], "paper_psnr": paper[1]}
+                          "paper_params_m": published[0], "paper_psnr": published[1]}
                 runs.append(PlannedRun("table1", labels, p.run(build(blocks), seed,
                                                                iterations=budget.iterations)))
     return Plan("table1", tuple(runs))
@@ -195,7 +185,7 @@ def fig3(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> Plan:
     arms = (("weight", 1e-3, "paper"), ("batch", 1e-4, "paper"), ("none", 1e-4, "paper"),
             ("weight", 1e-4, "confound"), ("none", 1e-3, "confound"))
     runs = [PlannedRun("fig3", {"norm": norm, "lr": lr, "arm": arm, "seed": seed, "blocks": p.norm_blocks},
-                       p.run(wdsr_a(p.norm_blocks, norm=norm), seed, iterations=budget.iterations,
+                       p.run(wdsr_a_config(p.norm_blocks, norm=norm), seed, iterations=budget.iterations,
                              lr=_paper_lr(norm, lr)))
             for norm, lr, arm in arms for seed in tuple(budget.seeds if seeds is None else seeds)]
     return Plan("fig3", tuple(runs))
@@ -206,7 +196,7 @@ def fig4(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> Plan:
     p = _profile(profile)
     budget = p.budget("fig3")  # the same budget as Fig. 3: its weight-norm runs are the reference
     runs = [PlannedRun("fig4", {"norm": "batch", "lr": lr, "seed": seed, "blocks": p.norm_blocks},
-                       p.run(wdsr_a(p.norm_blocks, norm="batch"), seed, iterations=budget.iterations,
+                       p.run(wdsr_a_config(p.norm_blocks, norm="batch"), seed, iterations=budget.iterations,
                              lr=_paper_lr("batch", lr)))
             for lr in (1e-3, 1e-4, 1e-5) for seed in tuple(budget.seeds if seeds is None else seeds)]
     return Plan("fig4", tuple(runs))
@@ -272,12 +262,13 @@ def edsr_comparison(profile: Profile | str, seeds: Optional[Sequence[int]] = Non
     for seed in tuple(base.seeds if seeds is None else seeds):
         runs += [
             PlannedRun("edsr_comparison", {"study": "baseline", "family": "EDSR", "seed": seed},
-                       p.run(edsr(p.baseline_blocks), seed, iterations=base.iterations)),
+                       p.run(edsr_config(p.baseline_blocks), seed, iterations=base.iterations)),
             # The self-ensemble ("+", EDSR Sec. 4.3) is evaluated on the WDSR baseline run itself.
             PlannedRun("edsr_comparison", {"study": "baseline", "family": "WDSR-A", "seed": seed},
-                       p.run(wdsr_a(p.baseline_blocks), seed, iterations=base.iterations, eval_self_ensemble=True)),
+                       p.run(wdsr_a_config(p.baseline_blocks), seed, iterations=base.iterations,
+                             eval_self_ensemble=True)),
         ]
-    loss_model = edsr(ablation_blocks(p))
+    loss_model = edsr_config(ablation_blocks(p))
     for seed in tuple(loss_b.seeds if seeds is None else seeds):
         runs += [PlannedRun("edsr_comparison", {"study": "loss", "loss": loss, "seed": seed,
                                                 "blocks": loss_model.n_resblocks},
@@ -290,14 +281,16 @@ def edsr_comparison(profile: Profile | str, seeds: Optional[Sequence[int]] = Non
     # their spacing).
     x4_val_every = gate_spacing(x4_b.iterations, p.val_every, p.gate_points)
     for seed in tuple(x4_b.seeds if seeds is None else seeds):
-        x2 = p.run(edsr(x4_blocks(p)), seed, iterations=x2_iterations)
+        x2 = p.run(edsr_config(x4_blocks(p)), seed, iterations=x2_iterations)
         runs += [
             PlannedRun("edsr_comparison", {"study": "x4", "arm": "x2 (source)", "scale": 2, "seed": seed}, x2),
             PlannedRun("edsr_comparison", {"study": "x4", "arm": "x4 from x2", "scale": 4, "seed": seed},
-                       p.run(edsr(x4_blocks(p), scale=4), seed, iterations=x4_b.iterations, init_from=run_name(x2),
+                       p.run(edsr_config(x4_blocks(p), scale=4), seed, iterations=x4_b.iterations,
+                             init_from=run_name(x2),
                              val_every=x4_val_every)),
             PlannedRun("edsr_comparison", {"study": "x4", "arm": "x4 from scratch", "scale": 4, "seed": seed},
-                       p.run(edsr(x4_blocks(p), scale=4), seed, iterations=x4_b.iterations, val_every=x4_val_every)),
+                       p.run(edsr_config(x4_blocks(p), scale=4), seed, iterations=x4_b.iterations,
+                             val_every=x4_val_every)),
         ]
     return Plan("edsr_comparison", tuple(runs))
 
@@ -311,16 +304,17 @@ def ablations(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> 
             n_feats, block_feats = wdsr_a_equal_budget(r)
             runs.append(PlannedRun("ablations", {"study": "wdsr_a_ratio", "r": r, "n_feats": n_feats,
                                                  "block_feats": block_feats, "blocks": blocks, "seed": seed},
-                                   p.run(wdsr_a(blocks, n_feats, block_feats), seed, iterations=budget.iterations)))
+                                   p.run(wdsr_a_config(blocks, n_feats, block_feats), seed,
+                                         iterations=budget.iterations)))
         for e in WDSR_B_EXPANSIONS:
             low_rank = wdsr_b_equal_budget(e)
             runs.append(PlannedRun("ablations", {"study": "wdsr_b_expansion", "e": e, "low_rank": low_rank,
                                                  "blocks": blocks, "seed": seed},
-                                   p.run(wdsr_b(blocks, e, low_rank), seed, iterations=budget.iterations)))
+                                   p.run(wdsr_b_config(blocks, e, low_rank), seed, iterations=budget.iterations)))
         for relu in (False, True):
             runs.append(PlannedRun("ablations", {"study": "low_rank_relu", "relu": relu, "blocks": blocks,
                                                  "seed": seed},
-                                   p.run(wdsr_b(blocks, low_rank_relu=True if relu else None), seed,
+                                   p.run(wdsr_b_config(blocks, low_rank_relu=True if relu else None), seed,
                                          iterations=budget.iterations)))
     return Plan("ablations", tuple(runs))
 

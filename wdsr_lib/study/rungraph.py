@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from wdsr_lib.core.config import RunConfig
+from wdsr_lib.study.commands import train_command
 
 # Fallback cost model when the store holds no calibration (`costs.calibrate` needs finished runs of two model
 # sizes): seconds per iteration = overhead + per_mac x forward conv MACs of one batch (`costs.step_macs`).
@@ -179,8 +180,6 @@ def build(configs: Sequence[RunConfig], results_dir: str | os.PathLike, profile:
         depends = ((f"train:{src}",) if src in pending else (f"rebuild:{src}",) if src in weightless else ())
         command: tuple[str, ...] = ()
         if profile is not None:
-            from wdsr_lib.cli.main import train_command
-
             command = tuple(shlex.split(train_command(cfg, profile, results_dir)))
         sec, how = seconds(cfg)
         steps.append(Step(id=f"train:{name}", kind="train", run=name, depends=depends, threads=cfg.train.threads,

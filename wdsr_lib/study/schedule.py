@@ -29,7 +29,8 @@ def _train_one(cfg_dict: dict, results_dir: str) -> tuple[str, bool, float]:
     import sys
     from pathlib import Path
 
-    from wdsr_lib.store.runs import load_or_train, run_dir_for
+    from wdsr_lib.store.runs import run_dir_for
+    from wdsr_lib.store.training import load_or_train
 
     cfg = RunConfig.from_dict(cfg_dict)
     run_dir = run_dir_for(cfg, results_dir)

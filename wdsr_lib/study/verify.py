@@ -38,6 +38,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
+from wdsr_lib.store.runs import find_run
+
 TIMINGS = frozenset({"seconds", "train_seconds", "wall_seconds", "segments"})
 NOT_COMPARED = TIMINGS | {"fingerprint", "history"}  # the fingerprint decides the level; history: its rows
 LEVELS = ("auto", "bitwise", "statistical")
@@ -168,11 +170,7 @@ def _stored(run_dir: Path) -> tuple[dict, dict, list[dict]]:
         raise StoreError(f"{run_dir.name} is not a finished run (no DONE in {run_dir}); only finished runs can be "
                          "verified or rebuilt.")
     rec = load_record(run_dir)
-    try:
-        record = json.loads((run_dir / "config.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise StoreError(f"damaged run record {run_dir}: {exc}.") from exc
-    return record, rec.summary, rec.history
+    return rec.record, rec.summary, rec.history
 
 
 def _config_of(record: dict, summary: dict):
@@ -180,19 +178,6 @@ def _config_of(record: dict, summary: dict):
     from wdsr_lib.store.runs import config_of
 
     return config_of(record, summary)
-
-
-def find_run(name: str, results_dir: Optional[os.PathLike] = None) -> Path:
-    """A run directory from its path or its name in the store."""
-    from wdsr_lib.store.runs import runs_dir
-
-    path = Path(name)
-    if not (path / "config.json").exists():
-        path = runs_dir(results_dir) / name
-    if not (path / "config.json").exists():
-        raise FileNotFoundError(f"no run {name!r} in {runs_dir(results_dir)} (no config.json); list the stored "
-                                f"runs with `ls {runs_dir(results_dir)}`.")
-    return path
 
 
 def _dependencies(run_dir: Path) -> list[Path]:
@@ -430,6 +415,7 @@ def retrain(run_dir: Path, scratch_runs: Path, log: Callable[[str], None] = prin
     """
     from wdsr_lib.core.config import CODE_VERSION
     from wdsr_lib.engine.train import train
+    from wdsr_lib.store.init_from import initialiser
     from wdsr_lib.store.runs import StoreError
 
     retrained = set() if retrained is None else retrained
@@ -447,7 +433,7 @@ def retrain(run_dir: Path, scratch_runs: Path, log: Callable[[str], None] = prin
         shutil.copyfile(run / "config.json", target / "config.json")  # init_from reads its source's config
         t0 = time.time()
         with _device_of(summary):
-            new = train(cfg, target, progress=False, log=lambda _msg: None)
+            new = train(cfg, target, progress=False, log=lambda _msg: None, initialise=initialiser(cfg, target))
         retrained.add(run.name)
         new_history = new.get("history", [])
         comparison = compare_records(summary, history, new, new_history, run.name)

@@ -18,12 +18,11 @@ from typing import Any, Optional, Sequence
 
 import pandas as pd
 
-from wdsr_lib.core.config import MODEL_DEFAULTS, ModelConfig, RunConfig, paper_lr
+from wdsr_lib.core.config import ModelConfig, RunConfig, paper_lr
+from wdsr_lib.core.registry import family_of, get_spec
 from wdsr_lib.study.profiles import PROFILES, get_profile
 
 FILTERS = ("model", "blocks", "norm", "profile", "seed")
-FAMILIES = {"edsr": "EDSR", "edsr_paper": "EDSR", "wdsr_a": "WDSR-A", "wdsr_b": "WDSR-B", "mdsr": "MDSR",
-            "mdsr_paper": "MDSR"}
 _SHORT = {"n_feats": "F", "block_feats": "w", "expansion": "e", "low_rank": "l", "res_scale": "res",
           "low_rank_relu": "relu", "mean_shift": "meanshift"}
 
@@ -41,8 +40,8 @@ def describe(cfg: RunConfig) -> str:
     """A run's label without its seed: family, scale, blocks, every non-default model field, norm, and the loss,
     learning rate and initialisation where they differ from the paper recipe (WDSR Sec. 4)."""
     m = cfg.model
-    defaults = MODEL_DEFAULTS[m.name]
-    parts = [FAMILIES[m.name], f"x{m.scale}", f"{m.resolved_blocks} blocks"]
+    defaults = get_spec(m.name).defaults
+    parts = [family_of(m.name), f"x{m.scale}", f"{m.resolved_blocks} blocks"]
     for field, value in m.overrides().items():
         if field in ("n_resblocks", "norm") or value == defaults.get(field):
             continue
@@ -61,11 +60,11 @@ def describe(cfg: RunConfig) -> str:
 def short_label(cfg: RunConfig) -> str:
     """A panel-sized label: family, depth and the non-default model fields, e.g. "WDSR-B b3 e=4 l=1.08"."""
     m = cfg.model
-    defaults = MODEL_DEFAULTS[m.name]
+    defaults = get_spec(m.name).defaults
     extra = [f"{_SHORT.get(k, k)}={v:.3g}" if isinstance(v, float) else f"{_SHORT.get(k, k)}={v}"
              for k, v in m.overrides().items() if k not in ("n_resblocks", "norm") and v != defaults.get(k)]
     norm = [] if m.resolved_norm == "weight" else [f"{m.resolved_norm} norm"]
-    return " ".join([FAMILIES[m.name], f"b{m.resolved_blocks}"] + extra + norm)
+    return " ".join([family_of(m.name), f"b{m.resolved_blocks}"] + extra + norm)
 
 
 def runs_frame(results_dir: str | os.PathLike) -> pd.DataFrame:
@@ -76,7 +75,7 @@ def runs_frame(results_dir: str | os.PathLike) -> pd.DataFrame:
     extra = []
     for run in frame["run"].unique():
         cfg = load_record(runs_dir(results_dir) / run).config
-        extra.append({"run": run, "family": FAMILIES[cfg.model.name], "profile": profile_of(cfg),
+        extra.append({"run": run, "family": family_of(cfg.model.name), "profile": profile_of(cfg),
                       "label": describe(cfg)})
     columns = ["run", "family", "profile", "label"]
     return frame.merge(pd.DataFrame(extra, columns=columns), on="run", how="left")
@@ -204,8 +203,8 @@ def variant_config(model: ModelConfig, profile: str, seed: Optional[int] = None,
 
 
 def train_variant(cfg: RunConfig, results_dir: str | os.PathLike, *, progress: bool = True):
-    """`store.load_or_train(cfg, results_dir)` with a progress bar: trains once, then loads from the store."""
-    from wdsr_lib.store.runs import load_or_train
+    """`load_or_train(cfg, results_dir)` with a progress bar: trains once, then loads from the store."""
+    from wdsr_lib.store.training import load_or_train
 
     record = load_or_train(cfg, results_dir, progress=progress)
     print(f"{'trained' if record.trained else 'loaded from the store'}: {record.name} "

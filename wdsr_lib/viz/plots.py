@@ -21,9 +21,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from wdsr_lib.core.atomic import atomic_file  # noqa: E402
+from wdsr_lib.core.paper import TABLE1  # noqa: E402
+from wdsr_lib.core.registry import FAMILIES  # noqa: E402
 from wdsr_lib.study.verdicts import by_seed, interval, t_band  # noqa: E402
 
-FAMILY_STYLE = {"EDSR": ("tab:blue", "o"), "WDSR-A": ("tab:orange", "s"), "WDSR-B": ("tab:green", "^")}
 DPI = 150
 
 
@@ -156,7 +157,8 @@ def table1_figure(final: pd.DataFrame, params: Optional[pd.DataFrame] = None) ->
     """
     fig, (ax, ax_paper) = plt.subplots(1, 2, figsize=(11, 4.2))
     metric = "endpoint" if "endpoint" in final else "psnr"
-    for family, (color, marker) in FAMILY_STYLE.items():
+    for family in TABLE1:  # the families of WDSR Table 1, in their colours (core.registry.FAMILIES)
+        color, marker = FAMILIES[family].color, FAMILIES[family].marker
         part = final[final["family"] == family]
         if part.empty:
             continue

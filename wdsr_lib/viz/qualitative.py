@@ -28,7 +28,6 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 
 ENSEMBLED = "WDSR-B"
-FAMILIES = ("EDSR", "WDSR-A", "WDSR-B")
 
 
 @dataclass(frozen=True)

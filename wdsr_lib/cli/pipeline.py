@@ -169,12 +169,14 @@ def _pilot(p: Profile, results: Path, figures: Path) -> list[str]:
     """Train the profile's pilot (`plans.pilot`; store-only: nothing), draw its gaps and return the report's
     paragraph on it (nothing for a profile without a pilot)."""
     from wdsr_lib.study import frames, pilot, plans
+    from wdsr_lib.viz import pilot_figure
 
     plan = plans.pilot(p)
     if not len(plan):
         return []
     frames.run_plan(plan, results, progress=False)  # store-only: trains nothing
-    pilot.write(results, figures, p.name)  # results/pilot/*.csv and <figures>/<profile>/pilot_gaps.png
+    pilot.write(results, p.name)  # results/pilot/*.csv
+    pilot_figure.write(results, figures, p.name)  # <figures>/<profile>/pilot_gaps.png
     return [pilot.summary(results, p.name)]
 
 
