@@ -138,11 +138,13 @@ def test_function_level_imports_say_why():
             body = [n for n in ast.walk(fn) if isinstance(n, (ast.Import, ast.ImportFrom))]
             for node in body:
                 block = lines[node.lineno - 2:node.end_lineno]
-                # a comment on the statement, the line above, or the first import of its block of imports
+                # a comment on the statement, the line above, or any import of its block of imports (blank lines
+                # between import lines belong to the block)
                 first = node.lineno - 1
-                while first > 0 and lines[first - 1].strip().startswith(("import ", "from ")):
+                while first > 0 and (lines[first - 1].strip().startswith(("import ", "from "))
+                                     or not lines[first - 1].strip()):
                     first -= 1
-                block += lines[max(first - 1, 0):first + 1]
+                block += lines[max(first - 1, 0):node.lineno]
                 if not any("#" in line for line in block):
                     silent.append(f"{path.relative_to(ROOT)}:{node.lineno}: {lines[node.lineno - 1].strip()}")
     assert not silent, "imports inside functions without a comment saying why:\n" + "\n".join(sorted(set(silent)))

@@ -195,7 +195,7 @@ _LOSSY = {"JPEG": "JPEG compression (saved at quality 95)", "GIF": "GIF's 256-co
 
 def output_format(output: Path) -> str:
     """Pillow's format name for the output's extension; ValueError naming the extension when there is none."""
-    from PIL import Image
+    from PIL import Image  # startup: `wdsr --help` stays light; PIL only to name the output format
 
     image_format = Image.registered_extensions().get(output.suffix.lower())
     if image_format is None:

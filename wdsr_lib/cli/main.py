@@ -112,7 +112,7 @@ def _check_weights(model, state: dict, weights: Path, cfg: RunConfig) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    import numpy as np
+    import numpy as np  # startup: numpy and torch only for the commands using them
 
     from wdsr_lib.data import load_pairs  # startup: torch only for the commands using it
     from wdsr_lib.cli.flags import memory_hint
@@ -143,7 +143,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
-    import numpy as np
+    import numpy as np  # startup: numpy and torch only for the commands using them
     import torch  # startup: torch only for the commands using it
     from PIL import Image
 

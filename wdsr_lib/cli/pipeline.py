@@ -13,7 +13,15 @@ import time
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
+from wdsr_lib.data.div2k import check_div2k
+from wdsr_lib.data.sources import default_root
+from wdsr_lib.store.runs import is_done, trained_runs
+from wdsr_lib.study import frames, pilot, plans, report
+from wdsr_lib.study.executors import execute
+from wdsr_lib.study.frames import elapsed_training, run_seconds
+from wdsr_lib.study.plans import EXTRA_PLANS, PLANS, all_runs, budget_lines
 from wdsr_lib.study.profiles import Profile, get_profile
+from wdsr_lib.viz import pilot_figure
 
 # The notebooks a wheel installs as package data (`wdsr_lib/notebooks/`, see pyproject.toml), else the checkout's.
 _HERE = Path(__file__).resolve().parents[1]  # wdsr_lib/
@@ -37,9 +45,6 @@ def check_data(profile: Profile) -> None:
     """
     if not profile.needs_div2k:
         return
-    from wdsr_lib.data.div2k import check_div2k
-    from wdsr_lib.data.sources import default_root
-    from wdsr_lib.study.plans import all_runs
 
     scales = sorted({cfg.model.scale for cfg in all_runs(profile.name)})
     check_div2k(default_root(profile.data.root), scales, needed_by=f"Profile {profile.name!r}")
@@ -83,10 +88,8 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
     Raises:
         DataError: the profile needs DIV2K and it is absent (checked before anything runs).
     """
-    import papermill as pm
+    import papermill as pm  # optional dependency (the notebooks extra): only `wdsr reproduce` runs notebooks
 
-    from wdsr_lib.study import report
-    from wdsr_lib.store.runs import trained_runs
 
     p = get_profile(profile)
     check_data(p)
@@ -103,11 +106,6 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
     t0 = time.time()
     notes = list(notes)
     if store_only:
-        from wdsr_lib.study.plans import all_runs
-        from wdsr_lib.store.runs import is_done
-
-        from wdsr_lib.study.plans import EXTRA_PLANS, PLANS
-
         planned = all_runs(p)
         missing = [c.run_name() for c in planned if not is_done(c, results)]
         if missing:
@@ -132,8 +130,6 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
             for name in empty:  # no verdict from an earlier store may stand for runs that are not there
                 report.write_claims(results, NOTEBOOK_PLANS[name][0], [], p.name)
     elif jobs > 1 or executor != "local":  # executors: wdsr_lib/study/executors.py (local: schedule.train_all)
-        from wdsr_lib.study.executors import execute
-        from wdsr_lib.study.plans import all_runs
 
         execute(all_runs(p), results, executor=executor, jobs=jobs, **(executor_options or {}))
         timings["training (parallel)"] = round(time.time() - t0, 1)
@@ -153,8 +149,6 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
             os.environ["WDSR_STORE_ONLY"] = saved_flag
     total = round(time.time() - t0, 1)
     new = trained_runs(results)[before:]
-    from wdsr_lib.study.plans import budget_lines
-    from wdsr_lib.study.frames import elapsed_training, run_seconds
 
     report.apply_holm(results, p.name)  # family-wise over every claim of the profile (verdicts.holm)
     report.update_readme(results.parent / "README.md", results, p.name)  # its generated verdict table, if any
@@ -168,9 +162,6 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
 def _pilot(p: Profile, results: Path, figures: Path) -> list[str]:
     """Train the profile's pilot (`plans.pilot`; store-only: nothing), draw its gaps and return the report's
     paragraph on it (nothing for a profile without a pilot)."""
-    from wdsr_lib.study import frames, pilot, plans
-    from wdsr_lib.viz import pilot_figure
-
     plan = plans.pilot(p)
     if not len(plan):
         return []

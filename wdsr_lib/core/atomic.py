@@ -9,6 +9,7 @@ Standard library only (no torch), so every layer may use it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator, Optional
@@ -65,8 +66,6 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def file_lock(path: str | os.PathLike) -> Iterator[None]:
     """Hold an exclusive `fcntl.flock` on `path` (created if absent) for a read-modify-write that other processes
     must not interleave with (two `wdsr reproduce` calls writing one claims file)."""
-    import fcntl
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:

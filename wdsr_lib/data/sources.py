@@ -91,14 +91,14 @@ def _make_pair(name: str, hr: np.ndarray, key: str, scale: int, cache_dir: Optio
 
 
 def _sample_image(name: str) -> np.ndarray:
-    import skimage.data
+    import skimage.data  # startup: scikit-image takes a second to import; only the sample source needs it
 
     img = getattr(skimage.data, name)()
     return img[0] if name == "stereo_motorcycle" else img  # (left, right, disparity)
 
 
 def _sample_pairs(scale: int, split: str, cache_dir: Optional[str]) -> list[ImagePair]:
-    import skimage
+    import skimage  # startup: scikit-image takes a second to import; only the sample source needs it
 
     names = SAMPLE_TRAIN if split == "train" else SAMPLE_VAL
     pairs = []
@@ -110,7 +110,7 @@ def _sample_pairs(scale: int, split: str, cache_dir: Optional[str]) -> list[Imag
 
 
 def _decode_png(data: bytes) -> np.ndarray:
-    from PIL import Image
+    from PIL import Image  # startup: Pillow only where an image is read
 
     with Image.open(io.BytesIO(data)) as im:
         return np.asarray(im.convert("RGB"))

@@ -18,8 +18,9 @@ import torch
 from torch import Tensor, nn
 
 from wdsr_lib.core.progress import progress_bar
+from wdsr_lib.data.imresize import imresize
 from wdsr_lib.engine.metrics import get_protocol, psnr_protocol, quantize, ssim_protocol
-from wdsr_lib.models import call_model
+from wdsr_lib.models import call_model, receptive_field_radius
 
 
 def _output_scale(x: Tensor, y: Tensor) -> int:
@@ -105,7 +106,6 @@ def sr_forward(
     if tile is not None and tile < 1:
         raise ValueError(f"tile must be a positive number of pixels or None; got {tile!r}.")
     if overlap is None:  # exact by construction: every output pixel sees its whole receptive field
-        from wdsr_lib.models import receptive_field_radius
 
         overlap = receptive_field_radius(model, scale) if tile is not None else 0
     if overlap < 0:
@@ -226,7 +226,6 @@ def bicubic_baseline(pairs: Iterable, scale: int, protocol: str) -> list[dict]:
     """
     # Lazy: evaluating a model must not need the data stack. Import from the submodule so the name is the
     # function whether or not the package __init__ re-exports it.
-    from wdsr_lib.data.imresize import imresize
 
     get_protocol(protocol)
     rows = []

@@ -12,6 +12,7 @@ import statistics
 import time
 from typing import Optional
 
+import pandas as pd
 import torch
 
 from wdsr_lib.core.config import ModelConfig
@@ -71,8 +72,6 @@ def cost_frame(runs, lr_hw: tuple[int, int] = DEFAULT_LATENCY_LR_HW, repeats: in
     """One row per distinct model of `runs` (PlannedRuns labelled with `family`): params, GMACs for a 1280x720
     output, median CPU latency on `lr_hw`, and the paper's (params, PSNR) from `paper` = {family: (params, psnr)}.
     """
-    import pandas as pd
-
     rows, seen = [], set()
     for run in runs:
         family = run.labels.get("family")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from wdsr_lib.core.registry import presets
-from wdsr_lib.models import build_model, count_macs_for_output, count_parameters
+from wdsr_lib.models.build import build_model, count_macs_for_output, count_parameters
 
 
 def model_table(scale: int = 2) -> list[dict]:

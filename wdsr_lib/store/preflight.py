@@ -13,6 +13,10 @@ import math
 from pathlib import Path
 
 from wdsr_lib.core.config import RunConfig
+from wdsr_lib.data.div2k import check_div2k
+from wdsr_lib.data.errors import DataError
+from wdsr_lib.data.sources import _resolve_folder, default_root
+from wdsr_lib.store.init_from import plan_transfer
 
 SEED_MAX = 2**32 - 1  # numpy's seed range (np.random.seed), which every run seeds
 
@@ -49,13 +53,8 @@ def check_numbers(cfg: RunConfig) -> None:
 
 def check_data(cfg: RunConfig) -> None:
     """DIV2K complete (`data/div2k.py`) for a DIV2K run; the training and validation folders of a folder run."""
-    from wdsr_lib.data.errors import DataError
-    from wdsr_lib.data.sources import _resolve_folder, default_root
-
     d = cfg.data
     if d.source == "div2k":
-        from wdsr_lib.data.div2k import check_div2k
-
         check_div2k(default_root(d.root), [cfg.model.scale], needed_by=f"{cfg.short_name()} (data source div2k)")
     elif d.source == "folder":
         for name in ("train_folder", "val_folder"):
@@ -91,6 +90,5 @@ def check_init_from(cfg: RunConfig, runs: Path) -> None:
     if not (source / "model.pt").is_file():
         raise ValueError(f"--init-from {name} has a record but no weights (model.pt is not kept in git); rebuild "
                          f"them with `wdsr rebuild {name}`.")
-    from wdsr_lib.store.init_from import plan_transfer
 
     plan_transfer(cfg.model, source)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import fcntl
+import hashlib
 import io
 import json
 import math
@@ -27,8 +28,8 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from wdsr_lib.core import env
-from wdsr_lib.core.config import CODE_VERSION, RunConfig
 from wdsr_lib.core.atomic import atomic_write_text
+from wdsr_lib.core.config import CODE_VERSION, PRECISIONS, RunConfig
 
 HISTORY_FIELDS = ("iteration", "train_loss", "val_psnr", "lr", "seconds")
 
@@ -170,8 +171,6 @@ def _damaged(run_dir: Path, what: str) -> DamagedRecord:
 def config_of(record: dict, summary: Optional[dict] = None, run_dir: Optional[Path] = None) -> RunConfig:
     """The RunConfig of a config.json record; records from before precision was pinned say "auto", which ran as
     the autocast their summary names. Raises ForeignRecord for fields this code does not know."""
-    from wdsr_lib.core.config import PRECISIONS
-
     d = json.loads(json.dumps(record["config"]))
     if d.get("train", {}).get("precision") not in PRECISIONS:
         d["train"]["precision"] = _PRECISION_OF_AUTOCAST.get((summary or {}).get("autocast", "fp32"), "fp32")
@@ -185,16 +184,12 @@ def config_of(record: dict, summary: Optional[dict] = None, run_dir: Optional[Pa
 
 def key_of(cfg: RunConfig, code_version: str) -> str:
     """The run key `cfg` has under `code_version` (RunConfig.key under the current one)."""
-    import hashlib
-
     blob = json.dumps({"config": cfg.canonical(), "code_version": code_version}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 def check_identity(run_dir: Path, record: dict, cfg: RunConfig) -> None:
     """The folder name, the key in config.json and the key recomputed from the stored config must agree."""
-    from wdsr_lib.core.config import PRECISIONS
-
     code_version = str(record.get("code_version", CODE_VERSION))
     stored = record.get("key")
     recomputed = key_of(cfg, code_version)
@@ -221,8 +216,6 @@ def check_summary(run_dir: Path, summary: dict, history: list[dict]) -> None:
 
 
 def weights_digest(path: Path) -> str:
-    import hashlib
-
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -328,7 +321,7 @@ def collect(results_dir: Optional[os.PathLike] = None):
     validation, and the final psnr, psnr_y, ssim_y, bicubic_psnr, psnr_x8, psnr_bn_train_mode, params,
     macs_per_lr_pixel, train_seconds, wall_seconds, and psnr:<image> for every test image.
     """
-    import pandas as pd
+    import pandas as pd  # startup: store.runs is loaded by `wdsr --help`; pandas only for collect()
 
     rows = []
     for run_dir in sorted(runs_dir(results_dir).glob("*/DONE")):

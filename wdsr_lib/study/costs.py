@@ -16,6 +16,9 @@ import numpy as np
 import pandas as pd
 
 from wdsr_lib.core.config import RunConfig
+from wdsr_lib.models import build, count_macs
+from wdsr_lib.store.runs import is_done, load_record, run_dir_for
+from wdsr_lib.study.plans import EXTRA_PLANS, PLANS, every_plan
 from wdsr_lib.study.profiles import Profile
 
 
@@ -33,8 +36,6 @@ class Rate:
 
 def step_macs(cfg: RunConfig) -> float:
     """Forward conv MACs of one training batch: MACs per LR pixel x LR patch pixels x batch."""
-    from wdsr_lib.models import build, count_macs
-
     per_px = count_macs(build(cfg.model), (1, 1), cfg.model.scale)
     return float(per_px) * cfg.data.patch_size ** 2 * cfg.train.batch_size
 
@@ -48,9 +49,6 @@ def calibrate(profile: Profile | str, results_dir: str | os.PathLike) -> Optiona
 
 def _finished(profile: Profile | str, results_dir: str | os.PathLike):
     """(planned run, summary) of the profile's runs that are DONE in the store with a training time."""
-    from wdsr_lib.study.plans import every_plan
-    from wdsr_lib.store.runs import is_done, load_record, run_dir_for
-
     for r in every_plan(profile):
         if is_done(r.config, results_dir):
             s = load_record(run_dir_for(r.config, results_dir)).summary
@@ -71,9 +69,6 @@ def estimate(profile: Profile | str, results_dir: str | os.PathLike, rate: Optio
              jobs: int = 2) -> pd.DataFrame:
     """Per artefact: runs, runs still to train, estimated run-hours in all and still to go, and wall hours to go
     with `jobs` runs at a time (run-hours / jobs: runs are many and short, so the packing loss is small)."""
-    from wdsr_lib.study.plans import EXTRA_PLANS, PLANS
-    from wdsr_lib.store.runs import is_done
-
     rate = rate or calibrate(profile, results_dir)
     if rate is None:
         raise ValueError("no calibration: the store holds finished runs of fewer than two model sizes of this "

@@ -27,6 +27,7 @@ from typing import Callable, Optional, Sequence
 
 from wdsr_lib.core.config import RunConfig
 from wdsr_lib.study.rungraph import RunGraph, Step, build
+from wdsr_lib.study.schedule import _rebuild_one, _train_one, train_all
 
 EXECUTORS = ("local", "ray", "slurm")
 
@@ -34,8 +35,6 @@ EXECUTORS = ("local", "ray", "slurm")
 def run_step(kind: str, run: str, config: Optional[dict], results_dir: str, *_sources) -> tuple[str, bool, float]:
     """Run one step in this process: (run name, trained, seconds). `_sources` are the results of the steps it
     depends on (Ray passes them so that it waits for them; unused)."""
-    from wdsr_lib.study.schedule import _rebuild_one, _train_one
-
     if kind == "rebuild":
         return _rebuild_one(run, results_dir)
     return _train_one(config, results_dir)
@@ -57,8 +56,6 @@ def execute(configs: Sequence[RunConfig], results_dir: str | os.PathLike, execut
     `slurm_folder`, `submitit_executor` (a ready submitit executor, e.g. `submitit.LocalExecutor`).
     """
     if executor == "local":
-        from wdsr_lib.study.schedule import train_all
-
         return train_all(configs, results_dir, jobs=jobs, log=log)
     if executor == "ray":
         graph = build(configs, results_dir, estimate=False, gpus=options.pop("gpus", None))
@@ -77,7 +74,7 @@ def run_ray(graph: RunGraph, ray_address: Optional[str] = None, max_retries: int
     Connects to `ray_address` (or $RAY_ADDRESS, or starts a local cluster) unless Ray is already initialised in
     this process; a connection this call made is closed at the end.
     """
-    import ray
+    import ray  # optional dependency (the cluster extra)
 
     t0 = time.time()
     if not graph.steps:
@@ -126,7 +123,7 @@ def _slurm_step_class():
     requeues it and the store resumes the run from its last checkpoint. Made on first use (submitit is an
     optional dependency) and registered as `wdsr_lib.study.executors.SlurmStep`, so it pickles by reference."""
     if "SlurmStep" not in globals():
-        import submitit
+        import submitit  # optional dependency (the cluster extra)
 
         class SlurmStep(submitit.helpers.Checkpointable):
             def __call__(self, kind, run, config, results_dir):
@@ -142,7 +139,7 @@ def run_submitit(graph: RunGraph, slurm_partition: Optional[str] = None, slurm_g
                  submitit_executor=None, log: Callable[[str], None] = print, poll: float = 1.0) -> dict:
     """Run `graph` through submitit: on Slurm with `afterok` dependencies, or on any other submitit executor
     (`submitit_executor`) by submitting a step once its sources have finished. Waits for every step."""
-    import submitit
+    import submitit  # optional dependency (the cluster extra)
 
     t0 = time.time()
     if not graph.steps:

@@ -6,12 +6,21 @@ long-form `collect()` with the plan's labels (one row per run with endpoints and
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import replace
 from typing import Any, Optional, Sequence
 
+import numpy as np
+import pandas as pd
+
+from wdsr_lib.core.env import get_flag
+from wdsr_lib.models import build_model, count_parameters
+from wdsr_lib.store.runs import FINAL_METRICS, collect, is_done, load_record, run_dir_for
+from wdsr_lib.store.training import load_or_train
 from wdsr_lib.study.plans import Plan, PlannedRun, dependency_order, every_plan, label_frame, noise
-from wdsr_lib.study.profiles import Profile
+from wdsr_lib.study.profiles import Profile, get_profile
+from wdsr_lib.study.verdicts import gate_false_alarm, late_residual_sd, noise_level, run_stats
 
 
 def run_plan(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike, *, progress: bool = True) -> dict:
@@ -23,10 +32,6 @@ def run_plan(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike, 
     Returns {"runs": n, "trained": names trained by this call, "loaded": names loaded from the store,
     "missing": names left out in store-only mode}.
     """
-    from wdsr_lib.core.env import get_flag
-    from wdsr_lib.store.runs import is_done
-    from wdsr_lib.store.training import load_or_train
-
     store_only = get_flag("WDSR_STORE_ONLY")
     trained, loaded, missing = [], [], []
     for cfg in dependency_order([r.config for r in plan]):
@@ -44,9 +49,6 @@ def run_plan(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike, 
 def available(plan: Plan, results_dir: str | os.PathLike) -> Plan:
     """The plan itself, or with `WDSR_STORE_ONLY=1` only its runs the store holds (the figures, tables and
     verdicts then cover what has been trained, and the report names the rest)."""
-    from wdsr_lib.core.env import get_flag
-    from wdsr_lib.store.runs import is_done
-
     if not get_flag("WDSR_STORE_ONLY"):
         return plan
     return plan.subset(lambda r: is_done(r.config, results_dir))
@@ -54,8 +56,6 @@ def available(plan: Plan, results_dir: str | os.PathLike) -> Plan:
 
 def measure_noise(profile: Profile | str, results_dir: str | os.PathLike, *, progress: bool = True):
     """Train the noise seeds if missing and return `verdicts.noise_level` over them (None without 2 seeds)."""
-    from wdsr_lib.study.verdicts import noise_level
-
     plan = noise(profile)
     run_plan(plan, results_dir, progress=progress)
     plan = available(plan, results_dir)
@@ -83,9 +83,6 @@ def final_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLik
     `wdsr_lib.study.verdicts`). Read through `store.collect` (the long-form frame) and pivoted; runs missing from the
     store are NaN.
     """
-    from wdsr_lib.store.runs import FINAL_METRICS, collect
-    from wdsr_lib.study.verdicts import run_stats
-
     long = collect(results_dir)
     final = long[long["iteration"].isna() & ~long["metric"].str.contains(":", regex=False)]
     wide = final.pivot_table(index="run", columns="metric", values="value", aggfunc="first")
@@ -95,8 +92,6 @@ def final_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLik
     stats = []
     for run, part in curves.groupby("run"):
         stats.append({"run": run, **run_stats(part["iteration"], part["value"])})
-    import pandas as pd
-
     stats_frame = pd.DataFrame(stats, columns=["run", "endpoint", "late_change_db", "converged"])
     meta = long.drop_duplicates("run")[["run", "model", "scale", "norm", "loss", "lr", "iterations", "source"]]
     return _labelled(plan, wide.merge(stats_frame, on="run", how="left").merge(meta, on="run", how="left"))
@@ -105,8 +100,6 @@ def final_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLik
 def image_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike):
     """The final model's PSNR on every test image, long form: labels + image, value (one row per run x image;
     the cells of the seeds x images analysis, `verdicts.crossed`)."""
-    from wdsr_lib.store.runs import collect
-
     long = collect(results_dir)
     cells = long[long["iteration"].isna() & long["metric"].str.startswith("psnr:")]
     cells = cells.assign(image=cells["metric"].str.slice(len("psnr:")))[["run", "image", "value"]]
@@ -115,8 +108,6 @@ def image_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLik
 
 def history_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike):
     """Training curves, long form: labels + iteration, metric ("train_loss" | "val_psnr"), value."""
-    from wdsr_lib.store.runs import collect
-
     long = collect(results_dir)
     curves = long[long["iteration"].notna()][["run", "iteration", "metric", "value", "source"]]
     return _labelled(plan, curves).dropna(subset=["iteration"])
@@ -127,9 +118,6 @@ def table1_params(plan: Plan | Sequence[PlannedRun]):
 
     One row per (family, blocks); counts come from building each model (`count_parameters`).
     """
-    import pandas as pd
-
-    from wdsr_lib.models import build_model, count_parameters
 
     rows, seen = [], set()
     for r in plan:
@@ -161,8 +149,6 @@ def elapsed_training(profile: Profile | str, results_dir: str | os.PathLike) -> 
     Returns {"seconds": union length, "timed": runs that record segments, "untimed": stored runs that do not
     (trained before segments were recorded), "untimed_seconds": their summed `wall_seconds`}.
     """
-    from wdsr_lib.store.runs import is_done, load_record, run_dir_for
-
     segments, timed, untimed, untimed_seconds, seen = [], 0, 0, 0.0, set()
     for r in every_plan(profile):
         if r.name in seen or not is_done(r.config, results_dir):
@@ -195,13 +181,6 @@ def gate_noise(profile: Profile | str, results_dir: str | os.PathLike) -> Option
     their validation curves around the least-squares line of the last 20% (`verdicts.late_residual_sd`), and the
     chance that a truly flat curve with that noise fails the one-sided gate at the profile's 10k-run spacing
     (`verdicts.gate_false_alarm`). None without such runs."""
-    import math
-
-    import numpy as np
-
-    from wdsr_lib.study.plans import every_plan
-    from wdsr_lib.study.profiles import get_profile
-    from wdsr_lib.study.verdicts import gate_false_alarm, late_residual_sd
 
     p = get_profile(profile) if isinstance(profile, str) else profile
     frame = final_frame(every_plan(p), results_dir)

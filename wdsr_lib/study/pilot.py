@@ -17,21 +17,22 @@ import numpy as np
 import pandas as pd
 
 from wdsr_lib.core.atomic import atomic_write_text
+from wdsr_lib.engine.checkpoint import latest_good
+from wdsr_lib.store.runs import load_record, run_dir_for
+from wdsr_lib.study.frames import final_frame
+from wdsr_lib.study.plans import pilot, table1
+from wdsr_lib.study.verdicts import by_seed, difference
 
 PAIRS: tuple[tuple[str, str], ...] = (("WDSR-A", "EDSR"), ("WDSR-B", "EDSR"), ("WDSR-B", "WDSR-A"))
 
 
 def planned(profile: str = "cpu"):
     """The pilot's planned runs (labels + configs): `plans.pilot`."""
-    from wdsr_lib.study.plans import pilot
-
     return list(pilot(profile))
 
 
 def history(results_dir: str | os.PathLike = "results", profile: str = "cpu") -> pd.DataFrame:
     """Long-form validation curves of the pilot runs: family, iteration, val_psnr, partial (bool), run."""
-    from wdsr_lib.store.runs import load_record, run_dir_for
-
     rows = []
     for r in planned(profile):
         run_dir = run_dir_for(r.config, results_dir)
@@ -54,7 +55,6 @@ def _checkpoint_history(run_dir: Path) -> list[dict]:
     ckpt = run_dir / "checkpoints"
     if not ckpt.is_dir():
         return []
-    from wdsr_lib.engine.checkpoint import latest_good
 
     state = latest_good(ckpt)
     return list(state["history"]) if state else []
@@ -93,10 +93,6 @@ def settling(gap: pd.DataFrame, tol: float = 0.05, k: int = 3) -> pd.DataFrame:
 def study_gaps(results_dir: str | os.PathLike = "results", profile: str = "cpu") -> dict:
     """The study's own paired endpoint gaps at the pilot's depth ({pair: verdicts.Difference} over the Table 1
     seeds in the store) and their budget in iterations: what the pilot's longer curves are compared with."""
-    from wdsr_lib.study.frames import final_frame
-    from wdsr_lib.study.plans import pilot, table1
-    from wdsr_lib.study.verdicts import by_seed, difference
-
     runs = list(pilot(profile))
     if not runs:
         return {"iterations": None, "gaps": {}}

@@ -243,7 +243,7 @@ def gate_spacing(iterations: int, val_every: int, min_points: int = 3) -> int:
     and it says "not converged" whatever the curve does); then `iterations // (5 k)` with k = max(4, min_points),
     which puts k points there (the first edition's 3 gave `iterations // 20`). Runs too short for that keep
     `val_every`."""
-    from wdsr_lib.study.verdicts import late_validations
+    from wdsr_lib.study.verdicts import late_validations  # startup: verdicts loads pandas and scipy; plans stay light
 
     k = max(4, min_points)
     if late_validations(iterations, min(val_every, iterations)) >= min_points or iterations < 5 * k:
@@ -392,7 +392,7 @@ def select(plan: Plan, **labels: Any) -> Plan:
 
 def label_frame(plan: Plan | Sequence[PlannedRun]):
     """One row per planned run: `run` (store directory name), `artefact` and the plan's labels."""
-    import pandas as pd
+    import pandas as pd  # startup: the plans stay pandas-free (`wdsr reproduce --list-runs`)
 
     columns = ["run", "artefact", *getattr(plan, "label_names", ())]
     rows = [{"run": r.name, "artefact": r.artefact, **r.labels} for r in plan]

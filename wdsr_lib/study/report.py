@@ -19,7 +19,8 @@ from wdsr_lib.core.atomic import atomic_write_text, file_lock
 from wdsr_lib.study.claims import PROTOCOL_DIV2K, Claim
 from wdsr_lib.study.frames import gate_noise
 from wdsr_lib.study.profiles import Profile, get_profile
-from wdsr_lib.study.verdicts import INCONCLUSIVE, NOT_CONVERGED, NOT_REPRODUCED, REPRODUCED, RULES, interval
+from wdsr_lib.study.verdicts import (INCONCLUSIVE, LEVEL, NOT_CONVERGED, NOT_REPRODUCED, REPRODUCED, RULES, holm,
+                                     interval)
 
 ARTEFACT_ORDER = ("table1", "fig3", "fig4", "edsr_comparison", "ablations")
 ARTEFACT_TITLES = {"table1": "WDSR Table 1: wide activation at equal parameter budgets",
@@ -111,8 +112,6 @@ def apply_holm(results_dir: str | os.PathLike, profile: str) -> list[dict]:
     """Holm's family-wise correction (`verdicts.holm`, alpha 0.05) over the profile's claims that carry a
     p-value, written into every entry of `results/claims/*.json` as `p_holm` and `verdict_holm`: a decided verdict
     stands only when its adjusted p is below 0.05, else it reads "inconclusive (Holm)"."""
-    from wdsr_lib.study.verdicts import LEVEL, holm
-
     with file_lock(claims_lock(results_dir)):  # a read-modify-write of every claims file
         entries = read_claims(results_dir, profile)
         p = {f"{e['artefact']}/{e['id']}": _claim_p(e) for e in entries}

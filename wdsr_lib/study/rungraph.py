@@ -26,8 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
+from wdsr_lib.core import env
 from wdsr_lib.core.config import RunConfig
+from wdsr_lib.store.runs import is_done
 from wdsr_lib.study.commands import train_command
+from wdsr_lib.study.costs import Rate, calibrate
+from wdsr_lib.study.plans import dependency_order
 
 # Fallback cost model when the store holds no calibration (`costs.calibrate` needs finished runs of two model
 # sizes): seconds per iteration = overhead + per_mac x forward conv MACs of one batch (`costs.step_macs`).
@@ -87,13 +91,11 @@ class RunGraph:
 
 def default_gpus() -> int:
     """GPUs per step: 1 when runs train on CUDA ($WDSR_DEVICE=cuda..., or unset with a GPU present), else 0."""
-    from wdsr_lib.core import env
-
     device = env.get("WDSR_DEVICE") or ""
     if device:
         return 1 if device.startswith("cuda") else 0
     try:
-        import torch
+        import torch  # startup: torch only to count this machine's GPUs (the run graph itself is torch-free)
 
         return 1 if torch.cuda.is_available() else 0
     except ImportError:  # pragma: no cover
@@ -102,8 +104,6 @@ def default_gpus() -> int:
 
 def default_seconds(cfg: RunConfig, gpus: int = 0) -> float:
     """Estimated training seconds of `cfg` from `DEFAULT_RATES` (no calibration)."""
-    from wdsr_lib.study.costs import Rate
-
     overhead, per_mac = DEFAULT_RATES["gpu" if gpus else "cpu"]
     if not gpus:
         per_mac /= max(1, cfg.train.threads)
@@ -132,9 +132,6 @@ def build(configs: Sequence[RunConfig], results_dir: str | os.PathLike, profile:
     Raises:
         ValueError: a config initialised from a run that is neither planned nor in the store; an init_from cycle.
     """
-    from wdsr_lib.study.plans import dependency_order
-    from wdsr_lib.store.runs import is_done
-
     results_dir = str(Path(results_dir).resolve())
     gpus = default_gpus() if gpus is None else int(gpus)
     ordered = dependency_order(list(configs))
@@ -154,8 +151,6 @@ def build(configs: Sequence[RunConfig], results_dir: str | os.PathLike, profile:
     weightless = sorted({c.train.init_from for c in pending.values() if c.train.init_from in done
                          and not os.path.exists(os.path.join(results_dir, "runs", c.train.init_from, "model.pt"))})
     if estimate and rate is None and profile is not None and gpus == 0:
-        from wdsr_lib.study.costs import calibrate
-
         try:
             rate = calibrate(profile, results_dir)
         except Exception:  # a store it cannot read: fall back to the default model

@@ -15,23 +15,22 @@ import contextlib
 import multiprocessing as mp
 import os
 import signal
+import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
 from typing import Callable, Sequence
 
 from wdsr_lib.core.config import RunConfig
+from wdsr_lib.store.runs import run_dir_for
+from wdsr_lib.store.training import load_or_train
+from wdsr_lib.study.rungraph import build
+from wdsr_lib.study.verify import rebuild_run
 
 
 def _train_one(cfg_dict: dict, results_dir: str) -> tuple[str, bool, float]:
     """Worker: load or train one run, its progress bar in `<run dir>/train.log`; returns (name, trained, seconds)."""
-    import contextlib
-    import sys
-    from pathlib import Path
-
-    from wdsr_lib.store.runs import run_dir_for
-    from wdsr_lib.store.training import load_or_train
-
     cfg = RunConfig.from_dict(cfg_dict)
     run_dir = run_dir_for(cfg, results_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -46,10 +45,6 @@ def _train_one(cfg_dict: dict, results_dir: str) -> tuple[str, bool, float]:
 def _rebuild_one(name: str, results_dir: str) -> tuple[str, bool, float]:
     """Worker: recreate the weights of a DONE run that another run starts from (`model.pt` is not in git) by
     retraining it and checking every logged number against its record (`verify.rebuild_run`, bitwise)."""
-    from pathlib import Path
-
-    from wdsr_lib.study.verify import rebuild_run
-
     t = time.time()
     with open(Path(results_dir) / "runs" / name / "train.log", "a") as log, contextlib.redirect_stderr(log):
         rebuild_run(name, results_dir, log=lambda msg: print(msg, file=log, flush=True))
@@ -69,8 +64,6 @@ def train_all(configs: Sequence[RunConfig], results_dir: str | os.PathLike, jobs
         ValueError: jobs < 1, or a config initialised from a run that is neither planned nor DONE.
         RuntimeError: a run failed (its message names the run); the others already finished are kept.
     """
-    from wdsr_lib.study.rungraph import build
-
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a positive integer; got {jobs!r}.")
     results_dir = str(results_dir)

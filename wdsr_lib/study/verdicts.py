@@ -29,11 +29,13 @@ Every verdict of the report follows these rules (the report prints `RULES`):
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 K_ENDPOINT = 3
 WINDOW = 0.2
@@ -154,8 +156,6 @@ def interval(samples: Iterable[float], level: float = LEVEL) -> Difference:
         return Difference(float("nan"), None, None, 0, level)
     if d.size == 1:
         return Difference(float(d[0]), None, None, 1, level)
-    from scipy import stats
-
     half = stats.t.ppf(0.5 + level / 2, d.size - 1) * d.std(ddof=1) / math.sqrt(d.size)
     return Difference(float(d.mean()), float(d.mean() - half), float(d.mean() + half), int(d.size), level)
 
@@ -285,8 +285,6 @@ def judge(diff: "Difference | Crossed", *, test: str = SUPERIORITY, margin: floa
 
 def _difference_p(diff: Difference, bound: float) -> Optional[float]:
     """Two-sided p of H0: mean = `bound` for a seed-level t-interval (None without one)."""
-    from scipy import stats
-
     if diff.n < 2 or diff.low is None or diff.high == diff.mean:
         return None
     se = (diff.high - diff.mean) / stats.t.ppf(0.5 + diff.level / 2, diff.n - 1)
@@ -383,8 +381,6 @@ class Crossed:
 
     def p_value(self, bound: float = 0.0) -> float:
         """Two-sided p of H0: mu = `bound` (t with `df` degrees of freedom); NaN without an interval."""
-        from scipy import stats
-
         if not (math.isfinite(self.se) and self.se > 0 and math.isfinite(self.df)):
             return float("nan")
         return float(2 * stats.t.sf(abs(self.mean - bound) / self.se, self.df))
@@ -403,8 +399,6 @@ class Crossed:
 
 
 def _t_interval(mean: float, se: float, df: float, level: float) -> tuple[float, float]:
-    from scipy import stats
-
     if not (math.isfinite(se) and df >= 1):
         return float("nan"), float("nan")
     half = stats.t.ppf(0.5 + level / 2, df) * se
@@ -413,8 +407,6 @@ def _t_interval(mean: float, se: float, df: float, level: float) -> tuple[float,
 
 def crossed(cells: pd.DataFrame, value: str = "diff", level: float = LEVEL) -> Crossed:
     """`Crossed` from a frame with columns seed, image and `value` (one row per cell)."""
-    import warnings
-
     d = cells.dropna(subset=[value])
     d = d.groupby(["seed", "image"], as_index=False)[value].mean()
     ns, ni, n = d["seed"].nunique(), d["image"].nunique(), len(d)
@@ -431,7 +423,7 @@ def crossed(cells: pd.DataFrame, value: str = "diff", level: float = LEVEL) -> C
         return Crossed(float(means.mean()), se, float(k - 1) if k > 1 else nan, low, high, ns, ni,
                        var if axis == "seed" else nan, var if axis == "image" else nan, nan,
                        f"{axis}s only ({'one seed' if ns < 2 else 'one image'})", level)
-    import statsmodels.api as sm
+    import statsmodels.api as sm  # startup: statsmodels takes a second to import; only the mixed model uses it
 
     frame = d.assign(_group=1, seed=d["seed"].astype(str), image=d["image"].astype(str))
     with warnings.catch_warnings():
@@ -465,7 +457,7 @@ def per_image(cells: pd.DataFrame, value: str = "diff") -> pd.DataFrame:
 def holm(pvalues: Mapping[str, float], alpha: float = 1 - LEVEL) -> dict[str, float]:
     """Holm-adjusted p-values (family-wise error `alpha` over the given tests; statsmodels `multipletests`).
     NaN p-values (tests without an interval) stay NaN and do not count in the family."""
-    from statsmodels.stats.multitest import multipletests
+    from statsmodels.stats.multitest import multipletests  # startup: statsmodels takes a second to import
 
     ids = [k for k, p in pvalues.items() if p is not None and math.isfinite(p)]
     out = {k: float("nan") for k in pvalues}
@@ -521,7 +513,5 @@ def late_residual_sd(iterations: Sequence[float], values: Sequence[float], windo
 def gate_false_alarm(sd: float, iterations: Sequence[float], tol: float = TOL_DB) -> float:
     """The chance that a truly flat curve with noise SD `sd`, validated at `iterations`, fails the one-sided
     gate (its estimated late rise reaches `tol`): 1 - Phi(tol / SE)."""
-    from scipy import stats
-
     se = late_rise_se(sd, iterations)
     return float(stats.norm.sf(tol / se)) if math.isfinite(se) and se > 0 else float("nan")

@@ -26,19 +26,34 @@ git) with its digest (`weights.sha256`) once the retrained run passes at its lev
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
+import platform
 import shutil
 import statistics
 import tempfile
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from wdsr_lib.store.runs import find_run
+import torch
+from scipy import stats
+
+from wdsr_lib.core.config import CODE_VERSION
+from wdsr_lib.engine import fingerprint as fp
+from wdsr_lib.engine.train import train
+from wdsr_lib.store.init_from import initialiser
+from wdsr_lib.store.runs import (DamagedRecord, ForeignRecord, StoreError, _write_record, check_weights, config_of,
+                                 find_run, is_done, load_record, run_dir_for, runs_dir, write_weights_digest)
+from wdsr_lib.study import claims as judge, frames, plans, report
+from wdsr_lib.study.plans import all_runs
+from wdsr_lib.study.report import read_claims
 
 TIMINGS = frozenset({"seconds", "train_seconds", "wall_seconds", "segments"})
 NOT_COMPARED = TIMINGS | {"fingerprint", "history"}  # the fingerprint decides the level; history: its rows
@@ -164,8 +179,6 @@ def compare_records(stored_summary: dict, stored_history: list[dict], summary: d
 def _stored(run_dir: Path) -> tuple[dict, dict, list[dict]]:
     """(config.json record, summary, history) of a DONE run, checked (`store.load_record`: its identity, its
     required fields, a history with finite validations)."""
-    from wdsr_lib.store.runs import StoreError, load_record
-
     if not (run_dir / "DONE").exists():
         raise StoreError(f"{run_dir.name} is not a finished run (no DONE in {run_dir}); only finished runs can be "
                          "verified or rebuilt.")
@@ -175,17 +188,11 @@ def _stored(run_dir: Path) -> tuple[dict, dict, list[dict]]:
 
 def _config_of(record: dict, summary: dict):
     """The RunConfig that trained a record (`store.config_of`)."""
-    from wdsr_lib.store.runs import config_of
-
     return config_of(record, summary)
 
 
 def _dependencies(run_dir: Path) -> list[Path]:
     """`run_dir`'s init_from chain, sources first, then the run itself; a path or a cycle raises StoreError."""
-    from wdsr_lib.store.runs import StoreError
-
-    from wdsr_lib.store.runs import load_record
-
     chain = [run_dir]
     while True:
         if (chain[0] / "DONE").exists():
@@ -212,10 +219,6 @@ def _dependencies(run_dir: Path) -> list[Path]:
 
 def _all_runs(profile: str) -> list:
     """Every run the profile's notebooks plan (`plans.all_runs`; in `study` before that module was split)."""
-    try:
-        from wdsr_lib.study.plans import all_runs
-    except ImportError:
-        from wdsr_lib.study import all_runs
     return all_runs(profile)
 
 
@@ -223,10 +226,6 @@ def select_runs(results_dir: Optional[os.PathLike] = None, *, runs: Optional[int
                 profile: Optional[str] = None) -> list[Path]:
     """The runs to verify: `names`, else the `runs` cheapest DONE runs (counting their init_from sources'
     training time), of `profile` if given; `runs=None` selects all. Another version's folders are skipped."""
-    import warnings
-
-    from wdsr_lib.store.runs import ForeignRecord, runs_dir
-
     if names:
         return [find_run(n, results_dir) for n in names]
     done = []
@@ -265,8 +264,6 @@ def _group(cfg) -> tuple:
 
 def _endpoints(runs: Path) -> list[dict]:
     """Every readable DONE run of a store: name, arm, group, final PSNR and last validation PSNR."""
-    from wdsr_lib.store.runs import StoreError, load_record
-
     out = []
     for done in sorted(runs.glob("*/DONE")):
         try:
@@ -298,8 +295,6 @@ def prediction_band(others: list[float], pooled: Optional[tuple[float, int, int]
     or more); the pooled seed SD (`pooled`: sd, df, arms) replaces sd and n-1 where it has more degrees of
     freedom (an arm of 3 seeds alone has t(0.995, 1) = 64); with fewer than two others, the pooled SD around
     the one other seed or else `centre`, half-width t(0.995, df) sd sqrt(2)."""
-    from scipy import stats
-
     q = 1 - (1 - BAND_LEVEL) / 2
     n = len(others)
     if n >= 2:
@@ -371,8 +366,6 @@ def _db(value: Optional[float]) -> str:
 def _fingerprint_gap(recorded: Optional[dict], here: Optional[dict]) -> str:
     """Why a retrained run is judged statistically: "" where the two fingerprints agree, else which fields
     differ (or that the record has none)."""
-    from wdsr_lib.engine import fingerprint as fp
-
     if here is None:
         here = fp.fingerprint("cpu")
     if not recorded:
@@ -392,8 +385,6 @@ def _device_of(summary: dict) -> Iterator[None]:
     os.environ["WDSR_DEVICE"] = "cuda" if device.startswith("cuda") else device
     try:
         if device.startswith("cuda"):
-            import torch
-
             if not torch.cuda.is_available():
                 raise RuntimeError("the run was trained on CUDA; retrain it on a machine with a GPU.")
         yield
@@ -413,11 +404,6 @@ def retrain(run_dir: Path, scratch_runs: Path, log: Callable[[str], None] = prin
     there is refused (a scratch store is never reused). Returns {run name: Comparison}; the retrained weights
     are in `scratch_runs/<name>/model.pt`.
     """
-    from wdsr_lib.core.config import CODE_VERSION
-    from wdsr_lib.engine.train import train
-    from wdsr_lib.store.init_from import initialiser
-    from wdsr_lib.store.runs import StoreError
-
     retrained = set() if retrained is None else retrained
     results: dict[str, Comparison] = {}
     for run in _dependencies(run_dir):
@@ -456,8 +442,6 @@ def retrain(run_dir: Path, scratch_runs: Path, log: Callable[[str], None] = prin
 def scratch_store(keep: Optional[os.PathLike] = None, store: Optional[os.PathLike] = None) -> Iterator[Path]:
     """A fresh scratch `runs/` folder, removed afterwards unless `keep` names one to keep it in. `keep` must not
     be the store (`store`, its results folder) or inside it, and its `runs/` must be empty or absent."""
-    from wdsr_lib.store.runs import StoreError, runs_dir
-
     if keep is not None:
         path = Path(keep) / "runs"
         real = Path(os.path.realpath(path))
@@ -479,10 +463,6 @@ def scratch_store(keep: Optional[os.PathLike] = None, store: Optional[os.PathLik
 
 
 def _machine() -> str:
-    import platform
-
-    import torch
-
     return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
@@ -499,8 +479,6 @@ def verify_runs(selected: list[Path], *, tolerance: float = 0.0, scratch: Option
 
     A record that cannot be checked (damaged, cyclic init_from, ...) is a FAIL with its sentence; no run
     verified is a failure, never a vacuous pass."""
-    from wdsr_lib.store.runs import StoreError
-
     check_tolerance(tolerance)
     if level not in LEVELS:
         raise ValueError(f"--level must be one of {', '.join(LEVELS)}; got {level!r}.")
@@ -541,8 +519,6 @@ def rebuild_run(name: str, results_dir: Optional[os.PathLike] = None, *, toleran
     Raises:
         ValueError: the retrained run fails its check (nothing installed).
     """
-    from wdsr_lib.store.runs import DamagedRecord, check_weights, write_weights_digest
-
     check_tolerance(tolerance)
     run_dir = find_run(name, results_dir)
     _stored(run_dir)
@@ -609,12 +585,6 @@ def _store_only() -> Iterator[None]:
 def judge_table1(profile: str, results_dir: os.PathLike) -> dict[str, str]:
     """{claim id: verdict} of the Table 1 claims judged from the store at `results_dir`, as notebooks/01_table1
     judges them (store-only: nothing is trained)."""
-    import contextlib
-    import io
-
-    from wdsr_lib.study import claims as judge
-    from wdsr_lib.study import frames, plans, report
-
     with _store_only(), contextlib.redirect_stdout(io.StringIO()):
         plan = frames.available(plans.table1(profile), results_dir)
         final = frames.final_frame(plan, results_dir)
@@ -630,9 +600,6 @@ def claim_runs(claim_id: str, profile: str, results_dir: Optional[os.PathLike] =
                seeds: Optional[int] = None) -> tuple[list[Path], list[int]]:
     """The stored runs `claim_id` rests on in `profile` (of its `seeds` cheapest seeds, all when None) and the
     seeds chosen."""
-    from wdsr_lib.study import plans
-    from wdsr_lib.store.runs import is_done, run_dir_for
-
     artefact, families = CLAIM_RUNS[claim_id]
     plan = [r for r in plans.table1(profile) if r.labels.get("family") in families and is_done(r.config, results_dir)]
     if not plan:
@@ -653,8 +620,6 @@ def verify_claim(claim_id: str, results_dir: Optional[os.PathLike] = None, *, pr
                  seeds: Optional[int] = None, level: str = "auto", log: Callable[[str], None] = print) -> bool:
     """Retrain the runs a claim rests on (its `seeds` cheapest seeds), judge it again with them in place of the
     stored ones and report "verdict unchanged" (True) or the change (False). The cost is said first."""
-    from wdsr_lib.store.runs import StoreError, _write_record, runs_dir
-
     if claim_id not in CLAIM_RUNS:
         raise ValueError(f"`wdsr verify --claim` re-judges the Table 1 claims ({', '.join(CLAIM_RUNS)}); got "
                          f"{claim_id!r}. For the other claims verify their runs with `wdsr verify --run NAME`.")
@@ -662,8 +627,6 @@ def verify_claim(claim_id: str, results_dir: Optional[os.PathLike] = None, *, pr
         raise ValueError(f"--seeds must be at least 1; got {seeds}.")
     store = runs_dir(results_dir)
     if profile is None:
-        from wdsr_lib.study.report import read_claims
-
         have = {e.get("profile") for e in read_claims(store.parent) if e.get("id") == claim_id}
         options = [p for p in _PROFILE_ORDER if p in have] or ["quick"]
         profile = options[0]

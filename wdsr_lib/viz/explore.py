@@ -13,14 +13,20 @@ papermill and nbval run the notebook headless.
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 from typing import Any, Optional, Sequence
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
 from wdsr_lib.core.config import ModelConfig, RunConfig, paper_lr
 from wdsr_lib.core.registry import family_of, get_spec
+from wdsr_lib.store.runs import collect, load_record, runs_dir
+from wdsr_lib.store.training import load_or_train
 from wdsr_lib.study.profiles import PROFILES, get_profile
+from wdsr_lib.study.verdicts import t_band
+from wdsr_lib.viz.plots import _data_note
 
 FILTERS = ("model", "blocks", "norm", "profile", "seed")
 _SHORT = {"n_feats": "F", "block_feats": "w", "expansion": "e", "low_rank": "l", "res_scale": "res",
@@ -69,8 +75,6 @@ def short_label(cfg: RunConfig) -> str:
 
 def runs_frame(results_dir: str | os.PathLike) -> pd.DataFrame:
     """`store.collect(results_dir)` with `family`, `profile` and `label` columns (see the module docstring)."""
-    from wdsr_lib.store.runs import collect, load_record, runs_dir
-
     frame = collect(results_dir)
     extra = []
     for run in frame["run"].unique():
@@ -114,11 +118,8 @@ def choose(frame: pd.DataFrame, **filters: Any) -> pd.DataFrame:
 def curves_figure(frame: pd.DataFrame, metric: str = "val_psnr", hue: str = "label", title: Optional[str] = None):
     """`metric` against iterations, one line per `hue` value: the mean over seeds with its 95%
     t-interval (seaborn `lineplot` with `verdicts.t_band`, the interval the verdicts use); one seed: no band."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+    import seaborn as sns  # startup: seaborn takes a second to import; only this figure uses it
 
-    from wdsr_lib.viz.plots import _data_note
-    from wdsr_lib.study.verdicts import t_band
 
     curves = frame[(frame["metric"] == metric) & frame["iteration"].notna()]
     if curves.empty:
@@ -161,8 +162,6 @@ def final_table(frame: pd.DataFrame, highlight: Optional[str] = None) -> pd.Data
 def run_dirs(frame: pd.DataFrame, results_dir: str | os.PathLike, every_seed: bool = False) -> list:
     """The store directories of the runs in `frame`: one per label (its lowest seed), or `every_seed`; in order
     of first appearance."""
-    from wdsr_lib.store.runs import runs_dir
-
     runs = frame.drop_duplicates("run")
     if not every_seed:
         runs = runs.sort_values("seed", kind="stable").drop_duplicates("label").sort_index()
@@ -175,7 +174,7 @@ def show(figure_or_path):
     `wdsr_lib.viz.plots` selects matplotlib's Agg backend (headless papermill), under which a Figure left as a cell's
     value shows as text; this shows it in JupyterLab and keeps it in executed notebooks.
     """
-    from IPython.display import Image
+    from IPython.display import Image  # optional dependency: in a notebook only
 
     if figure_or_path is None:
         return None
@@ -186,10 +185,6 @@ def show(figure_or_path):
 
 def _png(fig) -> bytes:
     """The figure as PNG bytes (100 dpi); the figure is closed."""
-    import io
-
-    import matplotlib.pyplot as plt
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
@@ -204,8 +199,6 @@ def variant_config(model: ModelConfig, profile: str, seed: Optional[int] = None,
 
 def train_variant(cfg: RunConfig, results_dir: str | os.PathLike, *, progress: bool = True):
     """`load_or_train(cfg, results_dir)` with a progress bar: trains once, then loads from the store."""
-    from wdsr_lib.store.training import load_or_train
-
     record = load_or_train(cfg, results_dir, progress=progress)
     print(f"{'trained' if record.trained else 'loaded from the store'}: {record.name} "
           f"({describe(cfg)}; PSNR {record.summary.get('psnr', float('nan')):.3f} dB)")
@@ -219,7 +212,7 @@ def pickers(frame: pd.DataFrame, metric: str = "val_psnr"):
     that call `choose` do the same work as plain code.
     """
     try:
-        import ipywidgets as widgets
+        import ipywidgets as widgets  # optional dependency (the lab extra)
     except ImportError:
         print("ipywidgets is not installed (`pip install -e .[lab]`): edit the `explore.choose(...)` cell above "
               "to pick runs instead.")

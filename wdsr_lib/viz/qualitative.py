@@ -25,7 +25,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
+import torch
+from matplotlib.patches import Rectangle
+
+from wdsr_lib.data import load_pairs
+from wdsr_lib.data.decode import read_rgb
+from wdsr_lib.data.imresize import imresize
+from wdsr_lib.data.sources import ImagePair, crop_to_scale
+from wdsr_lib.engine.evaluate import sr_forward
+from wdsr_lib.engine.metrics import get_protocol, psnr, quantize
+from wdsr_lib.models import load_pretrained, receptive_field_radius
+from wdsr_lib.store.runs import load_record, run_dir_for, runs_dir
+from wdsr_lib.study import plans
+from wdsr_lib.study.profiles import get_profile
+from wdsr_lib.viz import explore
+from wdsr_lib.viz.plots import save_figure
 
 ENSEMBLED = "WDSR-B"
 
@@ -51,10 +67,6 @@ class Row:
 
 def upscale(model, lr: np.ndarray, scale: int, self_ensemble: bool = False) -> np.ndarray:
     """`model` applied to an 8-bit LR image (H, W, 3) with `engine.evaluate.sr_forward`, rounded to 8 bit."""
-    import torch
-
-    from wdsr_lib.engine.evaluate import sr_forward
-    from wdsr_lib.engine.metrics import quantize
 
     x = torch.from_numpy(np.array(lr, dtype=np.float32)).permute(2, 0, 1)[None]  # a writable copy
     with torch.no_grad():
@@ -64,9 +76,6 @@ def upscale(model, lr: np.ndarray, scale: int, self_ensemble: bool = False) -> n
 
 def bicubic(lr: np.ndarray, scale: int) -> np.ndarray:
     """MATLAB-exact bicubic upscaling of an 8-bit LR image, rounded to 8 bit (the "Bicubic" baseline)."""
-    from wdsr_lib.data.imresize import imresize
-    from wdsr_lib.engine.metrics import quantize
-
     return np.asarray(quantize(imresize(np.asarray(lr, dtype=np.float64), scale)), dtype=np.uint8)
 
 
@@ -74,8 +83,6 @@ def ensemble_crop(model, lr: np.ndarray, scale: int, box: tuple[int, int, int]) 
     """The x8 self-ensemble output on the HR window `box` = (top, left, size), computed on the LR window plus the
     model's receptive-field radius of context (`models.receptive_field_radius`), so it equals the same window
     of the whole-image ensemble (up to float rounding) at a fraction of the cost."""
-    from wdsr_lib.models import receptive_field_radius
-
     top, left, size = box
     r = receptive_field_radius(model, scale)
     t0, l0 = max(0, top // scale - r), max(0, left // scale - r)
@@ -118,8 +125,6 @@ def choose_window(hr: np.ndarray, outputs: Sequence[np.ndarray], size: int, marg
 
 def crop_psnr(sr: np.ndarray, hr: np.ndarray) -> float:
     """PSNR of an 8-bit crop against the HR crop: RGB, no shave (see the module docstring)."""
-    from wdsr_lib.engine.metrics import psnr
-
     return psnr(sr, hr, 0)
 
 
@@ -128,8 +133,6 @@ def compare_rows(pairs, models: Mapping[str, object], scale: int, ensemble: Opti
     """One Row per (LR, HR) pair: HR, bicubic, each model of `models` and, if `ensemble` names one of them, its
     x8 self-ensemble, cropped by the rule of the module docstring (chosen on the single-forward models; with
     one model, on it and bicubic)."""
-    from wdsr_lib.engine.metrics import get_protocol
-
     if ensemble is not None and ensemble not in models:
         raise ValueError(f"ensemble must name one of the models ({', '.join(models)}); got {ensemble!r}.")
     margin = get_protocol("div2k").shave(scale)
@@ -156,9 +159,6 @@ def compare_rows(pairs, models: Mapping[str, object], scale: int, ensemble: Opti
 
 def figure(rows: Sequence[Row], title: str):
     """The figure: per row, the whole HR photo with the crop outlined, then each panel with its PSNR."""
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
-
     from wdsr_lib.viz import plots  # noqa: F401  (selects the Agg backend)
 
     cols = 1 + max(len(r.panels) for r in rows)
@@ -181,10 +181,6 @@ def figure(rows: Sequence[Row], title: str):
 
 def profile_runs(profile: str, results_dir: str | os.PathLike) -> dict[str, Path]:
     """{family: run directory} of the WDSR Table 1 runs at the profile's deepest budget and first seed."""
-    from wdsr_lib.study import plans
-    from wdsr_lib.study.profiles import get_profile
-    from wdsr_lib.store.runs import run_dir_for
-
     p = get_profile(profile)
     blocks = max(p.table1_blocks)
     seed = p.budget("table1", blocks).seeds[0]
@@ -203,11 +199,6 @@ def profile_figure(profile: str, results_dir: str | os.PathLike = "results", fig
     Returns None, printing why and leaving any existing figure as it is, when a run is unfinished or its
     `model.pt` is absent (weights are not in git).
     """
-    from wdsr_lib.data import load_pairs
-    from wdsr_lib.models import load_pretrained
-    from wdsr_lib.viz.plots import save_figure
-    from wdsr_lib.study.profiles import get_profile
-
     p = get_profile(profile)
     runs = profile_runs(profile, results_dir)
     missing = _missing_weights(runs)
@@ -224,7 +215,6 @@ def profile_figure(profile: str, results_dir: str | os.PathLike = "results", fig
     fig = figure(rows, f"Held-out photos, x{scale}: WDSR Table 1 models at {blocks} blocks (profile {profile}); "
                        "crops where the models' errors differ most, PSNR (RGB) on each crop")
     png = save_figure(fig, figures_dir, f"qualitative_{profile}")[0]
-    import matplotlib.pyplot as plt
 
     plt.close(fig)
     return png
@@ -248,15 +238,6 @@ def compare_image(image, runs: Sequence[str | os.PathLike], results_dir: str | o
     Raises:
         FileNotFoundError: no run has weights. ValueError: runs of different scales, or `ensemble` not in `runs`.
     """
-    from wdsr_lib.viz import explore
-    from wdsr_lib.data.decode import read_rgb
-    from wdsr_lib.data.imresize import imresize
-    from wdsr_lib.data.sources import ImagePair, crop_to_scale
-    from wdsr_lib.engine.metrics import quantize
-    from wdsr_lib.models import load_pretrained
-    from wdsr_lib.viz.plots import save_figure
-    from wdsr_lib.store.runs import load_record, runs_dir
-
     def locate(run) -> Path:
         return Path(run) if Path(run).is_dir() else runs_dir(results_dir) / str(run)
 
@@ -283,9 +264,6 @@ def compare_image(image, runs: Sequence[str | os.PathLike], results_dir: str | o
         raise ValueError(f"compare runs of one scale; got scales {sorted(scales)}.")
     scale = scales.pop()
     if image is None:
-        from wdsr_lib.data import load_pairs
-        from wdsr_lib.study.profiles import get_profile
-
         data = get_profile(profile).data
         first = load_pairs(data.source, scale, "val", root=data.root)[0]
         image, title_name = np.asarray(first.hr), first.name
