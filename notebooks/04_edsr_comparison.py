@@ -30,8 +30,7 @@ seeds = None  # None: the profile's seeds
 # Relative `results_dir` / `figures_dir` resolve against the project root (`$WDSR_ROOT`, else the folder holding this project's `pyproject.toml`), so JupyterLab, papermill and nbval use the same store. Environment overrides for `pytest --nbval-lax` (`WDSR_PROFILE`, `WDSR_RESULTS_DIR`, `WDSR_FIGURES_DIR`); the papermill pipeline does not set them, so its parameters win.
 
 # %%
-from wdsr_lib.study import claims
-from wdsr_lib.study import frames, notebook_env, plans, report
+from wdsr_lib.study import claims, frames, labels, notebook_env, plans, report
 from wdsr_lib.viz import plots
 
 profile, results_dir, figures_dir = notebook_env.setup(profile, results_dir, figures_dir)
@@ -70,24 +69,24 @@ baselines
 # PSNR of the baselines (single forward and x8 self-ensemble), bicubic as the floor.
 
 # %%
-fig = plots.bar_figure(frames.where(final, study="baseline"), "family", "README baselines: EDSR vs WDSR-A (16 blocks, x2)",
+fig = plots.bar_figure(labels.rows_where(final, study="baseline"), "family", "README baselines: EDSR vs WDSR-A (16 blocks, x2)",
                       metrics=["psnr", "psnr_x8"], metric_labels={"psnr": "single forward", "psnr_x8": "x8 self-ensemble"},
-                      floor=frames.where(final, study="baseline")["bicubic_psnr"].mean())
+                      floor=labels.rows_where(final, study="baseline")["bicubic_psnr"].mean())
 plots.save_figure(fig, figures_dir, "edsr_baselines")
 
 # %% [markdown]
 # L1 against L2 training loss (EDSR Table 2), same EDSR.
 
 # %%
-fig = plots.bar_figure(frames.where(final, study="loss"), "loss", "EDSR trained with L1 vs L2 (x2)",
-                      floor=frames.where(final, study="loss")["bicubic_psnr"].mean(), paired=("l1", "l2"))
+fig = plots.bar_figure(labels.rows_where(final, study="loss"), "loss", "EDSR trained with L1 vs L2 (x2)",
+                      floor=labels.rows_where(final, study="loss")["bicubic_psnr"].mean(), paired=("l1", "l2"))
 plots.save_figure(fig, figures_dir, "edsr_l1_vs_l2")
 
 # %% [markdown]
 # x4 from the x2 weights against x4 from scratch: validation PSNR during training (EDSR Fig. 4).
 
 # %%
-fig = plots.val_curves(frames.where(history, study="x4", scale=4), "arm", "EDSR x4: started from x2 vs from scratch")
+fig = plots.val_curves(labels.rows_where(history, study="x4", scale=4), "arm", "EDSR x4: started from x2 vs from scratch")
 plots.save_figure(fig, figures_dir, "edsr_x4_from_x2")
 
 # %% [markdown]

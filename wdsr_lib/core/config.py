@@ -20,10 +20,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 from wdsr_lib.core import env
-from wdsr_lib.core.registry import HYPERPARAMETERS, get_spec, model_names
+from wdsr_lib.core.registry import DATA_SOURCES, HYPERPARAMETERS, get_spec, model_names
 
 SCALES = (2, 3, 4)  # the upscaling factors of both papers' models
-SOURCES = ("sample", "div2k", "folder", "photos")
 LOSSES = ("l1", "l2")
 # "fp32": plain fp32 (TF32 convolutions allowed on Ampere+ GPUs, as PyTorch's default); "bf16" / "fp16":
 # autocast, only on explicit request. The precision is part of the run key, so one record is one computation.
@@ -126,7 +125,7 @@ class ModelConfig:
 class DataConfig:
     """Where (LR, HR) pairs come from and how patches are cut (docs/recipes.md, docs/data.md)."""
 
-    source: str = "sample"  # "sample" | "div2k" | "folder" | "photos"
+    source: str = "sample"  # a name of core.registry.DATA_SOURCES: "sample" | "div2k" | "folder" | "photos"
     root: Optional[str] = None  # data root for div2k / folder (None: $WDSR_DATA or ./data)
     train_folder: Optional[str] = None  # for source="folder": the HR training folder (or benchmark name)
     val_folder: Optional[str] = None  # for source="folder": the HR validation folder (or benchmark name)
@@ -137,7 +136,7 @@ class DataConfig:
     workers: int = 0  # DataLoader worker processes (execution only: not part of the run key)
 
     def __post_init__(self) -> None:
-        _check_choice("DataConfig", "source", self.source, SOURCES)
+        _check_choice("DataConfig", "source", self.source, tuple(DATA_SOURCES))
         _check_positive("DataConfig", "patch_size", self.patch_size, allow_none=False)
         _check_positive("DataConfig", "val_images", self.val_images, allow_none=False)
         _check_positive("DataConfig", "val_crop", self.val_crop)
@@ -216,14 +215,15 @@ class RunConfig:
         """
         data = dataclasses.asdict(self.data)
         del data["workers"]
-        if self.data.source in ("sample", "photos"):
+        source = DATA_SOURCES[self.data.source]
+        if source.root_in_key == "none":
             data["root"] = None
-        elif self.data.source == "div2k":  # the data set by what it is, not where it lies (portable keys)
-            data["root"] = "DIV2K"
+        elif source.root_in_key == "name":  # the data set by what it is, not where it lies (portable keys)
+            data["root"] = source.key_root
         else:
             root = data["root"] if data["root"] is not None else env.get("WDSR_DATA")
             data["root"] = os.path.realpath(root)
-        if self.data.source != "folder":
+        if not source.folders:
             data["train_folder"] = data["val_folder"] = None
         else:
             for f in ("train_folder", "val_folder"):

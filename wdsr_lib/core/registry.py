@@ -107,17 +107,23 @@ _EDSR = {"n_resblocks": 16, "n_feats": 64, "res_scale": 1.0, "norm": "none", "me
 MODELS: dict[str, ModelSpec] = {}
 
 
-def register(spec: ModelSpec) -> ModelSpec:
-    """Add `spec` to MODELS (a new name only) and return it."""
+def register(spec: ModelSpec, family: Optional[Family] = None) -> ModelSpec:
+    """Add `spec` to MODELS (a new name only), with its `family` when that is a new one, and return it."""
     if spec.name in MODELS:
         raise ValueError(f"model {spec.name!r} is already registered.")
+    if family is not None:
+        if family.label != spec.family:
+            raise ValueError(f"model {spec.name!r} is of family {spec.family!r}, not {family.label!r}.")
+        FAMILIES.setdefault(family.label, family)
     MODELS[spec.name] = spec
     return spec
 
 
-def unregister(name: str) -> None:
-    """Remove a registered model (tests that register a toy model clean up with this)."""
+def unregister(name: str, family: Optional[str] = None) -> None:
+    """Remove a registered model, and `family` when given (tests that register a toy model clean up with this)."""
     MODELS.pop(name, None)
+    if family is not None:
+        FAMILIES.pop(family, None)
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -173,3 +179,38 @@ for _spec in (
               description="WDSR-B: linear low-rank convolution, e=6, l=0.8 (WDSR Sec. 3.2)"),
 ):
     register(_spec)
+
+
+# --- data sources --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DataSource:
+    """A source of (LR, HR) pairs (`DataConfig.source`): how its root enters the run key, and what the report and
+    the figures say about its numbers. Its loader is `wdsr_lib.data.sources.LOADERS[name]`."""
+
+    name: str
+    root_in_key: str  # "none": embedded data, no root; "name": keyed by `key_root`; "path": the resolved path
+    description: str  # the report's words for it (`{val_folder}` is filled in)
+    figure_note: str  # the figures' data note
+    key_root: Optional[str] = None  # with root_in_key "name": what the key holds instead of the path
+    folders: bool = False  # reads DataConfig.train_folder / val_folder (else they are left out of the key)
+    div2k: bool = False  # its numbers compare with the papers' DIV2K numbers
+
+
+ROOT_IN_KEY = ("none", "name", "path")
+DATA_SOURCES: dict[str, DataSource] = {d.name: d for d in (
+    DataSource("sample", "none",
+               "embedded scikit-image images: training astronaut, rocket and stereo_motorcycle (left view) "
+               "(photographs), hubble_deep_field (an astronomical image), retina (a fundus photograph) and "
+               "immunohistochemistry (a microscopy slide); validation chelsea and coffee (photographs)",
+               "sample images, whole (not comparable with DIV2K), RGB, shave s+6"),
+    DataSource("div2k", "name", "DIV2K validation 0801-0900", "DIV2K val, RGB, shave s+6", key_root="DIV2K",
+               div2k=True),  # the data set by what it is, not where it lies: a store moves between machines
+    DataSource("folder", "path", "image folder {val_folder}",
+               "sample images, whole (not comparable with DIV2K), RGB, shave s+6", folders=True),
+    DataSource("photos", "none",
+               "the photo set (wdsr_lib/data/photos/CREDITS.md): 34 natural photographs from Debian and PyPI "
+               "packages, 14 training, 4 validation (the convergence gate), 16 test (the verdicts), split by a stated "
+               "hash rule",
+               "photo set validation photos, whole (not comparable with DIV2K), RGB, shave s+6"),
+)}

@@ -214,15 +214,9 @@ def load_pairs(
         raise ValueError(f"load_pairs scale must be a positive integer; got {scale!r}.")
     if split not in SPLITS:
         raise ValueError(f"load_pairs split must be one of {SPLITS}; got {split!r}.")
-    loaders: dict[str, Callable[[], list[ImagePair]]] = {
-        "sample": lambda: _sample_pairs(scale, split, cache_dir),
-        "photos": lambda: _photo_pairs(scale, split, cache_dir),
-        "div2k": lambda: _div2k_pairs(default_root(root), scale, split, cache_dir),
-        "folder": lambda: _folder_pairs(_resolve_folder(folder, root), scale, cache_dir),
-    }
-    if source not in loaders:
-        raise ValueError(f"load_pairs source must be one of {tuple(loaders)}; got {source!r}.")
-    return loaders[source]()
+    if source not in LOADERS:
+        raise ValueError(f"load_pairs source must be one of {tuple(LOADERS)}; got {source!r}.")
+    return LOADERS[source](scale, split, root, folder, cache_dir)
 
 
 def _resolve_folder(folder: Optional[str], root: Optional[str]) -> Path:
@@ -231,3 +225,14 @@ def _resolve_folder(folder: Optional[str], root: Optional[str]) -> Path:
     if folder in BENCHMARKS:
         return default_root(root) / "benchmark" / folder / "HR"
     return Path(folder)
+
+
+# The loader of each source of `wdsr_lib.core.registry.DATA_SOURCES`: (scale, split, root, folder, cache_dir) ->
+# pairs (tests/test_registries.py checks that every registered source has one).
+LOADERS: dict[str, Callable[..., list[ImagePair]]] = {
+    "sample": lambda scale, split, root, folder, cache_dir: _sample_pairs(scale, split, cache_dir),
+    "photos": lambda scale, split, root, folder, cache_dir: _photo_pairs(scale, split, cache_dir),
+    "div2k": lambda scale, split, root, folder, cache_dir: _div2k_pairs(default_root(root), scale, split, cache_dir),
+    "folder": lambda scale, split, root, folder, cache_dir: _folder_pairs(_resolve_folder(folder, root), scale,
+                                                                          cache_dir),
+}

@@ -12,9 +12,10 @@ from typing import Any, Optional, Sequence
 import pandas as pd
 
 from wdsr_lib.core import paper
+from wdsr_lib.study.labels import rows_where
 from wdsr_lib.study.verdicts import (INCONCLUSIVE, NON_INFERIORITY, NOT_CONVERGED, NOT_REPRODUCED, REPRODUCED,
                        SUPERIORITY, Judgement, Noise, by_seed, combine, crossed, difference, fmt_mean, gap_change,
-                       interval, is_converged, jitter, judge, mean_of, rows_where, seed_mean)
+                       interval, is_converged, jitter, judge, mean_of, seed_mean)
 
 PROTOCOL_DIV2K = "PSNR on RGB, SR rounded to 8 bit, border of scale+6 px ignored (DIV2K protocol), single forward"
 PROTOCOL_CURVES = PROTOCOL_DIV2K + "; validation during training"
@@ -393,7 +394,7 @@ def fig4_claims(final: pd.DataFrame, history: pd.DataFrame, reference: pd.DataFr
 
 def edsr_comparison_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
                            noise: Optional[Noise] = None, images: Optional[pd.DataFrame] = None) -> list[Claim]:
-    """WDSR README baselines (34.77 vs 34.61), EDSR Table 2 (L1 vs L2, self-ensemble), EDSR Fig. 4 (x4 from x2)."""
+    """WDSR README baselines (`core.paper.BASELINES`), EDSR Table 2 (L1 vs L2, self-ensemble), EDSR Fig. 4."""
     claims = []
     base = final[final["study"] == "baseline"]
     wdsr, edsr = by_seed(base, family="WDSR-A"), by_seed(base, family="EDSR")

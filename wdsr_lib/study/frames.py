@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import replace
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -60,13 +60,6 @@ def measure_noise(profile: Profile | str, results_dir: str | os.PathLike, *, pro
     run_plan(plan, results_dir, progress=progress)
     plan = available(plan, results_dir)
     return noise_level(final_frame(plan, results_dir), ["family", "blocks"])
-
-
-def where(frame, **labels: Any):
-    """The rows of a frame whose columns equal every `labels` item (e.g. `where(final, study="loss")`)."""
-    for key, value in labels.items():
-        frame = frame[frame[key] == value]
-    return frame
 
 
 def _labelled(plan, collected):

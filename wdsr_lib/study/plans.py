@@ -23,6 +23,7 @@ from typing import Any, Optional, Sequence
 from wdsr_lib.core import paper
 from wdsr_lib.core.config import ModelConfig, RunConfig, paper_lr
 from wdsr_lib.core.registry import family_of
+from wdsr_lib.study.labels import labels_match
 from wdsr_lib.study.profiles import Profile, get_profile
 
 WDSR_A_RATIOS = (1, 2, 4, 6, 8)  # WDSR Sec. 3.1: expansion r at a fixed F*w budget
@@ -385,8 +386,9 @@ def all_runs(profile: Profile | str, seeds: Optional[Sequence[int]] = None) -> l
 
 
 def select(plan: Plan, **labels: Any) -> Plan:
-    """The runs of `plan` whose labels equal every `labels` item (e.g. `select(plan, study="baseline")`)."""
-    keep = tuple(r for r in plan if all(r.labels.get(k) == v for k, v in labels.items()))
+    """The runs of `plan` whose labels match every `labels` item (`study.labels`; e.g. `select(plan,
+    study="baseline")`)."""
+    keep = tuple(r for r in plan if labels_match(r.labels, **labels))
     return Plan(plan.artefact, keep)
 
 

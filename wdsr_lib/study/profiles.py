@@ -18,6 +18,7 @@ photo set its 16 test photographs; for the other sources the held-out split vali
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, replace
 from typing import Optional
 
@@ -31,6 +32,12 @@ class Budget:
 
     iterations: int
     seeds: tuple[int, ...]
+
+
+# The keys a profile's `budgets` may hold: an artefact (fig3 also sets Fig. 4's), the x2 source of the x4 transfer,
+# the pilot, and "table1:b<blocks>" for one Table 1 depth. A key not listed here would silently fall back to the
+# profile's defaults, so it is refused (tests/test_registries.py).
+BUDGET_KEYS = ("table1", "fig3", "ablations", "baselines", "edsr_loss", "edsr_x4", "edsr_x4_source", "pilot")
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,19 @@ class Profile:
     # Validations the convergence gate wants inside the last 20% of a run (`plans.gate_spacing`): a run whose
     # spacing leaves fewer validates more often. 3 is the first edition's minimum (its keys depend on it).
     gate_points: int = 3
+
+    def __post_init__(self) -> None:
+        known = list(BUDGET_KEYS) + [f"table1:b{n}" for n in self.table1_blocks]
+        for key, budget in self.budgets:
+            if key not in known:
+                near = difflib.get_close_matches(key, known, n=1)
+                hint = f"did you mean {near[0]!r}? " if near else ""
+                depth = (f" ({key} is not one of its Table 1 depths {self.table1_blocks})"
+                         if key.startswith("table1:b") else "")
+                raise ValueError(f"profile {self.name!r} has a budget for {key!r}, which no plan reads{depth}; "
+                                 f"{hint}the budget keys are {', '.join(known)}.")
+            if not isinstance(budget, Budget):
+                raise ValueError(f"profile {self.name!r}: the budget of {key!r} must be a Budget(iterations, seeds).")
 
     def budget(self, artefact: str, blocks: Optional[int] = None) -> Budget:
         """The budget of `artefact` (at `blocks` for Table 1): the most specific entry, else the defaults."""

@@ -16,6 +16,7 @@ from typing import Any, Optional, Sequence
 import pandas as pd
 
 from wdsr_lib.core.atomic import atomic_write_text, file_lock
+from wdsr_lib.core.registry import DATA_SOURCES
 from wdsr_lib.study.claims import PROTOCOL_DIV2K, Claim
 from wdsr_lib.study.frames import gate_noise
 from wdsr_lib.study.profiles import Profile, get_profile
@@ -32,12 +33,6 @@ ARTEFACT_TITLES = {"table1": "WDSR Table 1: wide activation at equal parameter b
 
 # --- data descriptions ----------------------------------------------------------------------------------
 
-PHOTO_DATA = ("the photo set (wdsr_lib/data/photos/CREDITS.md): 34 natural photographs from Debian and PyPI "
-              "packages, 14 training, 4 validation (the convergence gate), 16 test (the verdicts), split by a stated "
-              "hash rule")
-SAMPLE_DATA = ("embedded scikit-image images: training astronaut, rocket and stereo_motorcycle (left view) "
-               "(photographs), hubble_deep_field (an astronomical image), retina (a fundus photograph) and "
-               "immunohistochemistry (a microscopy slide); validation chelsea and coffee (photographs)")
 
 
 def data_description(profile: Profile | str) -> str:
@@ -45,12 +40,10 @@ def data_description(profile: Profile | str) -> str:
     p = get_profile(profile) if isinstance(profile, str) else profile
     d = p.data
     crop = f"centre crop {d.val_crop} px HR" if d.val_crop else "whole images"
-    if d.source == "div2k":
-        return f"DIV2K validation 0801-0900 ({crop}); comparable with the papers' DIV2K numbers"
-    if d.source == "photos":
-        where = PHOTO_DATA
-    else:
-        where = SAMPLE_DATA if d.source == "sample" else f"image folder {d.val_folder}"
+    source = DATA_SOURCES[d.source]
+    where = source.description.format(val_folder=d.val_folder)
+    if source.div2k:
+        return f"{where} ({crop}); comparable with the papers' DIV2K numbers"
     return (f"{where}; validation on {crop}; profile {p.name}: LR patch {d.patch_size} px, batch 16, fp32. "
             f"NOT comparable with DIV2K numbers")
 

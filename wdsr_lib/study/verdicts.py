@@ -37,6 +37,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from wdsr_lib.study.labels import rows_where
+
 K_ENDPOINT = 3
 WINDOW = 0.2
 TOL_DB = 0.05
@@ -303,13 +305,6 @@ def combine(judgements: Sequence[Judgement]) -> str:
 
 
 # --- reading frames ---------------------------------------------------------------------------------------
-
-def rows_where(frame: pd.DataFrame, **labels: Any) -> pd.DataFrame:
-    """The rows whose label columns equal every `labels` item; float labels (learning rates) match to rounding."""
-    for key, value in labels.items():
-        frame = frame[np.isclose(frame[key], value)] if isinstance(value, float) else frame[frame[key] == value]
-    return frame
-
 
 def by_seed(final: pd.DataFrame, metric: str = "endpoint", **where: Any) -> dict[int, float]:
     """{seed: metric} for the rows of `final` whose label columns equal `where` (mean if several)."""

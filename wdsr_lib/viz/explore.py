@@ -24,9 +24,9 @@ from wdsr_lib.core.config import ModelConfig, RunConfig, paper_lr
 from wdsr_lib.core.registry import family_of, get_spec
 from wdsr_lib.store.runs import collect, load_record, runs_dir
 from wdsr_lib.store.training import load_or_train
+from wdsr_lib.study.labels import rows_where
 from wdsr_lib.study.profiles import PROFILES, get_profile
-from wdsr_lib.study.verdicts import t_band
-from wdsr_lib.viz.plots import _data_note
+from wdsr_lib.viz.plots import val_curves
 
 FILTERS = ("model", "blocks", "norm", "profile", "seed")
 _SHORT = {"n_feats": "F", "block_feats": "w", "expansion": "e", "low_rank": "l", "res_scale": "res",
@@ -105,8 +105,7 @@ def choose(frame: pd.DataFrame, **filters: Any) -> pd.DataFrame:
             continue
         if column not in frame.columns:
             raise ValueError(f"cannot filter on {column!r}; the columns are {', '.join(frame.columns)}.")
-        values = list(wanted) if isinstance(wanted, (list, tuple, set, frozenset)) else [wanted]
-        narrowed = chosen[chosen[column].isin(values)]
+        narrowed = rows_where(chosen, **{column: wanted})
         if narrowed.empty:
             have = options(chosen, [column])[column]
             raise ValueError(f"no stored run matches {column}={wanted!r} (with the filters before it); "
@@ -116,27 +115,9 @@ def choose(frame: pd.DataFrame, **filters: Any) -> pd.DataFrame:
 
 
 def curves_figure(frame: pd.DataFrame, metric: str = "val_psnr", hue: str = "label", title: Optional[str] = None):
-    """`metric` against iterations, one line per `hue` value: the mean over seeds with its 95%
-    t-interval (seaborn `lineplot` with `verdicts.t_band`, the interval the verdicts use); one seed: no band."""
-    import seaborn as sns  # startup: seaborn takes a second to import; only this figure uses it
-
-
-    curves = frame[(frame["metric"] == metric) & frame["iteration"].notna()]
-    if curves.empty:
-        raise ValueError(f"the chosen runs log no {metric!r} curve; metrics present: "
-                         f"{', '.join(sorted(frame['metric'].unique()))}.")
-    seeds = curves.groupby(hue)["seed"].nunique()
-    curves = curves.assign(**{hue: curves[hue].map(lambda v: f"{v} ({seeds[v]} seed{'s' if seeds[v] > 1 else ''})")})
-    fig, ax = plt.subplots(figsize=(9, 4.8))
-    sns.lineplot(data=curves, x="iteration", y="value", hue=hue, errorbar=t_band, marker="o",
-                 markersize=4, ax=ax)
-    ylabel = {"val_psnr": "validation PSNR (dB)", "train_loss": "training loss"}.get(metric, metric)
-    ax.set(xlabel="iteration", ylabel=ylabel,
-           title=title or f"{ylabel} of the chosen runs, mean and 95% t-interval over seeds\n({_data_note(curves)})")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    return fig
+    """`metric` against iterations, one line per `hue` value (its seeds named in the legend): the mean over seeds
+    with its 95% t-interval (`plots.val_curves`, the interval the verdicts use); one seed: no band."""
+    return val_curves(frame, hue, title, metric=metric, seeds_in_legend=True, size=(9, 4.8))
 
 
 def final_table(frame: pd.DataFrame, highlight: Optional[str] = None) -> pd.DataFrame:

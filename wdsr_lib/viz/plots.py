@@ -22,7 +22,7 @@ import pandas as pd  # noqa: E402
 
 from wdsr_lib.core.atomic import atomic_file  # noqa: E402
 from wdsr_lib.core.paper import TABLE1  # noqa: E402
-from wdsr_lib.core.registry import FAMILIES  # noqa: E402
+from wdsr_lib.core.registry import DATA_SOURCES, FAMILIES  # noqa: E402
 from wdsr_lib.study.verdicts import by_seed, interval, t_band  # noqa: E402
 
 DPI = 150
@@ -60,11 +60,8 @@ def save_figure(fig: plt.Figure, figures_dir: str | os.PathLike, name: str) -> S
 
 def _data_note(frame: pd.DataFrame) -> str:
     sources = sorted(set(frame["source"].dropna())) if "source" in frame else []
-    if sources == ["div2k"]:
-        return "DIV2K val, RGB, shave s+6"
-    if sources == ["photos"]:
-        return "photo set validation photos, whole (not comparable with DIV2K), RGB, shave s+6"
-    return "sample images, whole (not comparable with DIV2K), RGB, shave s+6"
+    source = DATA_SOURCES.get(sources[0]) if len(sources) == 1 else None
+    return (source or DATA_SOURCES["sample"]).figure_note
 
 
 def _seed_note(seeds: int) -> str:
@@ -278,17 +275,30 @@ def _paired_differences(final: pd.DataFrame, label: str, paired: tuple[Any, Any]
     return {s: a[s] - b[s] for s in seeds} if len(seeds) >= 2 else {}
 
 
-def val_curves(history: pd.DataFrame, hue: str, title: str) -> plt.Figure:
-    """Validation PSNR vs iterations, one line per `hue` (EDSR Fig. 4: x4 from x2 vs from scratch), seed mean with
-    its 95% t-interval band."""
+_YLABELS = {"val_psnr": "validation PSNR (dB)", "train_loss": "training loss"}
+
+
+def val_curves(history: pd.DataFrame, hue: str, title: Optional[str] = None, *, metric: str = "val_psnr",
+               seeds_in_legend: bool = False, size: tuple[float, float] = (6, 4.2)) -> plt.Figure:
+    """`metric` (validation PSNR) vs iterations, one line per `hue` value, the seed mean with its 95% t-interval
+    band: EDSR Fig. 4 (x4 from x2 vs from scratch) and the explorer's curves (`explore.curves_figure`, which
+    names each line's seeds in the legend and asks for a metric the runs log)."""
     sns = _seaborn()
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    part = history[history["metric"] == "val_psnr"].dropna(subset=[hue])
+    part = history[(history["metric"] == metric) & history["iteration"].notna()].dropna(subset=[hue])
+    if seeds_in_legend:
+        if part.empty:
+            raise ValueError(f"the chosen runs log no {metric!r} curve; metrics present: "
+                             f"{', '.join(sorted(history['metric'].unique()))}.")
+        seeds = part.groupby(hue)["seed"].nunique()
+        part = part.assign(**{hue: part[hue].map(lambda v: f"{v} ({seeds[v]} seed{'s' if seeds[v] > 1 else ''})")})
+    fig, ax = plt.subplots(figsize=size)
     if not part.empty:
         sns.lineplot(data=part.assign(**{hue: part[hue].astype(str)}), x="iteration", y="value", hue=hue,
                      hue_order=sorted(part[hue].astype(str).unique()), errorbar=t_band, marker=".", ax=ax)
     seeds = history["seed"].nunique() if "seed" in history else 1
-    ax.set(xlabel="iteration", ylabel="validation PSNR (dB)")
+    ylabel = _YLABELS.get(metric, metric)
+    ax.set(xlabel="iteration", ylabel=ylabel)
+    title = title or f"{ylabel} of the chosen runs, mean and 95% t-interval over seeds"
     note = textwrap.fill(f"({_data_note(history)}; {_seed_note(seeds)})", 70)  # as wide as the axes, not wider
     ax.set_title(f"{title}\n{note}", fontsize=10)
     ax.grid(alpha=0.3)
