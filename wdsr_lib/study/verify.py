@@ -51,8 +51,9 @@ from wdsr_lib.engine.train import train
 from wdsr_lib.store.init_from import initialiser
 from wdsr_lib.store.runs import (DamagedRecord, ForeignRecord, StoreError, _write_record, check_weights, config_of,
                                  find_run, is_done, load_record, run_dir_for, runs_dir, write_weights_digest)
-from wdsr_lib.study import claims as judge, frames, plans, report
+from wdsr_lib.study import claims, frames, plans, report
 from wdsr_lib.study.plans import all_runs
+from wdsr_lib.study.profiles import PROFILES
 from wdsr_lib.study.report import read_claims
 
 TIMINGS = frozenset({"seconds", "train_seconds", "wall_seconds", "segments"})
@@ -564,9 +565,10 @@ def _install(src: Path, dest: Path) -> None:
 # --- claims --------------------------------------------------------------------------------------------------
 
 # What each claim verify --claim can re-judge rests on: its artefact, and the families of that artefact's plan.
-CLAIM_RUNS = {"wdsr_a_beats_edsr": ("table1", ("EDSR", "WDSR-A")),
-              "wdsr_b_matches_a": ("table1", ("WDSR-A", "WDSR-B"))}
-_PROFILE_ORDER = ("smoke", "quick", "cpu", "cpu_v1", "paper")
+CLAIM_RUNS = {cid: (claims.CLAIMS[cid].artefact, families)
+              for cid, families in (("wdsr_a_beats_edsr", ("EDSR", "WDSR-A")),
+                                    ("wdsr_b_matches_a", ("WDSR-A", "WDSR-B")))}
+_PROFILE_ORDER = tuple(PROFILES)
 
 
 @contextmanager
@@ -591,7 +593,7 @@ def judge_table1(profile: str, results_dir: os.PathLike) -> dict[str, str]:
         history = frames.history_frame(plan, results_dir)
         noise = frames.measure_noise(profile, results_dir, progress=False)
         images = frames.image_frame(plan, results_dir)
-        found = judge.table1_claims(final, history, report.data_description(profile), noise,
+        found = claims.table1_claims(final, history, report.data_description(profile), noise,
                                     budgets=plans.table1_budgets(profile), images=images)
     return {c.id: c.verdict for c in found}
 
