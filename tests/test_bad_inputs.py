@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest_data import random_rgb, write_div2k, write_png, write_png16  # noqa: E402
 
 from wdsr_lib.cli import main as cli  # noqa: E402
+from wdsr_lib.core.config import ModelConfig  # noqa: E402
 from wdsr_lib.data import PatchSampler, imresize, load_pairs  # noqa: E402
 from wdsr_lib.engine import checkpoint as ck  # noqa: E402
 from wdsr_lib.models import build, build_model  # noqa: E402
@@ -322,10 +323,10 @@ CASES = [
          lambda t: [*TRAIN[:3], "--scale", "5"], "error", "argument --scale: invalid choice: 5",
          "Use 2, 3 or 4 (the papers' scales)."),
     Case("unsupported-scale-lib", "`ModelConfig(scale=5)` (library)",
-         lambda t: lambda: cli.ModelConfig(scale=5), "error", "scale must be 2, 3 or 4; got 5.",
+         lambda t: lambda: ModelConfig(scale=5), "error", "scale must be 2, 3 or 4; got 5.",
          "Use 2, 3 or 4."),
     Case("unknown-norm", "`ModelConfig(norm='group')` (library; the CLI's `--norm` lists the choices)",
-         lambda t: lambda: cli.ModelConfig(norm="group"), "error", "ModelConfig.norm must be one of",
+         lambda t: lambda: ModelConfig(norm="group"), "error", "ModelConfig.norm must be one of",
          "Use weight, batch or none (WDSR Sec. 3.3)."),
     Case("bad-number", "`wdsr train --n-feats 0` (any size, lr or patch that is not positive)",
          lambda t: [*TRAIN, "--n-feats", "0"], "error", "n_feats must be a positive number",

@@ -111,7 +111,7 @@ def test_mdsr_under_torchrun_follows_the_single_process_trajectory(tmp_path):
     # interpreter teardown can abort a finished rank with SIGABRT ("terminate called without an active exception").
     rank_main = tmp_path / "rank_main.py"
     rank_main.write_text(
-        "import os, sys\nimport torch.distributed as dist\nfrom wdsr_lib.cli import main\n"
+        "import os, sys\nimport torch.distributed as dist\nfrom wdsr_lib.cli.main import main\n"
         "code = main(sys.argv[1:])\n"
         "left = os.path.join(os.environ['LEFT_DIR'], 'rank' + os.environ['RANK'])\n"
         "open(left, 'w').write(str(dist.is_initialized()))\n"

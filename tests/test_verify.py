@@ -11,6 +11,7 @@ from conftest import tiny_config
 from wdsr_lib.cli import main as cli
 from wdsr_lib.store import runs as store
 from wdsr_lib.store.training import load_or_train
+from wdsr_lib.study import verify
 from wdsr_lib.study.verify import compare_records, rebuild_run, select_runs, verify_runs
 
 
@@ -271,7 +272,7 @@ def test_a_cyclic_init_from_is_refused_with_a_sentence(copy, monkeypatch):
     assert any(line.startswith(f"FAIL  {x4}: damaged run record") and x2 in line for line in log)  # x2's key
     from wdsr_lib.study.verify import _dependencies
 
-    monkeypatch.setattr(store, "load_record", lambda run_dir: None)  # even past the identity check
+    monkeypatch.setattr(verify, "load_record", lambda run_dir: None)  # even past the identity check
     with pytest.raises(store.StoreError, match=r"init_from chain is a cycle \(.* -> .* -> "):
         _dependencies(root / "runs" / x4)
 

@@ -50,13 +50,6 @@ def _bool_flag(value: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
 
 
-def profile_name(value: str) -> str:
-    """argparse type of `--profile`: a name of `study.profiles.PROFILES`, else one sentence listing them."""
-    if value not in PROFILES:
-        raise argparse.ArgumentTypeError(f"unknown profile {value!r}; choose one of {', '.join(PROFILES)}")
-    return value
-
-
 def _model_flag(p: argparse.ArgumentParser, h) -> None:
     """The flag of one registry hyperparameter; absent, the model's paper default applies."""
     help_text = f"{h.help} (default: the model's)"
@@ -69,8 +62,7 @@ def _model_flag(p: argparse.ArgumentParser, h) -> None:
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", type=profile_name, default="quick",
-                   help=f"{' | '.join(PROFILES)} (default: quick)")
+    p.add_argument("--profile", default="quick", help=f"{' | '.join(PROFILES)} (default: quick)")
     p.add_argument("--model", default="wdsr_a", choices=model_names())
     p.add_argument("--scale", type=int, default=2, choices=list(SCALES))
     for h in HYPERPARAMETERS.values():
@@ -101,8 +93,6 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return replace(cfg, data=replace(cfg.data, **data)) if data else cfg
 
 
-
-
 def model_flags_given(args: argparse.Namespace) -> dict:
     """{hyperparameter: value} of the model flags given (for `--weights FILE`, which reads the rest from it)."""
     return {name: getattr(args, name) for name in HYPERPARAMETERS if getattr(args, name, None) is not None}
@@ -130,8 +120,10 @@ def _refuse(names: Sequence[str], why: str) -> ValueError:
 
 
 def reject_inapplicable(args: argparse.Namespace, given: set[str]) -> None:
-    """Raise ValueError naming every given flag that `args.command` would ignore."""
+    """Raise ValueError naming every given flag that `args.command` would ignore, or a profile that is not one."""
     cmd = args.command
+    if cmd in ("train", "reproduce"):
+        get_profile(args.profile)  # "unknown profile 'x'; choose one of ...", before anything else runs
     if cmd in ("eval", "upscale"):
         training = [n for n in TRAINING_ONLY if n in given]
         if training:

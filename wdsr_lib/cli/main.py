@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Optional
 
 from wdsr_lib.cli.flags import (add_run_arguments, config_from_args, given_flags, interrupted_message,
-                                model_flags_given, profile_name, reject_inapplicable)
+                                model_flags_given, reject_inapplicable)
 from wdsr_lib.core.config import RunConfig
 from wdsr_lib.store.runs import find_run
+from wdsr_lib.study.profiles import PROFILES
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -279,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_cmd_download)
 
     p = sub.add_parser("reproduce", parents=[common], help="run the notebooks of a profile (papermill)")
-    p.add_argument("--profile", type=profile_name, default="quick")
+    p.add_argument("--profile", default="quick", help=f"{' | '.join(PROFILES)} (default: quick)")
     p.add_argument("--results-dir", default="results")
     p.add_argument("--figures-dir", default="figures")
     p.add_argument("--list-runs", action="store_true", help="print a `wdsr train` command per missing run")

@@ -32,7 +32,7 @@ VARIABLES: tuple[EnvVar, ...] = (
     EnvVar("WDSR_PROFILE", None, "when set, the notebooks run this profile instead of their `profile` parameter "
            "(as `WDSR_RESULTS_DIR`)", "the notebook's parameter"),
     EnvVar("WDSR_ROOT", None, "the project root that relative `results_dir` / `figures_dir` in the notebooks "
-           "resolve against (`wdsr_lib/study/notebook_env.py`)",
+           "resolve against (`wdsr_lib/notebook_env.py`)",  # README quotes this table: update both at the merge
            "the folder above the notebook holding this project's `pyproject.toml`"),
     EnvVar("WDSR_STORE_ONLY", "0", "`1`: the notebooks train nothing; planned runs missing from the store are left "
            "out and named, their verdicts inconclusive (`wdsr reproduce --store-only`)"),

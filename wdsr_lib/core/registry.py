@@ -153,6 +153,7 @@ def model_flags() -> tuple[Hyperparameter, ...]:
     return tuple(h for name, h in HYPERPARAMETERS.items() if name in taken)
 
 
+# In the order of `--model`'s choices and `wdsr models`' rows.
 for _spec in (
     ModelSpec("edsr", "wdsr_lib.models.edsr:edsr_baseline", "EDSR", _EDSR, "edsr",
               (Preset("EDSR baseline (WN)", {"norm": "weight"}, PARAMETER_COUNTS["edsr_baseline_wn"]),
@@ -162,12 +163,6 @@ for _spec in (
               {**_EDSR, "n_resblocks": 32, "n_feats": 256, "res_scale": 0.1}, "edsr",
               (Preset("EDSR (paper)", {}, PARAMETER_COUNTS["edsr_paper"]),),
               description="EDSR: 32 blocks, 256 features, residual scaling 0.1 (EDSR Sec. 3.2)"),
-    ModelSpec("mdsr", "wdsr_lib.models.mdsr:mdsr", "MDSR", _EDSR, "mdsr",
-              (Preset("MDSR baseline", {}, PARAMETER_COUNTS["mdsr_baseline"]),), builder_only=("scales",),
-              description="MDSR baseline: one body for x2/x3/x4, 16 blocks (EDSR Sec. 3.3)"),
-    ModelSpec("mdsr_paper", "wdsr_lib.models.mdsr:mdsr_paper", "MDSR", {**_EDSR, "n_resblocks": 80}, "mdsr",
-              (Preset("MDSR (paper)", {}, PARAMETER_COUNTS["mdsr_paper"]),), builder_only=("scales",),
-              description="MDSR: 80 blocks (EDSR Sec. 3.3)"),
     ModelSpec("wdsr_a", "wdsr_lib.models.wdsr:wdsr_a", "WDSR-A",
               {"n_resblocks": 16, "n_feats": 32, "block_feats": 128, "res_scale": 1.0, "norm": "weight"}, "wdsr",
               (Preset("WDSR-A baseline", {}, PARAMETER_COUNTS["wdsr_a_baseline"]),),
@@ -177,6 +172,12 @@ for _spec in (
                "norm": "weight", "low_rank_relu": False}, "wdsr",
               (Preset("WDSR-B baseline", {}, PARAMETER_COUNTS["wdsr_b_baseline"]),),
               description="WDSR-B: linear low-rank convolution, e=6, l=0.8 (WDSR Sec. 3.2)"),
+    ModelSpec("mdsr", "wdsr_lib.models.mdsr:mdsr", "MDSR", _EDSR, "mdsr",
+              (Preset("MDSR baseline", {}, PARAMETER_COUNTS["mdsr_baseline"]),), builder_only=("scales",),
+              description="MDSR baseline: one body for x2/x3/x4, 16 blocks (EDSR Sec. 3.3)"),
+    ModelSpec("mdsr_paper", "wdsr_lib.models.mdsr:mdsr_paper", "MDSR", {**_EDSR, "n_resblocks": 80}, "mdsr",
+              (Preset("MDSR (paper)", {}, PARAMETER_COUNTS["mdsr_paper"]),), builder_only=("scales",),
+              description="MDSR: 80 blocks (EDSR Sec. 3.3)"),
 ):
     register(_spec)
 

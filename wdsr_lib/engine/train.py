@@ -36,7 +36,7 @@ from wdsr_lib.engine.device import (DistInfo, all_reduce_mean, autocast_dtype, b
                                     sync_batch_norm)
 from wdsr_lib.engine.evaluate import bicubic_baseline, evaluate_pairs, evaluate_protocols
 from wdsr_lib.engine.fast import adam, compile_model
-from wdsr_lib.engine.fingerprint import fingerprint as _fingerprint
+from wdsr_lib.engine import fingerprint as _fingerprint  # a module: tests stand in another machine's
 from wdsr_lib.models import build, call_model, count_macs, count_parameters
 from wdsr_lib.models.mdsr import MDSR
 
@@ -321,7 +321,7 @@ class _BatchStatistics(nn.Module):
 def fingerprint(device: torch.device) -> dict[str, Any]:
     """What decides the float rounding of this computation (not part of the run key: one experiment on two
     machines is one run; `wdsr verify` compares it to choose bitwise or statistical checking)."""
-    return _fingerprint(device)
+    return _fingerprint.fingerprint(device)
 
 
 def device_name(device: torch.device) -> str:

@@ -70,8 +70,8 @@ def find_run(name: os.PathLike | str, results_dir: Optional[os.PathLike] = None,
     if not (path / "config.json").exists():
         path = runs_dir(results_dir) / str(name)
     if must_exist and not (path / "config.json").exists():
-        raise FileNotFoundError(f"no run {str(name)!r} in {runs_dir(results_dir)} (no config.json); give a run "
-                                f"folder or the name of a stored run (`ls {runs_dir(results_dir)}` lists them).")
+        raise FileNotFoundError(f"no run at {name} (looked for {path}/config.json); give a run folder, or the name "
+                                "of a run in --results-dir (`ls <results-dir>/runs` lists them).")
     return path
 
 

@@ -34,7 +34,6 @@ ARTEFACT_TITLES = {"table1": "WDSR Table 1: wide activation at equal parameter b
 # --- data descriptions ----------------------------------------------------------------------------------
 
 
-
 def data_description(profile: Profile | str) -> str:
     """Where the numbers come from, and whether they compare with the papers' DIV2K numbers."""
     p = get_profile(profile) if isinstance(profile, str) else profile

@@ -52,7 +52,6 @@ from wdsr_lib.store.init_from import initialiser
 from wdsr_lib.store.runs import (DamagedRecord, ForeignRecord, StoreError, _write_record, check_weights, config_of,
                                  find_run, is_done, load_record, run_dir_for, runs_dir, write_weights_digest)
 from wdsr_lib.study import claims, frames, plans, report
-from wdsr_lib.study.plans import all_runs
 from wdsr_lib.study.profiles import PROFILES
 from wdsr_lib.study.report import read_claims
 
@@ -219,8 +218,8 @@ def _dependencies(run_dir: Path) -> list[Path]:
 
 
 def _all_runs(profile: str) -> list:
-    """Every run the profile's notebooks plan (`plans.all_runs`; in `study` before that module was split)."""
-    return all_runs(profile)
+    """Every run the profile's notebooks plan (`plans.all_runs`)."""
+    return plans.all_runs(profile)
 
 
 def select_runs(results_dir: Optional[os.PathLike] = None, *, runs: Optional[int] = 2, names: tuple = (),
