@@ -57,7 +57,7 @@ test: $(STAMP)  ## the whole suite: ruff, pytest, nbval (under 30 minutes on 2 c
 
 # JupyterLab on notebooks/ (jupytext pairs) with this venv's kernel: the `python3` spec is rewritten to .venv's
 # python and JUPYTER_PATH puts it before any user-level spec of that name; --allow-root only when run as root.
-# Relative paths in the notebooks resolve against the project root (wdsr_lib/notebook_env.py).
+# Relative paths in the notebooks resolve against the project root (wdsr_lib/study/notebook_env.py).
 # The lab extra brings ipywidgets and its widget manager (the explorer's pickers); the news / update-check pop-up
 # (plugin @jupyterlab/apputils-extension:announcements) is disabled in .venv's page_config.json: this lab only.
 LAB_ARGS ?=
@@ -81,7 +81,7 @@ browser-check: $(STAMP)  ## drive the lab in headless Chromium: figures, pickers
 
 # The notebooks are jupytext pairs: edit notebooks/NN_name.py, then re-sync (and strip) the .ipynb papermill runs.
 notebooks: $(STAMP)  ## re-sync the jupytext pairs after editing notebooks/NN_name.py
-	$(BIN)/python -m wdsr_lib.notebook_pairs
+	$(BIN)/python tools/notebook_pairs.py
 
 bench: $(STAMP)  ## the benchmarks (speed ratios measured side by side) into results/bench/
 	$(BIN)/python benchmarks/run_all.py
@@ -98,7 +98,7 @@ models: $(STAMP)  ## list the models with their parameters and published counts
 	$(BIN)/wdsr models
 
 # Retrain the RUNS cheapest stored runs of VERIFY_PROFILE (default: the 2 cheapest quick runs, about a minute)
-# into a scratch store and check them (wdsr_lib/verify.py): bitwise on a machine with the recording fingerprint,
+# into a scratch store and check them (wdsr_lib/study/verify.py): bitwise on a machine with the recording fingerprint,
 # statistically (inside the 99% band of their arm's other seeds) elsewhere; the output names the level.
 RUNS ?= 2
 VERIFY_PROFILE ?= quick

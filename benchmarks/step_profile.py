@@ -46,7 +46,7 @@ def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 <<
 
 CL = torch.channels_last
 CPU = torch.device("cpu")
-BATCH, PATCH, SCALE = 16, 24, 2  # the cpu profile (wdsr_lib/profiles.py)
+BATCH, PATCH, SCALE = 16, 24, 2  # the cpu profile (wdsr_lib/study/profiles.py)
 EVAL_LR_HW = (213, 320)  # a 640x427 photo at x2 (HR 426x640)
 MODELS = {
     "edsr": {"n_feats": 64},

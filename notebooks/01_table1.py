@@ -21,7 +21,7 @@
 # Table 1 trains EDSR (F=64), WDSR-A (F=32, w=128) and WDSR-B (F=64, e=6, l=0.8) with 1, 3, 5 and 8 residual blocks at x2. We train all three with weight norm, as the WDSR README's EDSR baseline (1,372,318 parameters), so the comparison isolates width.
 
 # %% tags=["parameters"]
-profile = "quick"  # smoke | quick | cpu | paper (wdsr_lib.profiles)
+profile = "quick"  # smoke | quick | cpu | paper (wdsr_lib.study.profiles)
 results_dir = "results"  # the results store (runs/, tables/, claims/)
 figures_dir = "figures"  # PNG + PDF figures
 seeds = None  # None: the profile's seeds
@@ -30,8 +30,8 @@ seeds = None  # None: the profile's seeds
 # Relative `results_dir` / `figures_dir` resolve against the project root (`$WDSR_ROOT`, else the folder holding this project's `pyproject.toml`), so JupyterLab, papermill and nbval use the same store. Environment overrides for `pytest --nbval-lax` (`WDSR_PROFILE`, `WDSR_RESULTS_DIR`, `WDSR_FIGURES_DIR`); the papermill pipeline does not set them, so its parameters win.
 
 # %%
-from wdsr_lib import claims as judge
-from wdsr_lib import frames, notebook_env, plans, plots, report
+from wdsr_lib.study import claims, frames, notebook_env, plans, report
+from wdsr_lib.viz import plots
 
 profile, results_dir, figures_dir = notebook_env.setup(profile, results_dir, figures_dir)
 data = report.data_description(profile)
@@ -89,14 +89,14 @@ plots.save_figure(fig, figures_dir, "table1_gaps")
 # %%
 noise = frames.measure_noise(profile, results_dir)
 images = frames.image_frame(plan, results_dir)  # the final model on every test image: seeds x images
-claims = judge.table1_claims(final, history, data, noise, budgets=plans.table1_budgets(profile), images=images)
-report.write_claims(results_dir, "table1", claims, profile)
-report.verdict_table(claims)
+judged = claims.table1_claims(final, history, data, noise, budgets=plans.table1_budgets(profile), images=images)
+report.write_claims(results_dir, "table1", judged, profile)
+report.verdict_table(judged)
 
 # %% [markdown]
 # ## Verdict
 #
-# The verdicts below are computed by `wdsr_lib.report` from the numbers above; with the embedded sample photos and a short CPU schedule only the direction of each difference is tested, never the paper's DIV2K values.
+# The verdicts below are computed by `wdsr_lib.study.report` from the numbers above; with the embedded sample photos and a short CPU schedule only the direction of each difference is tested, never the paper's DIV2K values.
 
 # %%
-print(report.format_verdicts(claims))
+print(report.format_verdicts(judged))

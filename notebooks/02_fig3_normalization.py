@@ -21,7 +21,7 @@
 # One WDSR-A model trained three times: weight norm at lr 1e-3, batch norm and no normalisation at lr 1e-4 (each at its maximum convergent rate, WDSR Sec. 4).
 
 # %% tags=["parameters"]
-profile = "quick"  # smoke | quick | cpu | paper (wdsr_lib.profiles)
+profile = "quick"  # smoke | quick | cpu | paper (wdsr_lib.study.profiles)
 results_dir = "results"  # the results store (runs/, tables/, claims/)
 figures_dir = "figures"  # PNG + PDF figures
 seeds = None  # None: the profile's seeds
@@ -30,8 +30,8 @@ seeds = None  # None: the profile's seeds
 # Relative `results_dir` / `figures_dir` resolve against the project root (`$WDSR_ROOT`, else the folder holding this project's `pyproject.toml`), so JupyterLab, papermill and nbval use the same store. Environment overrides for `pytest --nbval-lax` (`WDSR_PROFILE`, `WDSR_RESULTS_DIR`, `WDSR_FIGURES_DIR`); the papermill pipeline does not set them, so its parameters win.
 
 # %%
-from wdsr_lib import claims as judge
-from wdsr_lib import frames, notebook_env, plans, plots, report
+from wdsr_lib.study import claims, frames, notebook_env, plans, report
+from wdsr_lib.viz import plots
 
 profile, results_dir, figures_dir = notebook_env.setup(profile, results_dir, figures_dir)
 data = report.data_description(profile)
@@ -73,14 +73,14 @@ plots.save_figure(fig, figures_dir, "fig3_normalization")
 # %%
 noise = frames.measure_noise(profile, results_dir)
 images = frames.image_frame(plan, results_dir)  # the final model on every test image: seeds x images
-claims = judge.fig3_claims(final, history, data, noise, images=images)
-report.write_claims(results_dir, "fig3", claims, profile)
-report.verdict_table(claims)
+judged = claims.fig3_claims(final, history, data, noise, images=images)
+report.write_claims(results_dir, "fig3", judged, profile)
+report.verdict_table(judged)
 
 # %% [markdown]
 # ## Verdict
 #
-# Computed by `wdsr_lib.report` from the curves above (sample photos: directions only).
+# Computed by `wdsr_lib.study.report` from the curves above (sample photos: directions only).
 
 # %%
-print(report.format_verdicts(claims))
+print(report.format_verdicts(judged))

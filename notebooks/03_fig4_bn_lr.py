@@ -21,7 +21,7 @@
 # The Figure 3 model with batch norm at lr 1e-3, 1e-4 and 1e-5; the weight-norm run of Figure 3 is the stable reference.
 
 # %% tags=["parameters"]
-profile = "quick"  # smoke | quick | cpu | paper (wdsr_lib.profiles)
+profile = "quick"  # smoke | quick | cpu | paper (wdsr_lib.study.profiles)
 results_dir = "results"  # the results store (runs/, tables/, claims/)
 figures_dir = "figures"  # PNG + PDF figures
 seeds = None  # None: the profile's seeds
@@ -30,8 +30,8 @@ seeds = None  # None: the profile's seeds
 # Relative `results_dir` / `figures_dir` resolve against the project root (`$WDSR_ROOT`, else the folder holding this project's `pyproject.toml`), so JupyterLab, papermill and nbval use the same store. Environment overrides for `pytest --nbval-lax` (`WDSR_PROFILE`, `WDSR_RESULTS_DIR`, `WDSR_FIGURES_DIR`); the papermill pipeline does not set them, so its parameters win.
 
 # %%
-from wdsr_lib import claims as judge
-from wdsr_lib import frames, notebook_env, plans, plots, report
+from wdsr_lib.study import claims, frames, notebook_env, plans, report
+from wdsr_lib.viz import plots
 
 profile, results_dir, figures_dir = notebook_env.setup(profile, results_dir, figures_dir)
 data = report.data_description(profile)
@@ -75,14 +75,14 @@ plots.save_figure(fig, figures_dir, "fig4_bn_lr")
 # Instability: the maximum drawdown of validation PSNR over the last half of training (how far it falls back from its running best), BN at 1e-4 against weight norm.
 
 # %%
-claims = judge.fig4_claims(final, history, reference_final, reference_history, data, images=frames.image_frame(plan, results_dir))
-report.write_claims(results_dir, "fig4", claims, profile)
-report.verdict_table(claims)
+judged = claims.fig4_claims(final, history, reference_final, reference_history, data, images=frames.image_frame(plan, results_dir))
+report.write_claims(results_dir, "fig4", judged, profile)
+report.verdict_table(judged)
 
 # %% [markdown]
 # ## Verdict
 #
-# Computed by `wdsr_lib.report` (sample photos: directions only).
+# Computed by `wdsr_lib.study.report` (sample photos: directions only).
 
 # %%
-print(report.format_verdicts(claims))
+print(report.format_verdicts(judged))

@@ -23,7 +23,7 @@
 # WDSR-A with r = 1, 2, 4, 6, 8 at F*w ~ 64^2; WDSR-B with e = 2, 4, 6, 9 and the low rank l solved so that each block keeps the e=6, l=0.8 budget; WDSR-B with and without a ReLU in the low-rank pair.
 
 # %% tags=["parameters"]
-profile = "quick"  # smoke | quick | cpu | paper (wdsr_lib.profiles)
+profile = "quick"  # smoke | quick | cpu | paper (wdsr_lib.study.profiles)
 results_dir = "results"  # the results store (runs/, tables/, claims/)
 figures_dir = "figures"  # PNG + PDF figures
 seeds = None  # None: the profile's seeds
@@ -32,8 +32,8 @@ seeds = None  # None: the profile's seeds
 # Relative `results_dir` / `figures_dir` resolve against the project root (`$WDSR_ROOT`, else the folder holding this project's `pyproject.toml`), so JupyterLab, papermill and nbval use the same store. Environment overrides for `pytest --nbval-lax` (`WDSR_PROFILE`, `WDSR_RESULTS_DIR`, `WDSR_FIGURES_DIR`); the papermill pipeline does not set them, so its parameters win.
 
 # %%
-from wdsr_lib import claims as judge
-from wdsr_lib import frames, notebook_env, plans, plots, report
+from wdsr_lib.study import claims, frames, labels, notebook_env, plans, report
+from wdsr_lib.viz import plots
 
 profile, results_dir, figures_dir = notebook_env.setup(profile, results_dir, figures_dir)
 data = report.data_description(profile)
@@ -64,7 +64,7 @@ final[["study", "r", "n_feats", "block_feats", "e", "low_rank", "relu", "params"
 # WDSR-A: PSNR against the expansion ratio r.
 
 # %%
-fig = plots.ablation_figure(frames.where(final, study="wdsr_a_ratio"), "r", "expansion r = w / F (F*w ~ 64^2)",
+fig = plots.ablation_figure(labels.rows_where(final, study="wdsr_a_ratio"), "r", "expansion r = w / F (F*w ~ 64^2)",
                             "WDSR-A expansion at equal parameters (Sec. 3.1)", reference=4)
 plots.save_figure(fig, figures_dir, "ablation_wdsr_a_ratio")
 
@@ -72,7 +72,7 @@ plots.save_figure(fig, figures_dir, "ablation_wdsr_a_ratio")
 # WDSR-B: PSNR against the expansion e at equal block budget.
 
 # %%
-fig = plots.ablation_figure(frames.where(final, study="wdsr_b_expansion"), "e", "expansion e (low rank l solved for equal parameters)",
+fig = plots.ablation_figure(labels.rows_where(final, study="wdsr_b_expansion"), "e", "expansion e (low rank l solved for equal parameters)",
                             "WDSR-B expansion at equal parameters (Sec. 3.2)", reference=6)
 plots.save_figure(fig, figures_dir, "ablation_wdsr_b_expansion")
 
@@ -80,8 +80,8 @@ plots.save_figure(fig, figures_dir, "ablation_wdsr_b_expansion")
 # ReLU inside the linear low-rank convolution.
 
 # %%
-fig = plots.bar_figure(frames.where(final, study="low_rank_relu"), "relu", "WDSR-B: ReLU in the low-rank convolution (Sec. 3.2)",
-                      floor=frames.where(final, study="low_rank_relu")["bicubic_psnr"].mean(), paired=(False, True))
+fig = plots.bar_figure(labels.rows_where(final, study="low_rank_relu"), "relu", "WDSR-B: ReLU in the low-rank convolution (Sec. 3.2)",
+                      floor=labels.rows_where(final, study="low_rank_relu")["bicubic_psnr"].mean(), paired=(False, True))
 plots.save_figure(fig, figures_dir, "ablation_low_rank_relu")
 
 # %% [markdown]
@@ -91,14 +91,14 @@ plots.save_figure(fig, figures_dir, "ablation_low_rank_relu")
 noise = frames.measure_noise(profile, results_dir)
 history = frames.history_frame(plan, results_dir)
 images = frames.image_frame(plan, results_dir)  # the final model on every test image: seeds x images
-claims = judge.ablation_claims(final, history, data, noise, images=images)
-report.write_claims(results_dir, "ablations", claims, profile)
-report.verdict_table(claims)
+judged = claims.ablation_claims(final, history, data, noise, images=images)
+report.write_claims(results_dir, "ablations", judged, profile)
+report.verdict_table(judged)
 
 # %% [markdown]
 # ## Verdict
 #
-# Computed by `wdsr_lib.report` (sample photos: directions only).
+# Computed by `wdsr_lib.study.report` (sample photos: directions only).
 
 # %%
-print(report.format_verdicts(claims))
+print(report.format_verdicts(judged))

@@ -35,8 +35,9 @@ image = None  # a path to your own photo for the last comparison; None: a held-o
 # Relative `results_dir` / `figures_dir` resolve against the project root (`$WDSR_ROOT`, else the folder holding this project's `pyproject.toml`), so JupyterLab, papermill and nbval use the same store. `WDSR_PROFILE`, `WDSR_RESULTS_DIR` and `WDSR_FIGURES_DIR` override the parameters when set (nbval in `make test`).
 
 # %%
-from wdsr_lib import explore, notebook_env, plans, qualitative
-from wdsr_lib.config import ModelConfig
+from wdsr_lib.viz import explore, qualitative
+from wdsr_lib.study import notebook_env, plans
+from wdsr_lib.core.config import ModelConfig
 
 profile = notebook_env.profile_from_env(profile)
 results_dir = notebook_env.results_dir_from_env(results_dir)
@@ -102,7 +103,7 @@ explore.pickers(runs)
 #
 # The Table 1 models of this profile (deepest budget) on held-out photos: HR, bicubic, EDSR, WDSR-A, WDSR-B and
 # WDSR-B's x8 self-ensemble, each crop labelled with its PSNR; the crop is where the models' errors differ most
-# (`wdsr_lib/qualitative.py`). Skipped, with a message, when their weights are not here (`model.pt` is not in git).
+# (`wdsr_lib/viz/qualitative.py`). Skipped, with a message, when their weights are not here (`model.pt` is not in git).
 
 # %%
 explore.show(qualitative.profile_figure(profile, results_dir, figures_dir))

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from wdsr_lib.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from wdsr_lib.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -28,7 +28,7 @@ def tiny_config(iterations: int = 6, seed: int = 0, **model) -> RunConfig:
 @pytest.fixture
 def full_disk(monkeypatch):
     """The store's writes of summary.json fail as on a full disk; call the returned function to free the disk."""
-    from wdsr_lib import store
+    from wdsr_lib.store import runs as store
 
     real = store.atomic_write_text
 
@@ -45,7 +45,7 @@ def full_disk(monkeypatch):
 def smoke_store(tmp_path_factory):
     """A results store with the smoke profile's Table 1 runs: 1 block at seeds 0 and 1, 3 blocks at seed 0
     (weights included). Shared by the explorer and qualitative tests; copy it before changing anything."""
-    from wdsr_lib import frames, plans
+    from wdsr_lib.study import frames, plans
 
     results = tmp_path_factory.mktemp("smoke-store") / "results"
     one = plans.select(plans.table1("smoke", seeds=(0, 1)), blocks=1)

@@ -1,4 +1,4 @@
-"""wdsr_lib/atomic.py: a failed, interrupted or full-disk write leaves the old file whole; never onto an input."""
+"""wdsr_lib/core/atomic.py: a failed, interrupted or full-disk write leaves the old file whole; never onto an input."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wdsr_lib import atomic
+from wdsr_lib.core import atomic
 
 
 def test_a_write_replaces_the_file_whole_with_the_usual_permissions(tmp_path):
@@ -47,7 +47,7 @@ def test_a_new_output_that_fails_is_not_created_at_all(tmp_path):
 def test_a_killed_writer_leaves_the_previous_output(tmp_path):
     target = tmp_path / "out.bin"
     target.write_bytes(b"previous")
-    code = ("import os, sys; from wdsr_lib.atomic import atomic_file\n"
+    code = ("import os, sys; from wdsr_lib.core.atomic import atomic_file\n"
             "with atomic_file(sys.argv[1]) as f:\n    f.write(b'x' * 1000); f.flush(); os._exit(9)\n")
     proc = subprocess.run([sys.executable, "-c", code, str(target)], timeout=120)
     assert proc.returncode == 9
@@ -84,9 +84,9 @@ def test_the_output_may_not_be_an_input_by_name_symlink_or_hard_link(tmp_path):
 
 def test_store_and_checkpoints_write_through_the_one_atomic_module():
     """One home for atomic writes (no second temp+rename implementation), and store.py stays torch-free."""
-    code = ("import sys; import wdsr_lib.store, wdsr_lib.atomic; "
+    code = ("import sys; import wdsr_lib.store.runs, wdsr_lib.core.atomic; "
             "assert 'torch' not in sys.modules, 'store imports torch'; "
-            "assert wdsr_lib.store.atomic_write_text is wdsr_lib.atomic.atomic_write_text")
+            "assert wdsr_lib.store.runs.atomic_write_text is wdsr_lib.core.atomic.atomic_write_text")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     from wdsr_lib.engine import checkpoint
 

@@ -1,14 +1,15 @@
 """Executed notebooks replace the last good copy only on success; claims files are read-modified-written under a
-lock (issue 26, wdsr_lib/pipeline.py `_run_notebooks`, wdsr_lib/report.py `write_claims`)."""
+lock (issue 26, wdsr_lib/cli/pipeline.py `_run_notebooks`, wdsr_lib/study/report.py `write_claims`)."""
 import json
 import threading
 import time
 
 import pytest
 
-from wdsr_lib import pipeline, report
-from wdsr_lib.atomic import file_lock
-from wdsr_lib.profiles import get_profile
+from wdsr_lib.study import report
+from wdsr_lib.cli import pipeline
+from wdsr_lib.core.atomic import file_lock
+from wdsr_lib.study.profiles import get_profile
 
 
 class _FakePapermill:

@@ -34,10 +34,11 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest_data import random_rgb, write_div2k, write_png, write_png16  # noqa: E402
 
-from wdsr_lib import cli  # noqa: E402
+from wdsr_lib.cli import main as cli  # noqa: E402
+from wdsr_lib.core.config import ModelConfig  # noqa: E402
 from wdsr_lib.data import PatchSampler, imresize, load_pairs  # noqa: E402
 from wdsr_lib.engine import checkpoint as ck  # noqa: E402
-from wdsr_lib.models import build_model  # noqa: E402
+from wdsr_lib.models import build, build_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "bad_inputs.md"
@@ -135,8 +136,8 @@ TINY_A = {"name": "wdsr_a", "n_resblocks": 1, "n_feats": 8, "block_feats": 16}
 
 def stored_run(tmp: Path, model: dict = TINY_A, *, weights: bool = True, scale: int = 2) -> Path:
     """A DONE run in `<tmp>/results` holding (random) weights of `model`: what `--run` / `--init-from` name."""
-    from wdsr_lib.config import ModelConfig
-    from wdsr_lib.profiles import get_profile
+    from wdsr_lib.core.config import ModelConfig
+    from wdsr_lib.study.profiles import get_profile
 
     m = ModelConfig(scale=scale, **model)
     cfg = get_profile("smoke").run(m)
@@ -147,7 +148,7 @@ def stored_run(tmp: Path, model: dict = TINY_A, *, weights: bool = True, scale: 
         ("complete", "iteration", "psnr", "psnr_y", "ssim_y", "bicubic_psnr", "params", "macs_per_lr_pixel"), 1)))
     (run / "history.csv").write_text("iteration,train_loss,val_psnr,lr,seconds\n2,0.1,20.0,0.001,0.1\n")
     if weights:
-        torch.save(m.build().state_dict(), run / "model.pt")
+        torch.save(build(m).state_dict(), run / "model.pt")
     (run / "DONE").write_text("done\n")
     return run
 
@@ -219,7 +220,7 @@ def swapped_record(tmp: Path) -> list:
 
 
 def swapped_weights(tmp: Path) -> list:
-    from wdsr_lib.store import write_weights_digest
+    from wdsr_lib.store.runs import write_weights_digest
 
     run = stored_run(tmp)
     write_weights_digest(run)
@@ -258,7 +259,7 @@ def reused_scratch(tmp: Path) -> list:
 
 
 def foreign_folder(tmp: Path) -> Callable[[], object]:
-    from wdsr_lib import store
+    from wdsr_lib.store import runs as store
 
     run = stored_run(tmp)
     record = json.loads((run / "config.json").read_text())
@@ -268,7 +269,7 @@ def foreign_folder(tmp: Path) -> Callable[[], object]:
 
 
 def cut_ledger(tmp: Path) -> Callable[[], object]:
-    from wdsr_lib import store
+    from wdsr_lib.store import runs as store
 
     (tmp / "results" / "runs").mkdir(parents=True)
     (tmp / "results" / "runs" / "ledger.jsonl").write_text('{"run": "a", "event": "train"}\n{"run": "b", "ev')
@@ -359,10 +360,10 @@ CASES = [
          lambda t: [*TRAIN[:3], "--scale", "5"], "error", "argument --scale: invalid choice: 5",
          "Use 2, 3 or 4 (the papers' scales)."),
     Case("unsupported-scale-lib", "`ModelConfig(scale=5)` (library)",
-         lambda t: lambda: cli.ModelConfig(scale=5), "error", "scale must be 2, 3 or 4; got 5.",
+         lambda t: lambda: ModelConfig(scale=5), "error", "scale must be 2, 3 or 4; got 5.",
          "Use 2, 3 or 4."),
     Case("unknown-norm", "`ModelConfig(norm='group')` (library; the CLI's `--norm` lists the choices)",
-         lambda t: lambda: cli.ModelConfig(norm="group"), "error", "ModelConfig.norm must be one of",
+         lambda t: lambda: ModelConfig(norm="group"), "error", "ModelConfig.norm must be one of",
          "Use weight, batch or none (WDSR Sec. 3.3)."),
     Case("bad-number", "`wdsr train --n-feats 0` (any size, lr or patch that is not positive)",
          lambda t: [*TRAIN, "--n-feats", "0"], "error", "n_feats must be a positive number",
@@ -943,7 +944,7 @@ Guarantees behind these messages (`tests/test_atomic.py`, `tests/test_preflight.
 
 - **Nothing lost.** Every file a command writes (upscaled images, the store's records, model.pt, checkpoints, the
   decode cache, tables, claims, figures) is written to a temp file in its own folder and renamed into place
-  (`wdsr_lib/atomic.py`): a full disk, Ctrl-C or kill leaves the previous file whole and no partial new one.
+  (`wdsr_lib/core/atomic.py`): a full disk, Ctrl-C or kill leaves the previous file whole and no partial new one.
   An output that is one of the command's inputs (by name, symlink, hard link or `..` spelling) is refused unless
   `--force`.
 - **Nothing silently wrong.** Every pixel type Pillow opens is decoded by the rule in `wdsr_lib/data/decode.py` or
@@ -953,10 +954,10 @@ Guarantees behind these messages (`tests/test_atomic.py`, `tests/test_preflight.
   the files it skips; files of several frames are refused, never read as their first frame; an output format
   that would store another size is refused, one that changes pixels is named in a warning (each output of an
   unfamiliar format is read back and compared); the decode cache is keyed by the file's bytes, not its mtime.
-- **Variables as documented.** Every `WDSR_*` variable applies to the commands the README's table names, or is
+- **Variables as documented.** Every `WDSR_*` variable applies to the commands docs/usage.md's table names, or is
   refused (or warned about) in a sentence naming it; a bad value, a missing GPU or a torchrun variable without
   torchrun stops the command before anything is written.
-- **Validation before the store is touched** (`wdsr_lib/preflight.py`): a bad setting leaves no run folder and no
+- **Validation before the store is touched** (`wdsr_lib/store/preflight.py`): a bad setting leaves no run folder and no
   ledger line; a run that fails before its first checkpoint removes its folder; `store.trained_runs()` and the
   ledger list only runs trained to DONE.
 - **Messages name the fix**: a process that waits for another one's lock on the same run prints once

@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from wdsr_lib import pipeline, report
+from wdsr_lib.study import report
+from wdsr_lib.cli import pipeline
 
 
 def _tracked_outputs(results, figures):

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wdsr_lib import cli
-from wdsr_lib.store import runs_dir
+from wdsr_lib.cli import main as cli
+from wdsr_lib.store.runs import runs_dir
+from wdsr_lib.study.commands import train_command
 
 TINY = ["--profile", "quick", "--model", "edsr", "--n-resblocks", "1", "--n-feats", "32", "--norm", "weight",
         "--precision", "fp32", "--no-progress"]
@@ -108,11 +109,11 @@ def test_models_table_lists_presets_with_exact_counts(capsys):
 
 
 def test_train_command_round_trips_through_the_parser():
-    from wdsr_lib.config import ModelConfig
-    from wdsr_lib.profiles import get_profile
+    from wdsr_lib.core.config import ModelConfig
+    from wdsr_lib.study.profiles import get_profile
 
     cfg = get_profile("quick").run(ModelConfig("wdsr_b", n_resblocks=3, low_rank=0.5, low_rank_relu=True),
                                    seed=2, iterations=120, lr=3e-4, loss="l2", eval_self_ensemble=True)
-    words = cli.train_command(cfg, "quick").split()[2:]
+    words = train_command(cfg, "quick").split()[2:]
     args = cli.build_parser().parse_args(["train", *words])
     assert cli.config_from_args(args) == cfg

@@ -1,10 +1,10 @@
-"""wdsr_lib/cli_flags.py: which flags a command line gave (abbreviated, `=`-joined or not at all), which are refused."""
+"""wdsr_lib/cli/flags.py: which flags a command line gave (abbreviated, `=`-joined or not at all), which are refused."""
 from __future__ import annotations
 
 import pytest
 
-from wdsr_lib import cli
-from wdsr_lib.cli_flags import given_flags, interrupted_message, reject_inapplicable
+from wdsr_lib.cli import main as cli
+from wdsr_lib.cli.flags import given_flags, interrupted_message, reject_inapplicable
 
 
 def parse(argv: list[str]):
@@ -68,6 +68,6 @@ def test_ctrl_c_during_training_names_the_checkpoint_it_resumes_from(tmp_path):
 
 
 def cli_run_dir(args):
-    from wdsr_lib.store import run_dir_for
+    from wdsr_lib.store.runs import run_dir_for
 
     return run_dir_for(cli.config_from_args(args), args.results_dir)

@@ -4,10 +4,11 @@ from dataclasses import replace
 
 import pytest
 
-from wdsr_lib import config
-from wdsr_lib.config import MODEL_DEFAULTS, DataConfig, ModelConfig, RunConfig, TrainConfig
-from wdsr_lib.models import MODELS
-from wdsr_lib.profiles import get_profile
+from wdsr_lib.core import config
+from wdsr_lib.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from wdsr_lib.core.registry import MODELS
+from wdsr_lib.models import build
+from wdsr_lib.study.profiles import get_profile
 
 
 def _cfg(**model):
@@ -81,12 +82,12 @@ def test_code_version_is_part_of_the_key(monkeypatch):
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_model_defaults_table_matches_the_builders(name):
-    model = ModelConfig(name=name).build()
+    model = build(ModelConfig(name=name))
     resolved = ModelConfig(name=name).resolved()
-    assert sum(p.numel() for p in resolved.build().parameters()) == sum(p.numel() for p in model.parameters())
+    assert sum(p.numel() for p in build(resolved).parameters()) == sum(p.numel() for p in model.parameters())
     if name in ("wdsr_a", "wdsr_b"):  # builders with a plain signature: compare every default directly
-        sig = inspect.signature(MODELS[name]).parameters
-        assert {k: sig[k].default for k in MODEL_DEFAULTS[name]} == MODEL_DEFAULTS[name]
+        sig = inspect.signature(MODELS[name].build_function()).parameters
+        assert {k: sig[k].default for k in MODELS[name].defaults} == MODELS[name].defaults
 
 
 def test_a_field_the_model_does_not_take_is_refused_in_the_config():

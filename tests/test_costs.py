@@ -1,9 +1,9 @@
-"""The cost estimate (wdsr_lib/costs.py): the linear fit recovers a known rate, and the estimate adds up."""
+"""The cost estimate (wdsr_lib/study/costs.py): the linear fit recovers a known rate, and the estimate adds up."""
 import math
 
 import pytest
 
-from wdsr_lib import costs, plans
+from wdsr_lib.study import costs, plans
 
 
 def test_rate_seconds_and_the_estimate_add_up(tmp_path):

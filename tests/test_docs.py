@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from wdsr_lib.models import PRESETS, ResBlock, WideBlockB, build_model, count_parameters
+from wdsr_lib.core.registry import presets
+from wdsr_lib.models import ResBlock, WideBlockB, build_model, count_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 COUNT = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,])")  # 1,190,100 / 74,035 (not 0.26M, not 2e5)
@@ -55,13 +56,14 @@ def test_readme_and_docs_state_only_counts_this_file_checks():
     docs = (ROOT / "docs" / "parameter_counts.md").read_text()
     stated = _stated_counts(docs)
     assert len(stated) >= 20
-    assert not stated - set(COUNTS), f"docs/parameter_counts.md states counts no test checks: {sorted(stated - set(COUNTS))}"
+    unchecked = sorted(stated - set(COUNTS))
+    assert not unchecked, f"docs/parameter_counts.md states counts no test checks: {unchecked}"
     readme = (ROOT / "README.md").read_text()
     assert not _stated_counts(readme) - set(COUNTS), "README.md states a parameter count no test checks"
 
 
 def test_presets_published_counts_are_ours():
-    for label, name, overrides, paper, _source in PRESETS:
+    for label, name, overrides, paper, _source in presets():
         if paper is not None:
             assert count_parameters(build_model(name, 2, **overrides)) == paper, label
 

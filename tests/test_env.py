@@ -1,4 +1,5 @@
-"""The environment-variable table (wdsr_lib/env.py): complete, documented in docs/usage.md, read with its defaults."""
+"""The environment-variable table (wdsr_lib/core/env.py): complete, documented in docs/usage.md, read with its
+defaults."""
 import re
 import subprocess
 import sys
@@ -6,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from wdsr_lib import env, store
+from wdsr_lib.core import env
+from wdsr_lib.store import runs as store
 from wdsr_lib.data.cache import default_cache_dir
 from wdsr_lib.data.sources import default_root
 from wdsr_lib.engine.fast import compile_enabled
@@ -28,7 +30,7 @@ def _reads(folder: str) -> dict[str, list[str]]:
 def test_every_variable_the_library_reads_is_in_the_table():
     listed = set(env.BY_NAME) | set(env.DEPRECATED)
     unlisted = {name: where for name, where in _reads("wdsr_lib").items() if name not in listed}
-    assert not unlisted, f"add these to wdsr_lib/env.py VARIABLES: {unlisted}"
+    assert not unlisted, f"add these to wdsr_lib/core/env.py VARIABLES: {unlisted}"
 
 
 def test_every_variable_in_the_table_is_used_somewhere():
@@ -36,7 +38,7 @@ def test_every_variable_in_the_table_is_used_somewhere():
                if p.name not in ("env.py", "test_env.py")]
     text = "\n".join(p.read_text() for p in sources) + (ROOT / "Makefile").read_text()
     dead = [v.name for v in env.VARIABLES if not re.search(rf"\b{v.name}\b", text)]
-    assert not dead, f"{dead} are listed in wdsr_lib/env.py but nothing reads them"
+    assert not dead, f"{dead} are listed in wdsr_lib/core/env.py but nothing reads them"
 
 
 def test_usage_section_is_the_table():
@@ -86,14 +88,14 @@ def test_unknown_names_and_bad_integers_fail_in_one_sentence(monkeypatch):
 
 
 def test_env_module_does_not_import_torch():
-    code = "import sys, wdsr_lib.env; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, wdsr_lib.core.env; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
 def test_empty_values_count_as_unset_in_the_run_key_and_the_device(monkeypatch, tmp_path):
-    from wdsr_lib.config import ModelConfig
+    from wdsr_lib.core.config import ModelConfig
     from wdsr_lib.engine.device import init_distributed, pick_device
-    from wdsr_lib.profiles import get_profile
+    from wdsr_lib.study.profiles import get_profile
 
     monkeypatch.chdir(tmp_path)
     for name in ("WDSR_DATA", "WDSR_DEVICE", "LOCAL_RANK", "WORLD_SIZE"):

@@ -9,8 +9,9 @@ from skimage import data as skdata
 from torch import nn
 
 from wdsr_lib.data.imresize import imresize
-from wdsr_lib.engine.evaluate import bicubic_baseline, evaluate_pairs, sr_forward
-from wdsr_lib.metrics import psnr_protocol, quantize, ssim_protocol
+from wdsr_lib.engine.evaluate import bicubic_baseline, evaluate_pairs, for_inference, sr_forward
+from wdsr_lib.engine.metrics import psnr_protocol, quantize, ssim_protocol
+from wdsr_lib.models import build_model
 
 
 class Nearest(nn.Module):
@@ -203,9 +204,6 @@ def test_bicubic_baseline_beats_nearest_on_a_photo():
 def test_the_inference_copy_equals_the_model_to_float_rounding(name, overrides):
     """`for_inference` (folded normalisation, channels_last; what `wdsr eval` / `wdsr upscale` run) gives the
     trained model's outputs to fp32 rounding, and the same PSNR to 1e-4 dB."""
-    from wdsr_lib.engine.evaluate import for_inference
-    from wdsr_lib.models import build_model
-
     torch.manual_seed(0)
     model = build_model(name, 2, n_resblocks=2, **overrides)
     if overrides.get("norm") == "batch":  # non-trivial running statistics to fold

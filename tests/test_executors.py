@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from wdsr_lib import plans
-from wdsr_lib.cli import main
-from wdsr_lib.executors import execute, slurm_minutes
-from wdsr_lib.rungraph import build
-from wdsr_lib.schedule import train_all
-from wdsr_lib.store import load_record, run_dir_for
+from wdsr_lib.study import plans
+from wdsr_lib.cli.main import main
+from wdsr_lib.study.executors import execute, slurm_minutes
+from wdsr_lib.study.rungraph import build
+from wdsr_lib.study.schedule import train_all
+from wdsr_lib.store.runs import load_record, run_dir_for
 
 sys.path.insert(0, str(Path(__file__).parent))
 import slurm_local  # noqa: E402
@@ -136,7 +136,7 @@ def test_a_ray_worker_killed_mid_run_is_resumed_by_the_rerun_exactly(ray_cluster
     store = tmp_path / "ray"
     run_dir = run_dir_for(cfg, store)
     graph = build([cfg], store, estimate=False, gpus=0)
-    from wdsr_lib.executors import run_step
+    from wdsr_lib.study.executors import run_step
 
     task = ray_cluster.remote(run_step).options(num_cpus=1, max_retries=0)
     ref = task.remote("train", cfg.run_name(), cfg.to_dict(), graph.results_dir)

@@ -1,31 +1,33 @@
-"""The explorer's library (`wdsr_lib/explore.py`): labels, filters, seed-band curves, variants, pickers."""
+"""The explorer's library (`wdsr_lib/viz/explore.py`): labels, filters, seed-band curves, variants, pickers."""
 import math
 
 import pytest
 
-from wdsr_lib import explore, plans
-from wdsr_lib.config import ModelConfig
-from wdsr_lib.profiles import get_profile
-from wdsr_lib.store import collect, load_record, runs_dir
+from wdsr_lib.viz import explore
+from wdsr_lib.study import plans
+from wdsr_lib.core.config import ModelConfig
+from wdsr_lib.study.profiles import get_profile
+from wdsr_lib.store.runs import collect, load_record, runs_dir
 
 
 def test_describe_names_every_setting_that_tells_runs_apart_and_never_the_seed():
     p = get_profile("smoke")
-    assert explore.describe(p.run(plans.edsr(3), seed=4)) == "EDSR, x2, 3 blocks, weight norm"
+    assert explore.describe(p.run(plans.edsr_config(3), seed=4)) == "EDSR, x2, 3 blocks, weight norm"
     variant = ModelConfig(name="wdsr_b", n_resblocks=3, expansion=4.0, low_rank=0.5, norm="batch")
     assert explore.describe(p.run(variant, lr=1e-3, loss="l2")) == \
         "WDSR-B, x2, 3 blocks, e=4, l=0.5, batch norm, L2, lr 0.001"
-    assert explore.describe(p.run(plans.wdsr_b(3))) == "WDSR-B, x2, 3 blocks, weight norm"  # defaults unnamed
-    assert explore.describe(p.run(plans.edsr(3, norm="none"), lr=1e-4)) == "EDSR, x2, 3 blocks, none norm"
+    assert explore.describe(p.run(plans.wdsr_b_config(3))) == "WDSR-B, x2, 3 blocks, weight norm"  # defaults unnamed
+    assert explore.describe(p.run(plans.edsr_config(3, norm="none"), lr=1e-4)) == "EDSR, x2, 3 blocks, none norm"
     assert explore.short_label(p.run(variant)) == "WDSR-B b3 e=4 l=0.5 batch norm"
-    assert explore.short_label(p.run(plans.wdsr_b(3, 4.0, plans.wdsr_b_equal_budget(4.0)))) == "WDSR-B b3 e=4 l=1.08"
-    assert explore.short_label(p.run(plans.wdsr_a(1))) == "WDSR-A b1"
+    b3 = plans.wdsr_b_config(3, 4.0, plans.wdsr_b_equal_budget(4.0))
+    assert explore.short_label(p.run(b3)) == "WDSR-B b3 e=4 l=1.08"
+    assert explore.short_label(p.run(plans.wdsr_a_config(1))) == "WDSR-A b1"
 
 
 def test_profile_of_is_the_profile_whose_data_settings_trained_the_run():
     for name in ("smoke", "quick", "cpu", "paper"):
-        assert explore.profile_of(get_profile(name).run(plans.edsr(1))) == name
-    odd = get_profile("quick").run(plans.edsr(1))
+        assert explore.profile_of(get_profile(name).run(plans.edsr_config(1))) == name
+    odd = get_profile("quick").run(plans.edsr_config(1))
     from dataclasses import replace
     assert explore.profile_of(replace(odd, data=replace(odd.data, patch_size=20))) == "custom"
 

@@ -22,7 +22,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from wdsr_lib import cli, plans, store
+from wdsr_lib.cli import main as cli
+from wdsr_lib.study import plans
+from wdsr_lib.store import runs as store
 
 TINY = ["--profile", "smoke", "--model", "wdsr_a", "--n-resblocks", "1", "--n-feats", "8", "--block-feats", "16",
         "--precision", "fp32", "--no-progress"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from wdsr_lib import pipeline
+from wdsr_lib.cli import pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 DEADLINE = 1800  # seconds for the whole smoke pipeline on a loaded 2-core machine
@@ -68,7 +68,7 @@ def test_wheel_installed_in_a_scratch_venv_runs_the_smoke_pipeline_outside_the_r
     (wheel,) = dist.glob("wdsr_study-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {f"wdsr_lib/notebooks/{n}" for n in pipeline.NOTEBOOKS} <= names
-    assert "wdsr_lib/env.py" in names and "wdsr_lib/models/__init__.py" in names
+    assert "wdsr_lib/core/env.py" in names and "wdsr_lib/models/__init__.py" in names
 
     python = _scratch_venv(tmp_path / "venv")
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps",
@@ -77,7 +77,8 @@ def test_wheel_installed_in_a_scratch_venv_runs_the_smoke_pipeline_outside_the_r
     work.mkdir()
     env = _clean_env()
     where = subprocess.run(
-        [str(python), "-c", "import wdsr_lib.pipeline as p; from jupyter_client.kernelspec import KernelSpecManager"
+        [str(python), "-c", "import wdsr_lib.cli.pipeline as p; "
+         "from jupyter_client.kernelspec import KernelSpecManager"
          " as K; print(p.__file__); print(p.NOTEBOOKS_DIR); print(K().get_kernel_spec('python3').argv[0])"],
         cwd=work, env=env, check=True, capture_output=True, text=True).stdout.split("\n")
     venv = str(tmp_path / "venv")

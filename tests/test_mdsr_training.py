@@ -11,11 +11,12 @@ from functools import lru_cache
 import pytest
 import torch
 
-from wdsr_lib.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from wdsr_lib.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from wdsr_lib.data import PatchSampler, load_pairs
 from wdsr_lib.data.patches import MultiScaleSampler
 from wdsr_lib.engine.device import DistInfo
 from wdsr_lib.engine.train import multi_scale_sampler, seed_everything, train
+from wdsr_lib.models import build
 
 from conftest import tiny_config
 
@@ -88,7 +89,7 @@ def test_every_drawn_scale_trains_its_branch_and_the_shared_body(tmp_path):
     drawn = {MultiScaleSampler(samplers(), 0).scale_at(step) for step in range(6)}
     train(cfg, tmp_path / "run", progress=False)
     seed_everything(cfg.train.seed)
-    init = cfg.model.build().state_dict()  # what train() starts from
+    init = build(cfg.model).state_dict()  # what train() starts from
     final = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
     changed = lambda prefix: any(not torch.equal(init[k], final[k]) for k in init if k.startswith(prefix))  # noqa
     assert changed("body.") and changed("head.")
@@ -110,7 +111,7 @@ def test_mdsr_under_torchrun_follows_the_single_process_trajectory(tmp_path):
     # interpreter teardown can abort a finished rank with SIGABRT ("terminate called without an active exception").
     rank_main = tmp_path / "rank_main.py"
     rank_main.write_text(
-        "import os, sys\nimport torch.distributed as dist\nfrom wdsr_lib.cli import main\n"
+        "import os, sys\nimport torch.distributed as dist\nfrom wdsr_lib.cli.main import main\n"
         "code = main(sys.argv[1:])\n"
         "left = os.path.join(os.environ['LEFT_DIR'], 'rank' + os.environ['RANK'])\n"
         "open(left, 'w').write(str(dist.is_initialized()))\n"

@@ -8,7 +8,7 @@ from scipy import ndimage
 from skimage import data as skdata
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from wdsr_lib.metrics import PROTOCOLS, psnr, psnr_protocol, quantize, rgb_to_y, ssim, ssim_protocol
+from wdsr_lib.engine.metrics import PROTOCOLS, psnr, psnr_protocol, quantize, rgb_to_y, ssim, ssim_protocol
 
 
 def _shave(img, s):

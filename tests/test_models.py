@@ -3,7 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from wdsr_lib.models import (MODELS, WeightNormConv2d, build_model, call_model, count_macs, count_parameters,
+from wdsr_lib.core.registry import MODELS
+from wdsr_lib.models import (WeightNormConv2d, build_model, call_model, count_macs, count_parameters,
                              fold_normalization)
 from wdsr_lib.models.norm import weight_norm_formula
 

@@ -1,12 +1,13 @@
 """Notebook parameters resolve against the project root under JupyterLab, papermill and nbval alike
-(`wdsr_lib/notebook_env.py`); environment overrides apply only when set."""
+(`wdsr_lib/study/notebook_env.py`); environment overrides apply only when set."""
 import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from wdsr_lib import notebook_env, pipeline, plans
+from wdsr_lib.study import notebook_env, plans
+from wdsr_lib.cli import pipeline
 
 OVERRIDES = ("WDSR_PROFILE", "WDSR_RESULTS_DIR", "WDSR_FIGURES_DIR", "WDSR_RESULTS", "WDSR_ROOT")
 

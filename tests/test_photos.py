@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from conftest_data import isolated_cache, random_rgb, write_png  # noqa: F401  (autouse fixture)
-from wdsr_lib.config import DataConfig, RunConfig
+from wdsr_lib.core.config import DataConfig, RunConfig
 from wdsr_lib.data import DataError, SAMPLE_VAL, imresize, load_pairs, photoset
 from wdsr_lib.data.photoset import PHOTOS, Photo
 

@@ -4,8 +4,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from wdsr_lib import pilot, plans
-from wdsr_lib.profiles import get_profile
+from wdsr_lib.study import pilot, plans
+from wdsr_lib.study.profiles import get_profile
+from wdsr_lib.viz import pilot_figure
 
 
 def test_the_pilot_is_seed_0_of_the_cpu_table1_at_1_block_for_20k_iterations():
@@ -50,7 +51,7 @@ def test_the_pilot_report_and_figure_compare_it_with_the_studys_own_endpoints(tm
     import shutil
     from pathlib import Path
 
-    from wdsr_lib.store import is_done, run_dir_for
+    from wdsr_lib.store.runs import is_done, run_dir_for
 
     root = Path(__file__).resolve().parents[1] / "results"
     runs = list(plans.pilot("cpu")) + [r for r in plans.table1("cpu") if r.labels["blocks"] == 1]
@@ -68,5 +69,6 @@ def test_the_pilot_report_and_figure_compare_it_with_the_studys_own_endpoints(tm
     assert all(d.n == 5 and d.low < d.mean < d.high for d in study["gaps"].values())
     text = pilot.summary(tmp_path / "results", "cpu")
     assert "The study's own endpoints at 10,000 iterations" in text and "of 3 pairs" in text
-    assert pilot.write(tmp_path / "results", tmp_path / "figures", "cpu") is not None
+    assert pilot.write(tmp_path / "results", "cpu") is not None
+    assert pilot_figure.write(tmp_path / "results", tmp_path / "figures", "cpu") is not None
     assert (tmp_path / "figures" / "cpu" / "pilot_gaps.png").stat().st_size > 10_000

@@ -7,9 +7,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest_data import write_div2k  # noqa: E402
 
-from wdsr_lib import pipeline  # noqa: E402
+from wdsr_lib.cli import pipeline# noqa: E402
 from wdsr_lib.data.errors import DataError  # noqa: E402
-from wdsr_lib.profiles import get_profile  # noqa: E402
+from wdsr_lib.study.profiles import get_profile  # noqa: E402
 
 
 def test_a_div2k_profile_without_div2k_fails_at_once_in_one_sentence(tmp_path, monkeypatch):

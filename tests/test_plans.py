@@ -3,10 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from wdsr_lib import frames, plans
-from wdsr_lib.config import ModelConfig
+from wdsr_lib.study import frames, plans
+from wdsr_lib.core.config import ModelConfig
 from wdsr_lib.models import build_model, count_parameters
-from wdsr_lib.profiles import get_profile
+from wdsr_lib.study.profiles import get_profile
 
 
 def _params(model: ModelConfig) -> int:
@@ -123,7 +123,7 @@ def test_dependency_order_moves_a_transfer_after_its_source():
 
 
 def test_run_name_is_the_store_directory_name(tmp_path):
-    from wdsr_lib.store import run_dir_for
+    from wdsr_lib.store.runs import run_dir_for
 
     for cfg in plans.all_runs("smoke"):
         assert plans.run_name(cfg) == run_dir_for(cfg, tmp_path).name
@@ -153,7 +153,7 @@ def test_every_judged_run_validates_often_enough_for_the_convergence_gate(profil
     fewer is "not converged" whatever its curve does (the cpu x4 runs of 1,000 iterations validated every 100:
     2 points after iteration 800). Not judged on their own curves: the 16-block baselines, one seed of 500
     iterations, labelled "not decidable on CPU", and the x2 source of the x4 transfer, which gives its weights."""
-    from wdsr_lib.verdicts import MIN_LATE_POINTS, WINDOW
+    from wdsr_lib.study.verdicts import MIN_LATE_POINTS, WINDOW
 
     for run in _labelled(profile):
         if run.labels.get("study") == "baseline" or run.labels.get("arm") == "x2 (source)":

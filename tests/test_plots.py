@@ -1,7 +1,7 @@
 """Figures: files written (PNG + PDF, non-trivial), axes labelled, one legend entry per line."""
 import pandas as pd
 
-from wdsr_lib import plots
+from wdsr_lib.viz import plots
 
 
 def _history():
@@ -95,7 +95,7 @@ def test_gap_figure_draws_one_panel_per_budget_with_a_line_per_pair():
 def test_the_curve_band_is_the_t_interval_of_the_seed_mean_the_verdicts_use():
     import numpy as np
 
-    from wdsr_lib.verdicts import interval
+    from wdsr_lib.study.verdicts import interval
 
     offsets = {0: 0.0, 1: 0.3, 2: -0.1, 3: 0.5}
     rows = [{"norm": "weight", "seed": s, "iteration": it, "metric": m, "value": 30 + o + it / 100,

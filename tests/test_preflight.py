@@ -1,6 +1,6 @@
 """Validation before the store is touched; runs that did not train leave no trace; --init-from all or nothing.
 
-(wdsr_lib/preflight.py, wdsr_lib/store.py, wdsr_lib/engine/init_from.py, wdsr_lib/data/div2k.py)
+(wdsr_lib/store/preflight.py, wdsr_lib/store/runs.py, wdsr_lib/store/init_from.py, wdsr_lib/data/div2k.py)
 """
 from __future__ import annotations
 
@@ -18,11 +18,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import tiny_config  # noqa: E402
 from conftest_data import write_div2k  # noqa: E402
 
-from wdsr_lib import store  # noqa: E402
-from wdsr_lib.config import DataConfig, ModelConfig  # noqa: E402
+from wdsr_lib.store import runs as store  # noqa: E402
+from wdsr_lib.store.training import load_or_train  # noqa: E402
+from wdsr_lib.core.config import DataConfig, ModelConfig  # noqa: E402
 from wdsr_lib.data.errors import DataError  # noqa: E402
 from wdsr_lib.engine import train as engine_train  # noqa: E402
-from wdsr_lib.engine.init_from import plan_transfer  # noqa: E402
+from wdsr_lib.models import build  # noqa: E402
+from wdsr_lib.store.init_from import init_weights_from, plan_transfer  # noqa: E402
 
 
 def untouched(results: Path) -> bool:
@@ -41,7 +43,7 @@ def fake_run(results: Path, model: ModelConfig, name: str | None = None) -> Path
     (run / "summary.json").write_text(json.dumps(dict.fromkeys(store.REQUIRED_SUMMARY, 1)))
     (run / "history.csv").write_text("iteration,train_loss,val_psnr,lr,seconds\n2,0.1,20.0,0.001,0.1\n")
     torch.manual_seed(3)
-    torch.save(model.build().state_dict(), run / "model.pt")
+    torch.save(build(model).state_dict(), run / "model.pt")
     (run / "DONE").write_text("done\n")
     return run
 
@@ -64,7 +66,7 @@ def test_a_bad_setting_fails_before_the_store_is_touched(tmp_path, monkeypatch, 
     monkeypatch.setenv("WDSR_DATA", str(tmp_path / "no-data"))
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ValueError) as err:
-        store.load_or_train(change(tiny_config()), tmp_path / "results", progress=False)
+        load_or_train(change(tiny_config()), tmp_path / "results", progress=False)
     assert phrase in str(err.value) and "\n" not in str(err.value)
     assert not isinstance(err.value, store.StoreError)  # never reported as an unwritable store
     assert untouched(tmp_path / "results")
@@ -74,7 +76,7 @@ def test_an_unknown_init_from_suggests_the_nearest_finished_run(tmp_path):
     fake_run(tmp_path, ModelConfig(**TINY), "wdsr_a-x2-b2-weight-s0-0123456789ab")
     cfg = replace(tiny_config(), train=replace(tiny_config().train, init_from="wdsr_a-x2-b2-weight-s0-0123456789"))
     with pytest.raises(ValueError, match=r"did you mean wdsr_a-x2-b2-weight-s0-0123456789ab\?"):
-        store.load_or_train(cfg, tmp_path, progress=False)
+        load_or_train(cfg, tmp_path, progress=False)
 
 
 def test_init_from_an_unfinished_run_or_one_without_weights_names_the_fix(tmp_path):
@@ -82,10 +84,10 @@ def test_init_from_an_unfinished_run_or_one_without_weights_names_the_fix(tmp_pa
     cfg = replace(tiny_config(scale=4), train=replace(tiny_config().train, init_from=run.name))
     (run / "model.pt").unlink()
     with pytest.raises(ValueError, match=f"rebuild them with `wdsr rebuild {run.name}`"):
-        store.load_or_train(cfg, tmp_path, progress=False)
+        load_or_train(cfg, tmp_path, progress=False)
     (run / "DONE").unlink()
     with pytest.raises(ValueError, match="is unfinished"):
-        store.load_or_train(cfg, tmp_path, progress=False)
+        load_or_train(cfg, tmp_path, progress=False)
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [run.name]
 
 
@@ -94,7 +96,7 @@ def test_edsr_x4_from_a_wdsr_a_x2_run_fails_and_says_how_much_could_be_transferr
     target = ModelConfig(name="edsr", scale=4, n_resblocks=2, n_feats=8)
     cfg = replace(tiny_config(), model=target, train=replace(tiny_config().train, init_from=run.name))
     with pytest.raises(ValueError) as err:
-        store.load_or_train(cfg, tmp_path, progress=False)
+        load_or_train(cfg, tmp_path, progress=False)
     message = str(err.value)
     assert f"--init-from {run.name} is a wdsr_a x2 run whose weights are not those of this edsr at x2" in message
     assert "tensors the scales share could be transferred" in message and "drop --init-from" in message
@@ -106,9 +108,9 @@ def test_x4_from_x2_transfers_every_shared_tensor_exactly_and_only_the_upsampler
     source = torch.load(run / "model.pt", weights_only=True)
     target = ModelConfig(**TINY, scale=4)
     transfer = plan_transfer(target, run)
-    model = target.build()
+    model = build(target)
     fresh_before = {k: v.clone() for k, v in model.state_dict().items()}
-    engine_train.init_weights_from(model, run, replace(tiny_config(), model=target))
+    init_weights_from(model, run, replace(tiny_config(), model=target))
     after = model.state_dict()
     assert sorted(transfer.fresh) == sorted(["tail.weight", "tail.bias", "tail.weight_g", "skip.weight", "skip.bias",
                                              "skip.weight_g"])  # WDSR's scale-specific convolutions
@@ -131,7 +133,7 @@ def test_an_incomplete_div2k_is_refused_with_its_counts_before_training(tmp_path
     root = write_div2k(tmp_path / "div2k", scales=(2,), ids={"train": range(1, 4), "valid": range(801, 803)})
     cfg = replace(tiny_config(), data=DataConfig(source="div2k", root=str(root), patch_size=12, val_images=10))
     with pytest.raises(DataError) as err:
-        store.load_or_train(cfg, tmp_path / "results", progress=False)
+        load_or_train(cfg, tmp_path / "results", progress=False)
     message = str(err.value)
     assert "DIV2K_train_HR holds 3 of its 800 images (missing 0004.png, 0005.png, 0006.png and 794 more)" in message
     assert "DIV2K_valid_HR holds 2 of its 100 images" in message
@@ -157,7 +159,7 @@ def test_a_run_failing_before_its_first_checkpoint_leaves_no_folder_and_no_ledge
 
     monkeypatch.setattr(engine_train, "train", fail)
     with pytest.raises(RuntimeError, match="boom"):
-        store.load_or_train(tiny_config(), tmp_path, progress=False)
+        load_or_train(tiny_config(), tmp_path, progress=False)
     assert untouched(tmp_path)
 
 
@@ -171,19 +173,19 @@ def test_only_runs_trained_to_done_are_in_the_ledger(tmp_path, monkeypatch):
 
     monkeypatch.setattr(engine_train, "train", killed_after_a_checkpoint)
     with pytest.raises(KeyboardInterrupt):
-        store.load_or_train(cfg, tmp_path, progress=False)
+        load_or_train(cfg, tmp_path, progress=False)
     run_dir = store.run_dir_for(cfg, tmp_path)
     assert any((run_dir / "checkpoints").glob("ckpt-*.pt")) and store.trained_runs(tmp_path) == []  # kept: resumable
     monkeypatch.setattr(engine_train, "train", real)
-    assert store.load_or_train(cfg, tmp_path, progress=False).trained
-    assert store.load_or_train(cfg, tmp_path, progress=False).trained is False
+    assert load_or_train(cfg, tmp_path, progress=False).trained
+    assert load_or_train(cfg, tmp_path, progress=False).trained is False
     assert store.trained_runs(tmp_path) == [run_dir.name]
 
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from wdsr_lib import store
+from wdsr_lib.store import runs as store
 run_dir = Path(sys.argv[1])
 with store._locked(run_dir):
     print("holding", flush=True)
@@ -215,12 +217,12 @@ def test_an_os_error_outside_the_store_keeps_its_own_message(tmp_path, monkeypat
 
     monkeypatch.setattr(engine_train, "train", unreadable)
     with pytest.raises(PermissionError, match="0001.png"):
-        store.load_or_train(tiny_config(), tmp_path / "results", progress=False)
+        load_or_train(tiny_config(), tmp_path / "results", progress=False)
 
     def full(cfg, run_dir, **kw):
         raise OSError(28, "No space left on device", str(Path(run_dir) / "checkpoints" / "ckpt-00000002.pt"))
 
     monkeypatch.setattr(engine_train, "train", full)
     with pytest.raises(store.StoreError, match="cannot write the results store .*No space left on device"):
-        store.load_or_train(tiny_config(), tmp_path / "results", progress=False)
+        load_or_train(tiny_config(), tmp_path / "results", progress=False)
     assert untouched(tmp_path / "results")

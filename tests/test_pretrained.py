@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from wdsr_lib import cli
+from wdsr_lib.cli import main as cli
 from wdsr_lib.models import WeightsError, build_model, detect_layout, load_pretrained, receptive_field_radius
 
 MEAN = torch.tensor([0.4488, 0.4371, 0.4040]).view(1, 3, 1, 1) * 255

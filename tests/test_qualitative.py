@@ -1,4 +1,4 @@
-"""Qualitative figures (`wdsr_lib/qualitative.py`): the crop rule, PSNR per crop, the profile figure from a
+"""Qualitative figures (`wdsr_lib/viz/qualitative.py`): the crop rule, PSNR per crop, the profile figure from a
 smoke store, its skip when weights are absent, and the comparison for a user's own image."""
 import shutil
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from wdsr_lib import qualitative
+from wdsr_lib.viz import qualitative
 from wdsr_lib.data.sources import ImagePair
 
 

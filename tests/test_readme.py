@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from wdsr_lib import report
+from wdsr_lib.study import report
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

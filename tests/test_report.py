@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wdsr_lib import claims, report
-from wdsr_lib.verdicts import INCONCLUSIVE, REPRODUCED, run_stats
+from wdsr_lib.study import claims, report
+from wdsr_lib.study.verdicts import INCONCLUSIVE, REPRODUCED, run_stats
 
 ITERS = np.arange(50, 1001, 50)
 

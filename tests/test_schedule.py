@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from wdsr_lib import plans
-from wdsr_lib.schedule import train_all
-from wdsr_lib.store import load_record, run_dir_for
+from wdsr_lib.study import plans
+from wdsr_lib.study.schedule import train_all
+from wdsr_lib.store.runs import load_record, run_dir_for
 
 
 def _configs():
@@ -105,7 +105,7 @@ def test_a_scheduler_killed_with_sigterm_takes_its_training_workers_with_it(tmp_
         "import sys\n"
         f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
         "from conftest import tiny_config\n"
-        "from wdsr_lib.schedule import train_all\n"
+        "from wdsr_lib.study.schedule import train_all\n"
         "if __name__ == '__main__':\n"
         f"    train_all([tiny_config(iterations=10**6, seed=s) for s in (0, 1)], {str(tmp_path / 'r')!r}, jobs=2)\n")
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

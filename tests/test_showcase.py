@@ -3,9 +3,9 @@ either a showcase run (tools/showcase.py) or a run `make verify` re-scores."""
 import subprocess
 from pathlib import Path
 
-from wdsr_lib.qualitative import showcase_runs
-from wdsr_lib.store import WEIGHTS_DIGEST, check_weights, load_record, weights_rebuilt_elsewhere
-from wdsr_lib.verify import select_runs
+from wdsr_lib.viz.qualitative import showcase_runs
+from wdsr_lib.store.runs import WEIGHTS_DIGEST, check_weights, load_record, weights_rebuilt_elsewhere
+from wdsr_lib.study.verify import select_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,14 +6,15 @@ from dataclasses import replace
 import pytest
 
 from conftest import tiny_config
-from wdsr_lib import store
+from wdsr_lib.store import runs as store
+from wdsr_lib.store.training import load_or_train
 
 
 def test_load_or_train_trains_once_then_loads(tmp_path):
     cfg = tiny_config(iterations=2)
-    first = store.load_or_train(cfg, tmp_path, progress=False)
+    first = load_or_train(cfg, tmp_path, progress=False)
     assert first.trained and (first.run_dir / "DONE").exists()
-    second = store.load_or_train(cfg, tmp_path, progress=False)
+    second = load_or_train(cfg, tmp_path, progress=False)
     assert not second.trained and second.summary == first.summary
     assert store.trained_runs(tmp_path) == [first.name]  # the ledger saw one training only
     assert json.loads((first.run_dir / "config.json").read_text())["key"] == cfg.key()
@@ -21,11 +22,11 @@ def test_load_or_train_trains_once_then_loads(tmp_path):
 
 def test_done_run_returns_without_training(tmp_path, monkeypatch):
     cfg = tiny_config(iterations=2)
-    store.load_or_train(cfg, tmp_path, progress=False)
+    load_or_train(cfg, tmp_path, progress=False)
     import wdsr_lib.engine.train as engine
 
     monkeypatch.setattr(engine, "train", lambda *a, **k: pytest.fail("a DONE run was trained again"))
-    assert store.load_or_train(cfg, tmp_path, progress=False).trained is False
+    assert load_or_train(cfg, tmp_path, progress=False).trained is False
 
 
 def test_unfinished_run_resumes_from_its_checkpoint(tmp_path):
@@ -35,7 +36,7 @@ def test_unfinished_run_resumes_from_its_checkpoint(tmp_path):
     run_dir = store.run_dir_for(cfg, tmp_path)
     train(cfg, run_dir, progress=False, stop_after=2)
     assert not (run_dir / "DONE").exists()
-    record = store.load_or_train(cfg, tmp_path, progress=False)
+    record = load_or_train(cfg, tmp_path, progress=False)
     assert record.trained and [h["iteration"] for h in record.history] == [2, 4]
 
 
@@ -44,7 +45,7 @@ def test_config_hash_changes_with_any_field_and_code_version(monkeypatch):
     assert cfg.key() == tiny_config().key()
     assert cfg.key() != replace(cfg, train=replace(cfg.train, seed=1)).key()
     assert cfg.key() != replace(cfg, data=replace(cfg.data, patch_size=13)).key()
-    import wdsr_lib.config as config
+    import wdsr_lib.core.config as config
 
     before = cfg.key()
     monkeypatch.setattr(config, "CODE_VERSION", "test-bump")
@@ -53,7 +54,7 @@ def test_config_hash_changes_with_any_field_and_code_version(monkeypatch):
 
 def _worker(results_dir, seeds):
     for seed in seeds:
-        store.load_or_train(tiny_config(iterations=2, seed=seed), results_dir, progress=False)
+        load_or_train(tiny_config(iterations=2, seed=seed), results_dir, progress=False)
 
 
 @pytest.mark.slow
@@ -77,8 +78,8 @@ def test_four_processes_writing_one_store_leave_every_run_complete_and_done_once
 
 
 def test_collect_returns_long_form_frame(tmp_path):
-    store.load_or_train(tiny_config(iterations=2), tmp_path, progress=False)
-    store.load_or_train(tiny_config(iterations=2, seed=1), tmp_path, progress=False)
+    load_or_train(tiny_config(iterations=2), tmp_path, progress=False)
+    load_or_train(tiny_config(iterations=2, seed=1), tmp_path, progress=False)
     df = store.collect(tmp_path)
     assert set(df["seed"]) == {0, 1}
     assert {"train_loss", "val_psnr", "psnr", "psnr_y", "ssim_y", "bicubic_psnr", "params"} <= set(df["metric"])
@@ -89,24 +90,24 @@ def test_collect_returns_long_form_frame(tmp_path):
 def test_unwritable_store_gives_a_clear_error_and_no_done(tmp_path):
     (tmp_path / "runs").write_text("not a directory")  # fails for root too, unlike chmod
     with pytest.raises(store.StoreError, match="cannot write the results store"):
-        store.load_or_train(tiny_config(iterations=2), tmp_path, progress=False)
+        load_or_train(tiny_config(iterations=2), tmp_path, progress=False)
     assert not list(tmp_path.rglob("DONE"))
 
 
 def test_write_error_during_record_leaves_no_done(tmp_path, full_disk):
     cfg = tiny_config(iterations=2)
     with pytest.raises(store.StoreError, match="No space left on device"):
-        store.load_or_train(cfg, tmp_path, progress=False)
+        load_or_train(cfg, tmp_path, progress=False)
     assert not (store.run_dir_for(cfg, tmp_path) / "DONE").exists()
     full_disk()  # space freed
-    assert store.load_or_train(cfg, tmp_path, progress=False).trained  # a rerun finishes the record
+    assert load_or_train(cfg, tmp_path, progress=False).trained  # a rerun finishes the record
 
 
 def test_runs_record_their_training_segments_and_the_elapsed_time_is_their_union(tmp_path):
     """A run killed after its first checkpoint and resumed records two segments; the profile's elapsed training
     time counts overlapping runs once (`frames.elapsed_training`)."""
     from wdsr_lib.engine.train import train
-    from wdsr_lib.frames import union_length
+    from wdsr_lib.study.frames import union_length
 
     cfg = tiny_config()
     cfg = replace(cfg, train=replace(cfg.train, iterations=4, checkpoint_every=2, val_every=2))
@@ -120,7 +121,7 @@ def test_runs_record_their_training_segments_and_the_elapsed_time_is_their_union
 
 
 def test_elapsed_training_of_a_profile_counts_each_stored_run_once(smoke_store):
-    from wdsr_lib import frames
+    from wdsr_lib.study import frames
 
     out = frames.elapsed_training("smoke", smoke_store)
     walls = [json.loads(p.read_text())["wall_seconds"] for p in smoke_store.glob("runs/*/summary.json")]
@@ -133,8 +134,8 @@ def test_elapsed_training_of_a_profile_counts_each_stored_run_once(smoke_store):
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("two")
-    a = store.load_or_train(tiny_config(iterations=2), root, progress=False)
-    b = store.load_or_train(tiny_config(iterations=2, seed=1), root, progress=False)
+    a = load_or_train(tiny_config(iterations=2), root, progress=False)
+    b = load_or_train(tiny_config(iterations=2, seed=1), root, progress=False)
     return root, a.name, b.name
 
 
@@ -207,7 +208,7 @@ def test_a_damaged_record_is_damaged_everywhere_never_missing(runs, damage):
     with pytest.raises(store.DamagedRecord, match=f"damaged run record {run}: {match}"):
         store.collect(root)
     with pytest.raises(store.DamagedRecord, match=match):  # a plan that needs it: damaged, never retrained
-        store.load_or_train(tiny_config(iterations=2), root, progress=False)
+        load_or_train(tiny_config(iterations=2), root, progress=False)
 
 
 def test_a_foreign_folder_and_a_cut_ledger_line_are_skipped_with_a_warning(runs):
@@ -229,7 +230,7 @@ def test_a_foreign_folder_and_a_cut_ledger_line_are_skipped_with_a_warning(runs)
 
 
 def test_paper_keys_do_not_depend_on_where_div2k_lies(tmp_path, monkeypatch):
-    from wdsr_lib.config import DataConfig
+    from wdsr_lib.core.config import DataConfig
 
     cfg = replace(tiny_config(), data=DataConfig(source="div2k", root=str(tmp_path / "a")))
     moved = replace(cfg, data=replace(cfg.data, root=str(tmp_path / "elsewhere" / "DIV2K")))
@@ -242,7 +243,7 @@ def test_paper_keys_do_not_depend_on_where_div2k_lies(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("path", ["../../other/runs/x", "/abs/runs/x", "runs/x", ".."])
 def test_init_from_takes_a_run_name_never_a_path(path):
-    from wdsr_lib.config import TrainConfig
+    from wdsr_lib.core.config import TrainConfig
 
     with pytest.raises(ValueError, match="must be the name of a run in the same store, not a path"):
         TrainConfig(init_from=path)
@@ -251,7 +252,7 @@ def test_init_from_takes_a_run_name_never_a_path(path):
 def test_init_from_checks_its_sources_weights(runs):
     import shutil
 
-    from wdsr_lib.engine.init_from import plan_transfer
+    from wdsr_lib.store.init_from import plan_transfer
 
     root, a, b = runs
     target = replace(tiny_config().model, scale=4)

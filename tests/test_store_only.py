@@ -1,9 +1,11 @@
 """`--store-only` (`WDSR_STORE_ONLY=1`): the notebooks train nothing and work on the runs the store holds."""
 from conftest import tiny_config
 
-from wdsr_lib import frames, pipeline
-from wdsr_lib.plans import PLANS, Plan, PlannedRun
-from wdsr_lib.store import is_done, load_or_train
+from wdsr_lib.study import frames
+from wdsr_lib.cli import pipeline
+from wdsr_lib.study.plans import PLANS, Plan, PlannedRun
+from wdsr_lib.store.runs import is_done
+from wdsr_lib.store.training import load_or_train
 
 
 def _plan():
@@ -55,7 +57,7 @@ def test_store_only_notebooks_run_on_a_store_holding_only_part_of_their_runs(tmp
     the end, and a claim with no data is inconclusive (never "not reproduced") and not called converged."""
     import json
 
-    from wdsr_lib import plans
+    from wdsr_lib.study import plans
 
     results = tmp_path / "results"
     ref = plans.fig4_reference("smoke")

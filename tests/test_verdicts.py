@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from wdsr_lib import claims, verdicts
-from wdsr_lib.verdicts import (INCONCLUSIVE, NON_INFERIORITY, NOT_CONVERGED, NOT_REPRODUCED, REPRODUCED, Noise,
+from wdsr_lib.study import claims, verdicts
+from wdsr_lib.study.verdicts import (INCONCLUSIVE, NON_INFERIORITY, NOT_CONVERGED, NOT_REPRODUCED, REPRODUCED, Noise,
                                difference, judge, late_change, noise_level, run_stats)
 
 ITERS = np.arange(500, 20_001, 500)

@@ -1,5 +1,5 @@
 """`wdsr verify` / `wdsr rebuild` on a smoke store: retraining reproduces every logged number bitwise, a tampered
-record fails, and rebuild installs the weights the run had (wdsr_lib/verify.py)."""
+record fails, and rebuild installs the weights the run had (wdsr_lib/study/verify.py)."""
 import json
 import shutil
 from dataclasses import replace
@@ -8,8 +8,11 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from wdsr_lib import cli, store
-from wdsr_lib.verify import compare_records, rebuild_run, select_runs, verify_runs
+from wdsr_lib.cli import main as cli
+from wdsr_lib.store import runs as store
+from wdsr_lib.store.training import load_or_train
+from wdsr_lib.study import verify
+from wdsr_lib.study.verify import compare_records, rebuild_run, select_runs, verify_runs
 
 
 @pytest.fixture(scope="module")
@@ -17,10 +20,10 @@ def smoke_store(tmp_path_factory):
     """Two finished tiny runs: an x2 WDSR-A and an x4 started from it (init_from), with their weights."""
     root = tmp_path_factory.mktemp("store")
     x2 = tiny_config(iterations=4)
-    store.load_or_train(x2, root, progress=False)
+    load_or_train(x2, root, progress=False)
     x4 = replace(tiny_config(iterations=4, scale=4), train=replace(tiny_config().train, iterations=4,
                                                                    init_from=x2.run_name()))
-    store.load_or_train(x4, root, progress=False)
+    load_or_train(x4, root, progress=False)
     return root, x2.run_name(), x4.run_name()
 
 
@@ -112,8 +115,8 @@ def test_compare_records_is_stored_driven():
 
 
 def test_profile_selects_the_runs_of_its_plans(copy, monkeypatch):
-    from wdsr_lib import plans
-    from wdsr_lib.config import RunConfig
+    from wdsr_lib.study import plans
+    from wdsr_lib.core.config import RunConfig
 
     root, x2, _ = copy
     cfg = RunConfig.from_dict(json.loads((root / "runs" / x2 / "config.json").read_text())["config"])
@@ -130,7 +133,7 @@ def test_profile_selects_the_runs_of_its_plans(copy, monkeypatch):
 def _sibling(root, name, seed, delta):
     """A stored seed of the same arm as `name`: its record with the seed changed and its PSNRs moved by `delta`
     (a tight arm, as real seeds of a converged profile are; keys and names consistent)."""
-    from wdsr_lib.config import RunConfig
+    from wdsr_lib.core.config import RunConfig
 
     src = root / "runs" / name
     record = json.loads((src / "config.json").read_text())
@@ -234,12 +237,12 @@ def test_untouched_weights_are_re_scored_within_the_tolerance(copy, capsys):
     root, x2, _ = copy
     log = []
     assert verify_runs(select_runs(root, names=(x2,)), log=log.append)
-    assert "its weights re-scored here give its final PSNRs within 0.01 dB" in next(l for l in log if x2 in l)
+    assert "its weights re-scored here give its final PSNRs within 0.01 dB" in next(line for line in log if x2 in line)
 
 
 def test_a_single_seed_arm_is_judged_with_the_pooled_seed_noise(arm, foreign):
     root, x2 = arm
-    from wdsr_lib.verify import prediction_band
+    from wdsr_lib.study.verify import prediction_band
 
     band = prediction_band([], (0.02, 8, 2), 30.0)
     assert band.low < 30.0 < band.high and "pooled seed SD 0.020 dB" in band.source
@@ -299,9 +302,9 @@ def test_a_cyclic_init_from_is_refused_with_a_sentence(copy, monkeypatch):
     log = []
     assert not verify_runs([root / "runs" / x4], log=log.append)  # returns: no endless loop
     assert any(line.startswith(f"FAIL  {x4}: damaged run record") and x2 in line for line in log)  # x2's key
-    from wdsr_lib.verify import _dependencies
+    from wdsr_lib.study.verify import _dependencies
 
-    monkeypatch.setattr(store, "load_record", lambda run_dir: None)  # even past the identity check
+    monkeypatch.setattr(verify, "load_record", lambda run_dir: None)  # even past the identity check
     with pytest.raises(store.StoreError, match=r"init_from chain is a cycle \(.* -> .* -> "):
         _dependencies(root / "runs" / x4)
 
@@ -319,7 +322,7 @@ def test_a_swapped_record_fails_naming_the_folder(copy):
 
 def test_swapped_or_empty_weights_are_damaged(copy, tmp_path, capsys):
     root, x2, _ = copy
-    other = store.load_or_train(tiny_config(iterations=4, seed=1), root, progress=False)  # same shapes, seed 1
+    other = load_or_train(tiny_config(iterations=4, seed=1), root, progress=False)  # same shapes, seed 1
     assert (other.run_dir / store.WEIGHTS_DIGEST).exists()
     run = root / "runs" / x2
     store.write_weights_digest(run)  # (the module fixture's runs predate nothing; make the digest explicit)
@@ -344,7 +347,7 @@ def test_swapped_or_empty_weights_are_damaged(copy, tmp_path, capsys):
 def test_weights_rebuilt_on_another_machine_are_marked_and_not_re_scored(arm, foreign, capsys):
     """A statistical rebuild installs one more seed of the run, not the weights the record measured: its digest
     says so, and verify does not hold the record's numbers against them."""
-    from wdsr_lib.store import check_weights, weights_rebuilt_elsewhere
+    from wdsr_lib.store.runs import check_weights, weights_rebuilt_elsewhere
 
     root, x2 = arm
     (root / "runs" / x2 / "model.pt").unlink()

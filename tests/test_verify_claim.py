@@ -1,7 +1,7 @@
-"""`wdsr verify --claim`: retrain the runs a Table 1 claim rests on and judge it again (wdsr_lib/verify.py)."""
+"""`wdsr verify --claim`: retrain the runs a Table 1 claim rests on and judge it again (wdsr_lib/study/verify.py)."""
 import shutil
 
-from wdsr_lib import cli
+from wdsr_lib.cli import main as cli
 
 
 def test_verify_claim_states_its_cost_then_reports_verdict_unchanged(smoke_store, tmp_path, capsys):

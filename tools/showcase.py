@@ -1,5 +1,5 @@
 """Keep the showcase runs' weights in git: seed 0 of each WDSR Table 1 arm of the `cpu` profile
-(`wdsr_lib.qualitative.showcase_runs`), so the explorer and the qualitative figure show pictures on a fresh clone.
+(`wdsr_lib.viz.qualitative.showcase_runs`), so the explorer and the qualitative figure show pictures on a fresh clone.
 
 Weights are git-ignored (`*.pt`); this writes each finished showcase run's `weights.sha256` (its model.pt is the
 one its record was measured on: both come from the same training) and adds both files with `git add -f`.
@@ -18,12 +18,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from wdsr_lib.qualitative import SHOWCASE_PROFILE, showcase_runs  # noqa: E402  (after the path insert)
-from wdsr_lib.store import WEIGHTS_DIGEST, check_weights, write_weights_digest  # noqa: E402
+from wdsr_lib.viz.qualitative import SHOWCASE_PROFILE, showcase_runs  # noqa: E402  (after the path insert)
+from wdsr_lib.store.runs import WEIGHTS_DIGEST, check_weights, write_weights_digest  # noqa: E402
 
 
 def tracked(path: Path) -> bool:
-    return subprocess.run(["git", "ls-files", "--error-unmatch", str(path)], cwd=ROOT, capture_output=True).returncode == 0
+    found = subprocess.run(["git", "ls-files", "--error-unmatch", str(path)], cwd=ROOT, capture_output=True)
+    return found.returncode == 0
 
 
 def main(argv: list[str] | None = None) -> int:

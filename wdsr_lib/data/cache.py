@@ -8,7 +8,7 @@ and a file moved or copied elsewhere reuses its entry. Generated LR images are k
 scale. Cost of hashing (measured on this project's 2-core CPU box, under load): reading and hashing the 34
 embedded photos (`wdsr_lib/data/photos`, 13.5 MB of PNG) takes ~20 ms in all (~0.7 ms a photo), against ~0.36 s
 to decode them; a 2K DIV2K PNG (~4 MB) hashes in ~7 ms, against its ~50 ms decode. Writes are atomic
-(``wdsr_lib/atomic.py``), so concurrent processes or a killed run never leave a half-written entry.
+(``wdsr_lib/core/atomic.py``), so concurrent processes or a killed run never leave a half-written entry.
 
 Location: the ``cache_dir`` argument, else ``$WDSR_CACHE``, else ``~/.cache/wdsr``.
 """
@@ -22,8 +22,8 @@ from typing import Callable
 
 import numpy as np
 
-from wdsr_lib import env
-from wdsr_lib.atomic import atomic_file
+from wdsr_lib.core import env
+from wdsr_lib.core.atomic import atomic_file
 from wdsr_lib.data.decode import read_rgb
 from wdsr_lib.data.errors import CacheError
 
@@ -68,7 +68,7 @@ def cached_array(key: str, compute: Callable[[], np.ndarray], cache_dir: str | o
     arr = np.ascontiguousarray(compute())
     try:
         root.mkdir(parents=True, exist_ok=True)
-        with atomic_file(target) as f:  # wdsr_lib/atomic.py: a killed or failed write leaves no entry
+        with atomic_file(target) as f:  # wdsr_lib/core/atomic.py: a killed or failed write leaves no entry
             np.save(f, arr)
     except OSError as exc:  # not the results store's fault: name the setting that moves the cache
         raise CacheError(f"cannot write the decode cache at {root}: {exc.strerror or exc}; set $WDSR_CACHE to a "

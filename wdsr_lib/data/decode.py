@@ -133,7 +133,7 @@ def _from_pillow(im: Image.Image, path: Path) -> np.ndarray:
 def _from_tifffile(path: Path) -> np.ndarray | None:
     """A TIFF Pillow cannot open (float or deep RGB), read with tifffile; None if that fails too."""
     try:
-        import tifffile
+        import tifffile  # optional dependency: only for TIFFs Pillow cannot open
 
         arr = np.asarray(tifffile.imread(path))
     except Exception:  # not installed, or not a TIFF it reads either

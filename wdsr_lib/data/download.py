@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Mapping, Optional, Sequence
 
 from wdsr_lib.data.errors import DataError
-from wdsr_lib.engine.progress import progress_bar  # the study's one progress bar (torch-free, like this module)
+from wdsr_lib.core.progress import progress_bar  # the study's one progress bar (torch-free, like this module)
 
 DIV2K_URL = "https://data.vision.ee.ethz.ch/cvl/DIV2K/"
 DIV2K_COUNTS: Mapping[str, int] = {"train": 800, "valid": 100}

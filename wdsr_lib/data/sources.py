@@ -23,16 +23,17 @@ from __future__ import annotations
 
 import hashlib
 import io
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
 
-from wdsr_lib import env
+from wdsr_lib.core import env
 from wdsr_lib.data import photoset
 from wdsr_lib.data.cache import cached_array, decode_cached, file_key, lr_key
-from wdsr_lib.data.decode import IMAGE_SUFFIXES
+from wdsr_lib.data.decode import IMAGE_SUFFIXES, readable_suffixes
 from wdsr_lib.data.errors import DataError
 from wdsr_lib.data.imresize import imresize
 
@@ -91,14 +92,14 @@ def _make_pair(name: str, hr: np.ndarray, key: str, scale: int, cache_dir: Optio
 
 
 def _sample_image(name: str) -> np.ndarray:
-    import skimage.data
+    import skimage.data  # startup: scikit-image takes a second to import; only the sample source needs it
 
     img = getattr(skimage.data, name)()
     return img[0] if name == "stereo_motorcycle" else img  # (left, right, disparity)
 
 
 def _sample_pairs(scale: int, split: str, cache_dir: Optional[str]) -> list[ImagePair]:
-    import skimage
+    import skimage  # startup: scikit-image takes a second to import; only the sample source needs it
 
     names = SAMPLE_TRAIN if split == "train" else SAMPLE_VAL
     pairs = []
@@ -110,7 +111,7 @@ def _sample_pairs(scale: int, split: str, cache_dir: Optional[str]) -> list[Imag
 
 
 def _decode_png(data: bytes) -> np.ndarray:
-    from PIL import Image
+    from PIL import Image  # startup: Pillow only where an image is read
 
     with Image.open(io.BytesIO(data)) as im:
         return np.asarray(im.convert("RGB"))
@@ -141,10 +142,6 @@ def _image_files(folder: Path, warn: bool = False) -> list[Path]:
     """The image files of `folder`: every extension Pillow reads (`decode.readable_suffixes`: what `wdsr upscale`
     reads, WebP, GIF, TGA, ... too), sorted; with `warn`, the other files are counted in one warning, never
     skipped silently."""
-    import warnings
-
-    from wdsr_lib.data.decode import readable_suffixes
-
     readable = readable_suffixes()
     files = sorted(p for p in folder.iterdir() if p.is_file())
     images = [p for p in files if p.suffix.lower() in readable]
@@ -232,15 +229,9 @@ def load_pairs(
         raise ValueError(f"load_pairs scale must be a positive integer; got {scale!r}.")
     if split not in SPLITS:
         raise ValueError(f"load_pairs split must be one of {SPLITS}; got {split!r}.")
-    loaders: dict[str, Callable[[], list[ImagePair]]] = {
-        "sample": lambda: _sample_pairs(scale, split, cache_dir),
-        "photos": lambda: _photo_pairs(scale, split, cache_dir),
-        "div2k": lambda: _div2k_pairs(default_root(root), scale, split, cache_dir),
-        "folder": lambda: _folder_pairs(_resolve_folder(folder, root), scale, cache_dir),
-    }
-    if source not in loaders:
-        raise ValueError(f"load_pairs source must be one of {tuple(loaders)}; got {source!r}.")
-    return loaders[source]()
+    if source not in LOADERS:
+        raise ValueError(f"load_pairs source must be one of {tuple(LOADERS)}; got {source!r}.")
+    return LOADERS[source](scale, split, root, folder, cache_dir)
 
 
 def _resolve_folder(folder: Optional[str], root: Optional[str]) -> Path:
@@ -249,3 +240,14 @@ def _resolve_folder(folder: Optional[str], root: Optional[str]) -> Path:
     if folder in BENCHMARKS:
         return default_root(root) / "benchmark" / folder / "HR"
     return Path(folder)
+
+
+# The loader of each source of `wdsr_lib.core.registry.DATA_SOURCES`: (scale, split, root, folder, cache_dir) ->
+# pairs (tests/test_registries.py checks that every registered source has one).
+LOADERS: dict[str, Callable[..., list[ImagePair]]] = {
+    "sample": lambda scale, split, root, folder, cache_dir: _sample_pairs(scale, split, cache_dir),
+    "photos": lambda scale, split, root, folder, cache_dir: _photo_pairs(scale, split, cache_dir),
+    "div2k": lambda scale, split, root, folder, cache_dir: _div2k_pairs(default_root(root), scale, split, cache_dir),
+    "folder": lambda scale, split, root, folder, cache_dir: _folder_pairs(_resolve_folder(folder, root), scale,
+                                                                          cache_dir),
+}

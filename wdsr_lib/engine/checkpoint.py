@@ -1,6 +1,6 @@
 """Checkpoints that a killed run, a full disk or a stranger's file cannot turn into a wrong result.
 
-- Written atomically (`wdsr_lib/atomic.py`: a temp file in the same directory, fsync, `os.replace`); a SHA-256
+- Written atomically (`wdsr_lib/core/atomic.py`: a temp file in the same directory, fsync, `os.replace`); a SHA-256
   of the bytes is stored beside it (`<name>.sha256`), written the same way, after the checkpoint.
 - Loaded with `torch.load(..., weights_only=True)`: a checkpoint from elsewhere cannot run code.
 - `latest_good` walks checkpoints newest first, skips (with a warning) any whose checksum or unpickling fails.
@@ -24,8 +24,8 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from .. import env
-from ..atomic import atomic_write_bytes as _atomic_write_bytes
+from wdsr_lib.core import env
+from wdsr_lib.core.atomic import atomic_write_bytes as _atomic_write_bytes
 
 _NAME = re.compile(r"^ckpt-(\d{8})\.pt$")
 
@@ -38,7 +38,7 @@ def _test_pause_before_rename(path: Path) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """`wdsr_lib.atomic.atomic_write_bytes` with the checkpoint test hook before the rename."""
+    """`wdsr_lib.core.atomic.atomic_write_bytes` with the checkpoint test hook before the rename."""
     _atomic_write_bytes(path, data, before_replace=_test_pause_before_rename)
 
 

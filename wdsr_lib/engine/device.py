@@ -6,6 +6,7 @@ torchrun sets RANK / WORLD_SIZE / LOCAL_RANK; NCCL on GPU, gloo on CPU.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Optional
@@ -13,7 +14,7 @@ from typing import Optional
 import torch
 import torch.distributed as dist
 
-from .. import env
+from wdsr_lib.core import env
 
 
 def check_device_name(name: str, source: str = "$WDSR_DEVICE") -> torch.device:
@@ -45,8 +46,6 @@ def check_launch() -> None:
     A rank without a world (`RANK=1` alone) would train without the store's lock and write no record; a
     `WORLD_SIZE` above 1 without torchrun (no `MASTER_ADDR` / `MASTER_PORT`) would fail inside torch.distributed.
     """
-    import os
-
     name = env.get("WDSR_DEVICE")
     if name:
         check_device_name(name)

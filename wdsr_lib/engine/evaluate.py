@@ -1,7 +1,7 @@
 """Evaluation: SR inference (tiled, x8 self-ensemble) and per-image PSNR / SSIM under a named protocol.
 
 Follows EDSR-PyTorch `trainer.test` (whole-image SR, quantise, measure) and its `forward_chop` / `forward_x8`,
-rewritten as functions that take a model. Protocols are those of `docs/protocols.md` and `wdsr_lib.metrics`.
+rewritten as functions that take a model. Protocols are those of `docs/protocols.md` and `wdsr_lib.engine.metrics`.
 
 Deviation: EDSR's `forward_chop` splits recursively into quadrants with a fixed 10-pixel shave; `sr_forward`
   uses a regular grid of `tile` pixels with `overlap` pixels of context, so the output equals the untiled one
@@ -17,9 +17,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from wdsr_lib.engine.progress import progress_bar
-from wdsr_lib.metrics import get_protocol, psnr_protocol, quantize, ssim_protocol
-from wdsr_lib.models import call_model
+from wdsr_lib.core.progress import progress_bar
+from wdsr_lib.data.imresize import imresize
+from wdsr_lib.engine.metrics import get_protocol, psnr_protocol, quantize, ssim_protocol
+from wdsr_lib.models import call_model, receptive_field_radius
 
 
 def _output_scale(x: Tensor, y: Tensor) -> int:
@@ -118,7 +119,6 @@ def sr_forward(
     if tile is not None and tile < 1:
         raise ValueError(f"tile must be a positive number of pixels or None; got {tile!r}.")
     if overlap is None:  # exact by construction: every output pixel sees its whole receptive field
-        from wdsr_lib.models import receptive_field_radius
 
         overlap = receptive_field_radius(model, scale) if tile is not None else 0
     if overlap < 0:
@@ -291,7 +291,6 @@ def bicubic_baseline(pairs: Iterable, scale: int, protocol: str) -> list[dict]:
     """
     # Lazy: evaluating a model must not need the data stack. Import from the submodule so the name is the
     # function whether or not the package __init__ re-exports it.
-    from wdsr_lib.data.imresize import imresize
 
     get_protocol(protocol)
     rows = []

@@ -18,7 +18,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from .. import env
+from wdsr_lib.core import env
 
 
 def fused_adam_supported(device: torch.device) -> bool:

@@ -10,6 +10,8 @@ evaluated at `cfg.model.scale`.
 """
 from __future__ import annotations
 
+import inspect
+import copy
 import math
 import platform
 import random
@@ -23,16 +25,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import RunConfig
-from ..data import PatchSampler, load_pairs
-from ..data.patches import MultiScaleSampler
-from ..data.sources import ImagePair
-from ..models import count_macs, count_parameters
-from .checkpoint import latest_good, rng_state, save_checkpoint, set_rng_state
-from .device import DistInfo, autocast_dtype, barrier, init_distributed, pick_device
-from .evaluate import bicubic_baseline, evaluate_pairs, evaluate_protocols
-from .fast import adam, compile_model
-from .progress import progress_bar
+from wdsr_lib.core.atomic import atomic_file
+from wdsr_lib.core.config import RunConfig
+from wdsr_lib.core.progress import progress_bar
+from wdsr_lib.data import PatchSampler, load_pairs, loader
+from wdsr_lib.data.patches import MultiScaleSampler
+from wdsr_lib.data.sources import ImagePair
+from wdsr_lib.engine.checkpoint import latest_good, list_checkpoints, rng_state, save_checkpoint, set_rng_state
+from wdsr_lib.engine.device import (DistInfo, all_reduce_mean, autocast_dtype, barrier, init_distributed, pick_device,
+                                    sync_batch_norm)
+from wdsr_lib.engine.evaluate import bicubic_baseline, evaluate_pairs, evaluate_protocols
+from wdsr_lib.engine.fast import adam, compile_model
+from wdsr_lib.engine import fingerprint as _fingerprint  # a module: tests stand in another machine's
+from wdsr_lib.models import build, call_model, count_macs, count_parameters
+from wdsr_lib.models.mdsr import MDSR
 
 
 class TrainingDiverged(RuntimeError):
@@ -41,8 +47,6 @@ class TrainingDiverged(RuntimeError):
 
 def diverged(cfg: RunConfig, run_dir: Path, what: str) -> TrainingDiverged:
     """One sentence: what became NaN, the checkpoint kept (only one that exists), and the flag that helps."""
-    from .checkpoint import list_checkpoints
-
     kept = list_checkpoints(Path(run_dir) / "checkpoints")
     where = f"its last good checkpoint {kept[0]} is kept" if kept else "no checkpoint had been written yet"
     fix = f"lower the learning rate (--lr; this run used {cfg.lr:g})"
@@ -84,8 +88,6 @@ def seed_everything(seed: int) -> None:
 
 def _sr(model: nn.Module, x: torch.Tensor, scale: int) -> torch.Tensor:
     """The model's SR of `x` at `scale`; `call_model` looks through a DDP wrapper, so MDSR gets its scale there too."""
-    from ..models import call_model
-
     return call_model(model, x, scale)
 
 
@@ -101,25 +103,14 @@ def _val_psnr(model: nn.Module, pairs: list[ImagePair], cfg: RunConfig, device: 
     return out
 
 
-def init_weights_from(model: nn.Module, run_dir: Path, cfg: RunConfig) -> str:
-    """Start from another run's final weights (EDSR Sec. 3.2: x3/x4 models start from the x2 model).
-
-    All or nothing (`engine/init_from.py`): every tensor the two scales share is copied, only the scale-specific
-    upsampler starts fresh; a source of another model or size raises ValueError. Returns the log line naming
-    what was transferred and what was not.
-    """
-    from .init_from import apply_transfer, plan_transfer
-
-    transfer = plan_transfer(cfg.model, Path(run_dir))
-    apply_transfer(model, transfer)
-    return transfer.summary()
-
-
 def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
-          stop_after: Optional[int] = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+          stop_after: Optional[int] = None, log: Callable[[str], None] = print,
+          initialise: Optional[Callable[[nn.Module], str]] = None) -> dict[str, Any]:
     """Train `cfg` in `run_dir` (resuming from its newest good checkpoint) and return the summary.
 
     Args:
+        initialise: for a config with `init_from`, what loads the source run's weights into the fresh model and
+            returns the log line (`wdsr_lib.store.init_from.initialiser`: the store knows where that run lies).
         stop_after: stop (after checkpointing) once this iteration is reached, without the final
             evaluation; for tests of interrupted runs. The returned summary then has "complete": False.
     """
@@ -127,13 +118,13 @@ def train(cfg: RunConfig, run_dir: Path, *, progress: bool = True,
     if cfg.train.threads is not None:
         torch.set_num_threads(cfg.train.threads)  # pinned: fp32 reductions depend on the thread count
     try:
-        return _train(cfg, Path(run_dir), progress=progress, stop_after=stop_after, log=log)
+        return _train(cfg, Path(run_dir), progress=progress, stop_after=stop_after, log=log, initialise=initialise)
     finally:
         torch.set_num_threads(threads)
 
 
 def _train(cfg: RunConfig, run_dir: Path, *, progress: bool, stop_after: Optional[int],
-           log: Callable[[str], None]) -> dict[str, Any]:
+           log: Callable[[str], None], initialise: Optional[Callable[[nn.Module], str]]) -> dict[str, Any]:
     t_start = time.time()
     run_dir, tc = Path(run_dir), cfg.train
     ckpt_dir = run_dir / "checkpoints"
@@ -150,9 +141,12 @@ def _train(cfg: RunConfig, run_dir: Path, *, progress: bool, stop_after: Optiona
                            info.rank, info.world_size)
     sampler = multi_scale_sampler(cfg, sampler, info)  # MDSR only (EDSR Sec. 3.3); others keep `sampler`
     val_pairs = validation_pairs(cfg, d.val_images) if info.is_main else []
-    model = cfg.model.build()
+    model = build(cfg.model)
     if tc.init_from:
-        log(init_weights_from(model, run_dir.parent / tc.init_from, cfg))
+        if initialise is None:
+            raise ValueError(f"{run_dir.name} starts from run {tc.init_from}: train it through the store "
+                             "(`wdsr_lib.store.training.load_or_train`), which loads that run's weights.")
+        log(initialise(model))
     model = model.to(device=device, memory_format=memory_format)
     optimizer = adam(model.parameters(), cfg.lr, tc.adam_betas, tc.adam_eps, device)  # fused kernel (fast.py)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
@@ -171,7 +165,6 @@ def _train(cfg: RunConfig, run_dir: Path, *, progress: bool, stop_after: Optiona
     # Every rank seeds identically and resumes from the same file, so the weights already agree: skip DDP's
     # initial broadcast (which rejects some channels_last layouts). Batch norm syncs over the global batch on
     # GPUs (SyncBatchNorm, same parameters and keys); on CPU (gloo) its statistics stay per rank.
-    from .device import sync_batch_norm
 
     model = sync_batch_norm(model, info, cfg.model.resolved_norm)
     net = (torch.nn.parallel.DistributedDataParallel(model, init_sync=False, broadcast_buffers=False,
@@ -249,8 +242,6 @@ def _train(cfg: RunConfig, run_dir: Path, *, progress: bool, stop_after: Optiona
             "autocast": str(amp_dtype).replace("torch.", "") if amp_dtype else "fp32",
             "world_size": info.world_size, "host": platform.node(), "lr": cfg.lr,
             "threads": torch.get_num_threads(), "fingerprint": fingerprint(device)})
-        from ..atomic import atomic_file
-
         with atomic_file(run_dir / "model.pt") as f:  # a kill or full disk leaves no partial model.pt
             torch.save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, f)
     barrier(info)
@@ -260,18 +251,12 @@ def _train(cfg: RunConfig, run_dir: Path, *, progress: bool, stop_after: Optiona
 def _mean_over_ranks(losses: list[float], info: DistInfo) -> float:
     """The mean training loss over the global batch (each rank saw an equal share of it), reduced on the
     process group's device (NCCL rejects CPU tensors)."""
-    from .device import all_reduce_mean
-
     return all_reduce_mean(float(np.mean(losses)), info)
 
 
 def multi_scale_sampler(cfg: RunConfig, sampler: PatchSampler, info: DistInfo) -> PatchSampler | MultiScaleSampler:
     """For MDSR, a MultiScaleSampler over every scale it has (x2/x3/x4 pairs of the same training images, the
     same LR patch size); `sampler` itself for the single-scale models."""
-    import inspect
-
-    from ..models.mdsr import MDSR
-
     if cfg.model.name not in ("mdsr", "mdsr_paper"):
         return sampler
     d, tc = cfg.data, cfg.train
@@ -285,8 +270,6 @@ def multi_scale_sampler(cfg: RunConfig, sampler: PatchSampler, info: DistInfo) -
 
 
 def sampler_iter(sampler: PatchSampler, start: int, end: int, workers: int):
-    from ..data import loader
-
     return iter(loader(sampler, start, end, workers))
 
 
@@ -322,8 +305,6 @@ class _BatchStatistics(nn.Module):
     """A copy of `model` whose batch-norm layers stay in training mode (batch statistics) even under `.eval()`."""
 
     def __init__(self, model: nn.Module) -> None:
-        import copy
-
         super().__init__()
         self.inner = copy.deepcopy(model).train()
         self.multi_scale = getattr(model, "multi_scale", False)
@@ -340,9 +321,7 @@ class _BatchStatistics(nn.Module):
 def fingerprint(device: torch.device) -> dict[str, Any]:
     """What decides the float rounding of this computation (not part of the run key: one experiment on two
     machines is one run; `wdsr verify` compares it to choose bitwise or statistical checking)."""
-    from .fingerprint import fingerprint as _fingerprint
-
-    return _fingerprint(device)
+    return _fingerprint.fingerprint(device)
 
 
 def device_name(device: torch.device) -> str:

@@ -1,144 +1,23 @@
-"""The paper models behind one dict and one builder (docs/design.md, "Models").
+"""The paper models behind one registry and one builder (docs/design.md, "Models").
 
-`build_model(name, scale=2, **overrides)`; names: "edsr" (baseline), "edsr_paper" (32 blocks / 256 features),
-"wdsr_a", "wdsr_b", "mdsr" (baseline, 16 blocks), "mdsr_paper" (80 blocks). Inputs and outputs in [0, 255].
+`build_model(name, scale=2, **overrides)` or `build(model_config)`; the names are those of
+`wdsr_lib.core.registry.MODELS`: "edsr" (baseline), "edsr_paper" (32 blocks / 256 features), "wdsr_a", "wdsr_b",
+"mdsr" (baseline, 16 blocks), "mdsr_paper" (80 blocks). Inputs and outputs in [0, 255].
 """
 from __future__ import annotations
 
-import inspect
-from typing import Callable
-
-import torch
-from torch import nn
-
-from .edsr import EDSR, MeanShift, ResBlock, Upsampler, edsr_baseline, edsr_paper
-from .mdsr import MDSR, mdsr, mdsr_paper
-from ..config import check_scale
-from .norm import NORMS, ConvBN, WeightNormConv2d, fold_normalization
-from .wdsr import WDSR, WideBlockA, WideBlockB, wdsr_a, wdsr_b
-from .pretrained import LAYOUTS, WeightsError, detect_layout, load_pretrained
-from .receptive_field import receptive_field_radius
-
-MODELS: dict[str, Callable[..., nn.Module]] = {
-    "edsr": edsr_baseline,
-    "edsr_paper": edsr_paper,
-    "wdsr_a": wdsr_a,
-    "wdsr_b": wdsr_b,
-    "mdsr": mdsr,
-    "mdsr_paper": mdsr_paper,
-}
-
-# Keyword arguments each model accepts (the signature of the class or builder behind it).
-_ACCEPTS = {
-    "edsr": ("n_resblocks", "n_feats", "res_scale", "norm", "mean_shift"),
-    "edsr_paper": ("n_resblocks", "n_feats", "res_scale", "norm", "mean_shift"),
-    "wdsr_a": tuple(p for p in inspect.signature(wdsr_a).parameters if p != "scale"),
-    "wdsr_b": tuple(p for p in inspect.signature(wdsr_b).parameters if p != "scale"),
-    "mdsr": ("n_resblocks", "n_feats", "res_scale", "norm", "mean_shift", "scales"),
-    "mdsr_paper": ("n_resblocks", "n_feats", "res_scale", "norm", "mean_shift", "scales"),
-}
-_POSITIVE = ("n_resblocks", "n_feats", "block_feats", "expansion", "low_rank", "res_scale")
-
-
-def build_model(name: str, scale: int = 2, **overrides) -> nn.Module:
-    """Build a paper model with the paper's defaults, overridden by keyword.
-
-    Args:
-        name: one of `MODELS` ("edsr", "edsr_paper", "wdsr_a", "wdsr_b", "mdsr", "mdsr_paper").
-        scale: upscaling factor, 2, 3 or 4 (for MDSR the default scale of `forward`).
-        **overrides: `n_resblocks`, `n_feats`, `res_scale`, `norm` ("weight" | "batch" | "none") for all;
-            `mean_shift` (EDSR, MDSR), `block_feats` (WDSR-A), `expansion`, `low_rank`, `low_rank_relu`
-            (WDSR-B), `scales` (MDSR).
-    Raises:
-        ValueError: unknown name, unsupported scale, unknown norm, an argument the model does not take, or a
-            non-positive size.
-    """
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(sorted(MODELS))}.")
-    check_scale(scale)
-    unknown = set(overrides) - set(_ACCEPTS[name])
-    if unknown:
-        raise ValueError(f"model {name!r} does not take {', '.join(sorted(unknown))}; "
-                         f"it takes {', '.join(_ACCEPTS[name])}.")
-    if "norm" in overrides and overrides["norm"] not in NORMS:
-        raise ValueError(f"norm must be one of {', '.join(map(repr, NORMS))}; got {overrides['norm']!r}.")
-    for key in _POSITIVE:
-        value = overrides.get(key)
-        if value is not None and (isinstance(value, bool) or not value > 0):
-            raise ValueError(f"{key} must be positive; got {value!r}.")
-    if name == "wdsr_b" and int(overrides.get("n_feats", 64) * overrides.get("low_rank", 0.8)) < 1:
-        raise ValueError("wdsr_b: int(n_feats * low_rank) must be at least 1.")
-    return MODELS[name](scale, **overrides)
-
-
-def call_model(model: nn.Module, x: torch.Tensor, scale: int | None = None) -> torch.Tensor:
-    """`model(x)`, or `model(x, scale)` for a multi-scale model (MDSR picks its branch per call, EDSR Sec. 3.3).
-
-    The one place that knows which models take a scale: those with a true `multi_scale` attribute, looked up
-    through a DistributedDataParallel (or torch.compile) wrapper. Single-scale models ignore `scale`; for MDSR,
-    `scale=None` means its default scale.
-    """
-    inner = getattr(model, "module", model)  # DDP keeps the network in .module
-    if getattr(inner, "multi_scale", False) or getattr(model, "multi_scale", False):
-        return model(x, scale)
-    return model(x)
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Every parameter `parameters()` yields, fixed MeanShift convs included (as EDSR-PyTorch counts)."""
-    return sum(p.numel() for p in model.parameters())
-
-
-def count_macs(model: nn.Module, lr_hw: tuple[int, int], scale: int | None = None) -> int:
-    """Multiply-adds of the convolutions for one LR input of `lr_hw` = (H, W) pixels.
-
-    Counts conv MACs only (out elements x in_ch/groups x kh x kw), the convention of the SR literature;
-    additions of residuals, ReLUs and normalisation are left out. Shapes are propagated on the `meta`
-    device, so no arithmetic runs and any size is instant.
-    """
-    h, w = lr_hw
-    if h <= 0 or w <= 0:
-        raise ValueError(f"lr_hw must be positive; got {lr_hw!r}.")
-    import copy
-
-    meta = copy.deepcopy(model).to("meta").eval()
-    total = 0
-
-    def hook(mod: nn.Conv2d, _inp, out: torch.Tensor) -> None:
-        nonlocal total
-        kh, kw = mod.kernel_size
-        total += out.numel() * (mod.in_channels // mod.groups) * kh * kw
-
-    handles = [m.register_forward_hook(hook) for m in meta.modules() if isinstance(m, nn.Conv2d)]
-    with torch.no_grad():
-        x = torch.empty(1, 3, h, w, device="meta")
-        call_model(meta, x, scale)
-    for handle in handles:
-        handle.remove()
-    return int(total)
-
-
-OUTPUT_HW = (720, 1280)  # (H, W): every MAC figure of the study is for one 1280x720 output image
-
-
-def count_macs_for_output(model: nn.Module, scale: int, output_hw: tuple[int, int] = OUTPUT_HW) -> int:
-    """Conv multiply-adds to produce one `output_hw` (H, W) image at `scale` (default 1280x720)."""
-    return count_macs(model, (output_hw[0] // scale, output_hw[1] // scale), scale)
-
-
-# The presets `wdsr models` lists: (label, name, overrides, paper's parameter count or None, source).
-PRESETS: tuple[tuple[str, str, dict, int | None, str], ...] = (
-    ("EDSR baseline (WN)", "edsr", {"norm": "weight"}, 1_372_318, "WDSR README"),
-    ("EDSR baseline", "edsr", {}, 1_369_883, "EDSR-PyTorch"),
-    ("EDSR (paper)", "edsr_paper", {}, None, "EDSR Table 1: 43M at x3/x4"),
-    ("MDSR baseline", "mdsr", {}, None, "EDSR Table 1: 3.2M"),
-    ("MDSR (paper)", "mdsr_paper", {}, None, "EDSR Table 1: 8.0M"),
-    ("WDSR-A baseline", "wdsr_a", {}, 1_190_100, "WDSR README"),
-    ("WDSR-B baseline", "wdsr_b", {}, None, "no published count"),
-)
+from wdsr_lib.core.registry import NORMS
+from wdsr_lib.models.build import (OUTPUT_HW, build, build_model, call_model, count_macs, count_macs_for_output,
+                                   count_parameters)
+from wdsr_lib.models.edsr import EDSR, MeanShift, ResBlock, Upsampler, edsr_baseline, edsr_paper
+from wdsr_lib.models.mdsr import MDSR, mdsr, mdsr_paper
+from wdsr_lib.models.norm import ConvBN, WeightNormConv2d, fold_normalization
+from wdsr_lib.models.pretrained import LAYOUTS, WeightsError, detect_layout, load_pretrained
+from wdsr_lib.models.receptive_field import receptive_field_radius
+from wdsr_lib.models.wdsr import WDSR, WideBlockA, WideBlockB, wdsr_a, wdsr_b
 
 __all__ = [
-    "MODELS", "PRESETS", "OUTPUT_HW", "build_model", "call_model", "count_parameters", "count_macs",
+    "NORMS", "OUTPUT_HW", "build", "build_model", "call_model", "count_parameters", "count_macs",
     "count_macs_for_output", "fold_normalization",
     "EDSR", "MDSR", "WDSR", "ResBlock", "Upsampler", "MeanShift", "WideBlockA", "WideBlockB",
     "WeightNormConv2d", "ConvBN", "edsr_baseline", "edsr_paper", "mdsr", "mdsr_paper", "wdsr_a", "wdsr_b",

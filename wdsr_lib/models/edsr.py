@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import check_scale
-from .norm import check_norm, conv
+from wdsr_lib.core.config import check_scale
+from wdsr_lib.models.norm import check_norm, conv
 
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)  # EDSR-PyTorch `rgb_mean`, measured on DIV2K train
 

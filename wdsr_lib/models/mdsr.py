@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .edsr import MeanShift, ResBlock, Upsampler
-from .norm import check_norm, conv
+from wdsr_lib.models.edsr import MeanShift, ResBlock, Upsampler
+from wdsr_lib.models.norm import check_norm, conv
 
 
 class MDSR(nn.Module):

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import NORMS
+from wdsr_lib.core.registry import NORMS
 
 
 def check_norm(norm: str) -> str:

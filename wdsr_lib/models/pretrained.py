@@ -31,6 +31,9 @@ from typing import Any, Mapping, Optional, Union
 import torch
 from torch import nn
 
+from wdsr_lib.core.config import RunConfig
+from wdsr_lib.models.build import build_model
+
 LAYOUTS = ("wdsr_ntire2018", "edsr_pytorch", "edsr_pytorch_mdsr", "ours")
 _WRAPPERS = ("module.", "model.")  # DataParallel / DistributedDataParallel, and wrapper modules
 
@@ -215,8 +218,6 @@ def _family(name: str) -> str:
 
 def _run_config_beside(path: Path):
     """The RunConfig of the run directory holding `path` (model.pt, or checkpoints/*.pt), else None."""
-    from ..config import RunConfig
-
     for folder in (path.parent, path.parent.parent):
         cfg_file = folder / "config.json"
         if cfg_file.is_file():
@@ -260,8 +261,6 @@ def load_pretrained(path_or_state_dict: Union[str, Path, Mapping[str, torch.Tens
         FileNotFoundError, WeightsError (a ValueError): unreadable file, unknown layout, weights that do not
             form the inferred model (one sentence naming missing / unexpected keys), or a name / scale mismatch.
     """
-    from . import build_model
-
     source = "the weights"
     cfg = None
     if isinstance(path_or_state_dict, (str, Path)):

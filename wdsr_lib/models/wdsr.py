@@ -13,9 +13,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import check_scale
-from .edsr import DIV2K_RGB_MEAN
-from .norm import check_norm, conv
+from wdsr_lib.core.config import check_scale
+from wdsr_lib.models.edsr import DIV2K_RGB_MEAN
+from wdsr_lib.models.norm import check_norm, conv
 
 
 class WideBlockA(nn.Module):

@@ -1,0 +1,1 @@
+"""The `wdsr` command (`main`) and its flag checks (`flags`): the top layer."""
