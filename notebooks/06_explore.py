@@ -30,9 +30,10 @@ results_dir = "results"  # the results store (relative: against the project root
 figures_dir = "figures"  # where the qualitative figure goes
 seeds = None  # None: every stored seed; or e.g. [0, 1]
 image = None  # a path to your own photo for the last comparison; None: a held-out photo of the profile
+pictures_profile = "cpu"  # whose Table 1 models the pictures show: git keeps cpu's seed-0 weights (showcase runs)
 
 # %% [markdown]
-# Relative `results_dir` / `figures_dir` resolve against the project root (`$WDSR_ROOT`, else the folder holding this project's `pyproject.toml`), so JupyterLab, papermill and nbval use the same store. `WDSR_PROFILE`, `WDSR_RESULTS_DIR` and `WDSR_FIGURES_DIR` override the parameters when set (nbval in `make test`).
+# Relative `results_dir` / `figures_dir` resolve against the project root (`$WDSR_ROOT`, else the folder holding this project's `pyproject.toml`), so JupyterLab, papermill and nbval use the same store. `WDSR_PROFILE`, `WDSR_RESULTS_DIR` and `WDSR_FIGURES_DIR` override the parameters when set (the tests).
 
 # %%
 from wdsr_lib.viz import explore, qualitative
@@ -101,17 +102,19 @@ explore.pickers(runs)
 # %% [markdown]
 # ## Pictures
 #
-# The Table 1 models of this profile (deepest budget) on held-out photos: HR, bicubic, EDSR, WDSR-A, WDSR-B and
-# WDSR-B's x8 self-ensemble, each crop labelled with its PSNR; the crop is where the models' errors differ most
-# (`wdsr_lib/viz/qualitative.py`). Skipped, with a message, when their weights are not here (`model.pt` is not in git).
+# The Table 1 models of `pictures_profile` on held-out photos: HR, bicubic, EDSR, WDSR-A, WDSR-B and WDSR-B's x8
+# self-ensemble, each crop labelled with its PSNR; the crop is where the models' errors differ most
+# (`wdsr_lib/viz/qualitative.py`), at the deepest budget whose seed-0 runs all have their weights here. A fresh
+# clone has the CPU study's showcase weights (`tools/showcase.py`); other runs' weights come back with
+# `wdsr rebuild <run name>`. Skipped, with a message naming the runs, when none is here.
 
 # %%
-explore.show(qualitative.profile_figure(profile, results_dir, figures_dir))
+explore.show(qualitative.profile_figure(pictures_profile, results_dir, figures_dir))
 
 # %% [markdown]
-# Your own photo (`image` above; it is the HR, its LR made with the MATLAB bicubic) through the chosen runs and
-# the variant, the variant also as x8 self-ensemble.
+# Your own photo (`image` above; it is the HR, its LR made with the MATLAB bicubic) through the chosen runs, the
+# variant (also as x8 self-ensemble) and the showcase runs whose weights are here.
 
 # %%
-explore.show(qualitative.compare_image(image, explore.run_dirs(chosen, results_dir), results_dir,
-                                       ensemble=record.run_dir, profile=profile))
+runs_to_show = explore.run_dirs(chosen, results_dir) + qualitative.showcase_runs(results_dir, with_weights=True)
+explore.show(qualitative.compare_image(image, runs_to_show, results_dir, ensemble=record.run_dir, profile=profile))

@@ -195,12 +195,15 @@ def profile_runs(profile: str, results_dir: str | os.PathLike) -> dict[str, Path
 SHOWCASE_PROFILE = "cpu"  # the profile whose Table 1 seed-0 weights are committed to git (`tools/showcase.py`)
 
 
-def showcase_runs(results_dir: str | os.PathLike = "results", profile: str = SHOWCASE_PROFILE) -> list[Path]:
+def showcase_runs(results_dir: str | os.PathLike = "results", profile: str = SHOWCASE_PROFILE,
+                  with_weights: bool = False) -> list[Path]:
     """The showcase runs: seed 0 of each WDSR Table 1 arm at every budget of `profile` - the runs whose
-    `model.pt` git keeps, so a fresh clone can show pictures (explorer, qualitative figure) without training."""
+    `model.pt` git keeps, so a fresh clone can show pictures (explorer, qualitative figure) without training;
+    `with_weights`: only those finished here with their weights."""
     p = get_profile(profile)
-    return [run_dir_for(r.config, results_dir) for blocks in p.table1_blocks
+    runs = [run_dir_for(r.config, results_dir) for blocks in p.table1_blocks
             for r in plans.select(plans.table1(p), blocks=blocks, seed=p.budget("table1", blocks).seeds[0])]
+    return [d for d in runs if not with_weights or not _missing_weights({d.name: d})]
 
 
 def _missing_weights(runs: Mapping[str, Path]) -> list[str]:
