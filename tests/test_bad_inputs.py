@@ -35,10 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest_data import random_rgb, write_div2k, write_png, write_png16  # noqa: E402
 
 from wdsr_lib.cli import main as cli  # noqa: E402
-from wdsr_lib.core.config import ModelConfig  # noqa: E402
+from wdsr_lib.core.atomic import atomic_write_bytes  # noqa: E402
+from wdsr_lib.core.config import ModelConfig, RunConfig, TrainConfig  # noqa: E402
 from wdsr_lib.data import PatchSampler, imresize, load_pairs  # noqa: E402
 from wdsr_lib.engine import checkpoint as ck  # noqa: E402
 from wdsr_lib.models import build, build_model  # noqa: E402
+from wdsr_lib.study import plans  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "bad_inputs.md"
@@ -604,10 +606,10 @@ CASES = [
          lambda t: [*TRAIN[:3], "--model", "edsr", "--n-resblocks", "1000000", "--results-dir", t / "results"],
          "error", "--n-resblocks must be from 1 to", "Give fewer blocks (the papers use 16 to 80)."),
     Case("repeated-seeds", "a notebook run with `seeds = [0, 0, 0]` (papermill `-y`; library: `plans.table1`)",
-         lambda t: lambda: __import__("wdsr_lib.plans").plans.table1("smoke", [0, 0, 0]), "error",
+         lambda t: lambda: plans.table1("smoke", [0, 0, 0]), "error",
          "a repeated seed is the same run counted twice", "Give distinct seeds, e.g. `-y \"seeds: [0, 1, 2]\"`."),
     Case("no-seeds", "a notebook run with `-y \"seeds: []\"` (library: `plans.table1`; `KeyError: 'blocks'` before)",
-         lambda t: lambda: __import__("wdsr_lib.plans").plans.table1("smoke", []), "error", "seeds is empty",
+         lambda t: lambda: plans.table1("smoke", []), "error", "seeds is empty",
          "Give at least one seed, or leave `seeds = None` for the profile's."),
     Case("store-only-paper-without-div2k", "`wdsr reproduce --profile paper --store-only` without DIV2K",
          lambda t: ["reproduce", "--profile", "paper", "--store-only", "--results-dir", t / "results"], "error",
@@ -618,7 +620,7 @@ CASES = [
          garbage_source, "error", "/model.pt cannot be read (UnpicklingError",
          "Run the printed `wdsr rebuild <run>`: it recreates the source's weights."),
     Case("iterations-1e30", "`TrainConfig(iterations=1e30)` (library; a notebook's `-y \"iterations: 1.0e+30\"`)",
-         lambda t: lambda: cli.RunConfig(train=__import__("wdsr_lib.config").config.TrainConfig(iterations=1e30)),
+         lambda t: lambda: RunConfig(train=TrainConfig(iterations=1e30)),
          "error", "TrainConfig.iterations must be a whole number from 1 to 1,000,000,000",
          "Give a whole number of iterations."),
     Case("results-dir-file-reproduce", "`wdsr reproduce --results-dir <a file>` ([Errno 17] before)",
@@ -636,7 +638,7 @@ CASES = [
          around=lambda t: mock.patch.object(Image, "MAX_IMAGE_PIXELS", 1000)),
     Case("full-disk-names-the-file", "a full disk under any atomic write (library: `atomic_write_bytes`; the "
          "figures, tables, claims and records of `wdsr reproduce`; here a 4 kB file-size limit)",
-         lambda t: lambda: __import__("wdsr_lib.atomic").atomic.atomic_write_bytes(t / "table.csv", b"x" * 9000),
+         lambda t: lambda: atomic_write_bytes(t / "table.csv", b"x" * 9000),
          "error", "table.csv", "Free disk space; the previous file is left whole.", around=small_disk),
     Case("empty-weights-file", "`wdsr upscale --weights empty.pt` (a 0-byte file; `EOFError` before)",
          lambda t: (t / "empty.pt").write_bytes(b"") or ["upscale", photo(t), t / "out.png", "--weights",
@@ -799,7 +801,7 @@ def test_wdsr_store_only_and_figures_dir_apply_to_reproduce(tmp_path, monkeypatc
     monkeypatch.setenv("WDSR_STORE_ONLY", "1")
     monkeypatch.setenv("WDSR_FIGURES_DIR", str(tmp_path / "figs"))
     seen = {}
-    monkeypatch.setattr("wdsr_lib.pipeline.reproduce", lambda profile, **kw: seen.update(kw) or {})
+    monkeypatch.setattr("wdsr_lib.cli.pipeline.reproduce", lambda profile, **kw: seen.update(kw) or {})
     with contextlib.redirect_stdout(io.StringIO()):
         assert cli.main(["reproduce", "--profile", "smoke"]) == 0
     assert seen["store_only"] is True and seen["figures_dir"] == str(tmp_path / "figs")
@@ -809,7 +811,7 @@ def test_an_explicit_papermill_parameter_wins_over_wdsr_profile(monkeypatch, cap
     """`WDSR_PROFILE=smoke papermill -p profile quick`: papermill's injected cell is explicit; it wins, said."""
     from types import SimpleNamespace
 
-    from wdsr_lib import notebook_env
+    from wdsr_lib.study import notebook_env
 
     monkeypatch.setenv("WDSR_PROFILE", "smoke")
     shell = SimpleNamespace(user_ns={"In": ["", 'profile = "quick"\n', '# Parameters\nprofile = "quick"\n']})
@@ -822,8 +824,6 @@ def test_an_explicit_papermill_parameter_wins_over_wdsr_profile(monkeypatch, cap
 
 
 def test_seeds_given_as_text_by_papermill_p_are_read_as_the_list():
-    from wdsr_lib import plans
-
     as_text = plans.table1("smoke", "[0, 1]")  # papermill -p seeds "[0, 1]" passes the text
     assert [r.config.run_name() for r in as_text] == [r.config.run_name() for r in plans.table1("smoke", [0, 1])]
     with pytest.raises(ValueError, match="must be a list of seeds"):
@@ -831,9 +831,9 @@ def test_seeds_given_as_text_by_papermill_p_are_read_as_the_list():
 
 
 def test_store_only_needs_only_the_validation_images_and_names_no_missing_flag(tmp_path, monkeypatch):
-    from wdsr_lib import pipeline
-    from wdsr_lib.plans import all_runs
-    from wdsr_lib.profiles import get_profile
+    from wdsr_lib.cli import pipeline
+    from wdsr_lib.study.plans import all_runs
+    from wdsr_lib.study.profiles import get_profile
 
     monkeypatch.setenv("WDSR_DATA", str(tmp_path))
     scales = tuple(sorted({cfg.model.scale for cfg in all_runs("paper")}))
@@ -858,7 +858,7 @@ def test_list_runs_into_a_closed_pipe_exits_0_quietly(tmp_path):
 @pytest.mark.parametrize("ensemble", [False, True])
 def test_upscale_by_tiles_in_uint8_equals_the_untiled_result(ensemble):
     from wdsr_lib.engine.evaluate import sr_forward, sr_image_uint8
-    from wdsr_lib.metrics import quantize
+    from wdsr_lib.engine.metrics import quantize
 
     torch.manual_seed(0)
     model = build_model("wdsr_a", 2, n_resblocks=1, n_feats=8, block_feats=16).eval()
@@ -879,7 +879,7 @@ def test_tiles_bound_the_memory_of_the_whole_upscale(tmp_path):
     image = write_png(tmp_path / "big.png", np.random.default_rng(0).integers(0, 256, (1500, 1500, 3), np.uint8))
     code = f"""
 import resource, sys
-from wdsr_lib import cli
+from wdsr_lib.cli import main as cli
 from wdsr_lib.data.decode import read_rgb
 read_rgb({str(image)!r})
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -894,7 +894,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
 
 
 def test_verify_says_when_wdsr_device_cannot_apply_and_keeps_one_that_can(monkeypatch):
-    from wdsr_lib.verify import _device_of
+    from wdsr_lib.study.verify import _device_of
 
     monkeypatch.setenv("WDSR_DEVICE", "cuda:1")
     with pytest.warns(UserWarning, match=r"\$WDSR_DEVICE \(cuda:1\) does not apply here"):

@@ -97,7 +97,7 @@ def test_the_explorer_is_thin_stripped_and_resolves_its_paths_like_the_others():
     nbformat.validate(nb)
     assert nb.metadata.kernelspec.name == "python3"
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
-    assert _parameters(nb) == {"profile", "results_dir", "figures_dir", "seeds", "image"}
+    assert _parameters(nb) == {"profile", "results_dir", "figures_dir", "seeds", "image", "pictures_profile"}
     setup = nb.cells[3].source
     for name in ("profile", "results_dir", "figures_dir"):
         assert f"{name} = notebook_env.{name}_from_env({name})" in setup
@@ -125,7 +125,7 @@ def test_the_explorer_runs_headless_at_smoke_trains_its_variant_once_and_reports
     text = "\n".join(o.get("text", "") + o.get("data", {}).get("text/plain", "")
                      for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert f"loaded from the store: {variant} (WDSR-B, x2, 3 blocks, e=4, l=" in text
-    assert "qualitative figure for profile 'smoke' skipped" in text  # no Table 1 runs in this store
+    assert "qualitative figure for profile 'cpu' skipped" in text  # no showcase run in this scratch store
     pngs = [c for c in nb.cells if c.cell_type == "code" and any("image/png" in o.get("data", {}) for o in c.outputs)]
     assert len(pngs) == 2  # the curves and the variant on a held-out photo
     assert not (pipeline.NOTEBOOKS_DIR / "results").exists()

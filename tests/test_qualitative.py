@@ -74,7 +74,11 @@ def test_profile_figure_is_written_from_the_store_and_skipped_without_weights(sm
     before = png.read_bytes()
     runs = qualitative.profile_runs("smoke", results)
     assert sorted(runs) == ["EDSR", "WDSR-A", "WDSR-B"] and all("-b3-" in d.name for d in runs.values())
-    (runs["WDSR-A"] / "model.pt").unlink()
+    (runs["WDSR-A"] / "model.pt").unlink()  # the deepest budget lacks a run's weights: the next one down is shown
+    shallower = qualitative.profile_runs("smoke", results)
+    assert all("-b1-" in d.name for d in shallower.values())
+    (shallower["WDSR-A"] / "model.pt").unlink()  # no budget has all three: skipped, naming the deepest's runs
+    assert qualitative.profile_runs("smoke", results) == runs
     assert qualitative.profile_figure("smoke", results, figures) is None
     out = capsys.readouterr().out
     assert f"skipped: no finished run with weights (model.pt) for {runs['WDSR-A'].name}" in out

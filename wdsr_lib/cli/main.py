@@ -16,6 +16,8 @@ from typing import Optional
 
 from wdsr_lib.cli.flags import (add_run_arguments, apply_environment, config_from_args, given_flags,
                                 interrupted_message, model_flags_given, reject_inapplicable)
+from wdsr_lib.cli.flags import encode_checked, lossy_format, memory_hint, output_format, run_weights
+from wdsr_lib.core.atomic import atomic_file, refuse_overwriting_inputs
 from wdsr_lib.core.config import RunConfig
 from wdsr_lib.store.runs import find_run
 from wdsr_lib.study.profiles import PROFILES
@@ -116,8 +118,7 @@ def _check_weights(model, state: dict, weights: Path, cfg: RunConfig) -> None:
 def _cmd_eval(args: argparse.Namespace) -> int:
     import numpy as np  # startup: numpy and torch only for the commands using them
 
-    from wdsr_lib.cli.flags import memory_hint  # startup: torch only for the commands using it
-    from wdsr_lib.data import load_pairs
+    from wdsr_lib.data import load_pairs  # startup: torch only for the commands using it
     from wdsr_lib.data.div2k import check_div2k
     from wdsr_lib.data.sources import BENCHMARKS, check_benchmark, default_root
     from wdsr_lib.engine.evaluate import bicubic_baseline, evaluate_pairs, for_inference
@@ -146,8 +147,6 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
-    from wdsr_lib.cli.flags import encode_checked, lossy_format, memory_hint, output_format, run_weights
-    from wdsr_lib.core.atomic import atomic_file, refuse_overwriting_inputs
     from wdsr_lib.data.decode import read_rgb  # startup: torch only for the commands using it
     from wdsr_lib.engine.evaluate import for_inference, sr_image_uint8
 

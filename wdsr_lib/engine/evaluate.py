@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from wdsr_lib.core.progress import progress_bar
 from wdsr_lib.data.imresize import imresize
 from wdsr_lib.engine.metrics import get_protocol, psnr_protocol, quantize, ssim_protocol
-from wdsr_lib.models import call_model, receptive_field_radius
+from wdsr_lib.models import call_model, fold_normalization, receptive_field_radius
 
 
 def _output_scale(x: Tensor, y: Tensor) -> int:
@@ -82,8 +82,6 @@ def for_inference(model: nn.Module) -> nn.Module:
     channels_last inputs. Measured 1.3-1.65x faster whole-image inference on one CPU thread for EDSR and WDSR-A
     (docs/performance.md); its outputs equal the model's to float rounding (tests/test_evaluate.py). Not used
     while training: a different summation order would change the last bits of every logged validation PSNR."""
-    from wdsr_lib.models import fold_normalization
-
     net = fold_normalization(model).to(memory_format=torch.channels_last)
     net.inference_channels_last = True
     return net
@@ -167,8 +165,6 @@ def sr_image_uint8(model: nn.Module, img: np.ndarray, *, scale: Optional[int] = 
     if tile < 1:
         raise ValueError(f"tile must be a positive number of pixels or None; got {tile!r}.")
     if overlap is None:
-        from wdsr_lib.models import receptive_field_radius
-
         overlap = receptive_field_radius(model, scale)
     if overlap < 0:
         raise ValueError(f"overlap must be >= 0 pixels; got {overlap!r}.")

@@ -74,7 +74,7 @@ def injected_by_papermill(parameter: str) -> bool:
     """Whether this kernel ran papermill's injected-parameters cell (its source starts "# Parameters") assigning
     `parameter`: an explicit `papermill -p NAME VALUE` (or `-y` / `-f`), as opposed to the notebook's default."""
     try:
-        from IPython import get_ipython
+        from IPython import get_ipython  # optional dependency: only inside a Jupyter kernel
     except ImportError:
         return False
     shell = get_ipython()

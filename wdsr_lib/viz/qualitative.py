@@ -231,7 +231,8 @@ def profile_figure(profile: str, results_dir: str | os.PathLike = "results", fig
     pairs = load_pairs(p.data.source, scale, "val", root=p.data.root)[:images]
     blocks = load_record(next(iter(runs.values()))).config.model.n_resblocks
     rows = compare_rows(pairs, models, scale, ensemble=ENSEMBLED, size=size)
-    fig = figure(rows, f"Held-out photos, x{scale}: WDSR Table 1 models at {blocks} blocks (profile {profile}); "
+    depth = f"{blocks} block{'s' if blocks > 1 else ''}"
+    fig = figure(rows, f"Held-out photos, x{scale}: WDSR Table 1 models at {depth} (profile {profile}); "
                        "crops where the models' errors differ most, PSNR (RGB) on each crop")
     png = save_figure(fig, figures_dir, f"qualitative_{profile}")[0]
 
