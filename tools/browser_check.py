@@ -363,7 +363,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         lab.start()
         print(f"lab: {lab.base}/lab (token hidden), profile {args.profile}, serving a scratch copy of notebooks/, "
-              f"store {scratch / 'results'} (seeded with the {len(seeded)} committed run(s) that keep their weights: "
+              f"store {scratch / 'results'} (seeded with the {len(seeded)} run(s) here that keep their weights, on a "
+              "fresh clone the committed ones: "
               f"{', '.join(seeded) or 'none'})", flush=True)
         driver = browser(args, scratch)
         print(f"browser: {driver.capabilities.get('browserName')} {driver.capabilities.get('browserVersion')}, "
