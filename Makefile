@@ -17,7 +17,7 @@ help:  ## this list
 # `make test-fast`: the checks that need no training and no notebook (configs, plans and their pinned run names,
 # metrics, bicubic, verdict statistics, docs, the committed store's records), for the edit-test loop.
 FAST_TESTS ?= tests/test_config.py tests/test_plans.py tests/test_metrics.py tests/test_data_imresize.py \
-	tests/test_verdicts.py tests/test_docs.py tests/test_showcase.py
+	tests/test_verdicts.py tests/test_docs.py tests/test_showcase.py tests/test_registries.py tests/test_readme.py
 test-fast: $(STAMP)  ## the fast subset (under a minute): no training, no notebooks
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m pytest -q -n 2 $(FAST_TESTS)
