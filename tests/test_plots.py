@@ -51,7 +51,7 @@ def test_ablation_and_bar_figures(tmp_path):
     final = pd.DataFrame({"r": [1, 2, 4], "seed": 0, "psnr": [30.0, 30.4, 30.5], "params": 6e5,
                           "bicubic_psnr": 29.0, "source": "sample"})
     (ax,) = plots.ablation_figure(final, "r", "expansion r", "WDSR-A", reference=4).axes
-    assert ax.get_xlabel() == "expansion r" and ax.get_ylabel() == "PSNR (dB)"
+    assert ax.get_xlabel() == "expansion r" and ax.get_ylabel() == "PSNR (dB, final, test images)"
     fig = plots.bar_figure(final.assign(label=["a", "b", "c"]), "label", "bars", floor=29.0)
     (ax,) = fig.axes
     low, high = ax.get_ylim()
@@ -106,3 +106,14 @@ def test_the_curve_band_is_the_t_interval_of_the_seed_mean_the_verdicts_use():
     at20 = band[np.isclose(band[:, 0], 20)][:, 1]
     assert np.allclose(sorted(at20), [d.low, d.high])
     assert "t-interval" in fig._suptitle.get_text()
+
+
+def test_final_score_figures_plot_what_the_verdicts_read():
+    """Table 1 and the ablations plot the final PSNR on the test images (verdicts rule 1), not the validation
+    endpoint, wherever the runs have it."""
+    final = pd.DataFrame({"r": [1, 2], "seed": 0, "psnr": [30.0, 31.0], "endpoint": [20.0, 21.0], "params": 6e5,
+                          "bicubic_psnr": 29.0, "source": "sample"})
+    (ax,) = plots.ablation_figure(final, "r", "expansion r", "WDSR-A").axes
+    ys = [y for line in ax.get_lines() for y in line.get_ydata()]
+    assert 30.0 in ys and 20.0 not in ys
+    assert plots._final_metric(final.assign(psnr=float("nan"))) == "endpoint"
