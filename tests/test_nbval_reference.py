@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from wdsr_lib.study import plans
+
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCES = ROOT / "tests" / "data" / "nbval"
 
@@ -33,8 +35,8 @@ def test_nbval_fails_when_a_stored_number_changes(tmp_path):
     """The cpu_v1 Table 1 notebook, re-executed against a store where one run's test PSNRs moved by 0.3 dB."""
     results = tmp_path / "results"
     shutil.copytree(ROOT / "results", results, ignore=shutil.ignore_patterns("*.pt", "executed", "browser_check"))
-    plan = (ROOT / "tests" / "data" / "planned_runs" / "cpu_v1.txt").read_text().split()
-    run = results / "runs" / next(n for n in plan if n.startswith("edsr-x2-b1-weight-s0-"))
+    run = results / "runs" / next(iter(plans.table1("cpu_v1"))).config.run_name()  # Table 1: EDSR, 1 block, seed 0
+    assert (run / "DONE").is_file()
     summary = json.loads((run / "summary.json").read_text())
     summary["psnr"] += 0.3
     for row in summary.get("per_image", []):
