@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
+from wdsr_lib.core import env
 from wdsr_lib.data.div2k import check_div2k
 from wdsr_lib.data.sources import default_root
 from wdsr_lib.store.runs import is_done, trained_runs
@@ -138,20 +139,13 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
 
         execute(all_runs(p), results, executor=executor, jobs=jobs, **(executor_options or {}))
         timings["training (parallel)"] = round(time.time() - t0, 1)
-    saved_flag = os.environ.get("WDSR_STORE_ONLY")
-    os.environ["WDSR_STORE_ONLY"] = "1" if store_only else "0"
-    try:
+    with env.overridden("WDSR_STORE_ONLY", "1" if store_only else "0"):
         failed = _run_notebooks(pm, chosen, executed, p, results, figures, log_output, cell_timeout, timings,
                                 keep_going=store_only)
         shown = executed.relative_to(results.parent) if executed.is_relative_to(results.parent) else executed
         notes += [f"{name} stopped on the partial store ({msg}); the outputs it did not reach are absent or from an "
                   f"earlier run, see `{shown / name}`." for name, msg in failed.items()]
         notes += _pilot(p, results, figures)
-    finally:
-        if saved_flag is None:
-            os.environ.pop("WDSR_STORE_ONLY")
-        else:
-            os.environ["WDSR_STORE_ONLY"] = saved_flag
     total = round(time.time() - t0, 1)
     new = trained_runs(results)[before:]
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Optional
+from typing import Iterator, Optional
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,20 @@ BY_NAME = {v.name: v for v in VARIABLES}
 
 # Old name -> the name that replaced it; still read, with a FutureWarning.
 DEPRECATED = {"WDSR_RESULTS": "WDSR_RESULTS_DIR"}
+
+
+@contextmanager
+def overridden(name: str, value: str) -> Iterator[None]:
+    """Set variable `name` to `value` inside the block, then restore it (or unset it) as it was."""
+    saved = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved
 
 
 def get(name: str) -> Optional[str]:

@@ -51,6 +51,7 @@ from typing import Any, Callable, Iterator, Optional
 import torch
 from scipy import stats
 
+from wdsr_lib.core import env
 from wdsr_lib.core.config import CODE_VERSION
 from wdsr_lib.engine import fingerprint as fp
 from wdsr_lib.engine.train import final_evaluation, train
@@ -430,17 +431,10 @@ def _device_of(summary: dict) -> Iterator[None]:
     elif saved:
         warnings.warn(f"$WDSR_DEVICE ({saved}) does not apply here: a record is retrained on the device type it was "
                       f"trained on ({wanted}), so that its numbers can match.", stacklevel=3)
-    os.environ["WDSR_DEVICE"] = wanted
-    try:
-        if device.startswith("cuda"):
-            if not torch.cuda.is_available():
-                raise RuntimeError("the run was trained on CUDA; retrain it on a machine with a GPU.")
+    with env.overridden("WDSR_DEVICE", wanted):
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError("the run was trained on CUDA; retrain it on a machine with a GPU.")
         yield
-    finally:
-        if saved is None:
-            os.environ.pop("WDSR_DEVICE", None)
-        else:
-            os.environ["WDSR_DEVICE"] = saved
 
 
 def retrain(run_dir: Path, scratch_runs: Path, log: Callable[[str], None] = print, *, level: str = "auto",
@@ -626,23 +620,10 @@ CLAIM_RUNS = {cid: (claims.CLAIMS[cid].artefact, families)
 _PROFILE_ORDER = tuple(PROFILES)
 
 
-@contextmanager
-def _store_only() -> Iterator[None]:
-    saved = os.environ.get("WDSR_STORE_ONLY")
-    os.environ["WDSR_STORE_ONLY"] = "1"  # judging reads the store: nothing is trained
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("WDSR_STORE_ONLY", None)
-        else:
-            os.environ["WDSR_STORE_ONLY"] = saved
-
-
 def judge_table1(profile: str, results_dir: os.PathLike) -> dict[str, str]:
     """{claim id: verdict} of the Table 1 claims judged from the store at `results_dir`, as notebooks/01_table1
     judges them (store-only: nothing is trained)."""
-    with _store_only(), contextlib.redirect_stdout(io.StringIO()):
+    with env.overridden("WDSR_STORE_ONLY", "1"), contextlib.redirect_stdout(io.StringIO()):
         plan = frames.available(plans.table1(profile), results_dir)
         final = frames.final_frame(plan, results_dir)
         history = frames.history_frame(plan, results_dir)
