@@ -213,5 +213,5 @@ DATA_SOURCES: dict[str, DataSource] = {d.name: d for d in (
                "the photo set (wdsr_lib/data/photos/CREDITS.md): 34 natural photographs from Debian and PyPI "
                "packages, 14 training, 4 validation (the convergence gate), 16 test (the verdicts), split by a stated "
                "hash rule",
-               "photo set, whole photos (curves: validation; final: test; not comparable with DIV2K), RGB, shave s+6"),
+               "photo set, whole (curves: val., finals: test; not DIV2K), RGB, shave s+6"),
 )}
