@@ -47,6 +47,21 @@ def test_a_failed_execution_never_replaces_the_last_good_notebook(tmp_path, outc
     assert json.loads(good.read_text())["new"] and not (tmp_path / pipeline.failed_name(name)).exists()
 
 
+def test_a_full_disk_inside_papermill_names_the_notebook_and_keeps_the_good_copy(tmp_path):
+    """ENOSPC from papermill's own write carries no file name: the error names the executed notebook."""
+    import errno
+
+    name = pipeline.NOTEBOOKS[0]
+    good = tmp_path / name
+    good.write_text('{"cells": [], "good": true}')
+    pm = _FakePapermill(OSError(errno.ENOSPC, "No space left on device"))
+    with pytest.raises(OSError, match=rf"cannot write the executed notebook {tmp_path / name}: No space left on "
+                                      r"device; the last good copy is untouched"):
+        pipeline._run_notebooks(pm, [name], tmp_path, get_profile("smoke"), tmp_path, tmp_path, False, None, {})
+    assert good.read_text() == '{"cells": [], "good": true}'
+    assert (tmp_path / pipeline.failed_name(name)).exists()
+
+
 def test_write_claims_waits_for_the_claims_lock(tmp_path):
     report.write_claims(tmp_path, "table1", [], "quick")
     done = threading.Event()

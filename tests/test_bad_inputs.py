@@ -33,6 +33,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest_data import random_rgb, write_div2k, write_png, write_png16  # noqa: E402
+from conftest import tiny_config  # noqa: E402
 
 from wdsr_lib.cli import main as cli  # noqa: E402
 from wdsr_lib.core.atomic import atomic_write_bytes  # noqa: E402
@@ -574,6 +575,13 @@ CASES = [
     Case("device-cuda-without-gpu", "`WDSR_DEVICE=cuda wdsr train ...` where torch sees no GPU",
          lambda t: [*SMALL_TRAIN, "--results-dir", t / "results"], "error", "$WDSR_DEVICE is 'cuda', but",
          "Unset it (the CPU is used), or run where a GPU is; nothing was written.", around=no_gpu),
+    Case("device-banana-upscale", "`WDSR_DEVICE=banana wdsr upscale ...` (eval and upscale ignored the variable "
+         "before)", lambda t: upscale(t, photo(t)), "error", "$WDSR_DEVICE must name a torch device",
+         "Give cpu, cuda or cuda:N, or unset it (eval and upscale then use the GPU if there is one, else the CPU).",
+         around=environ(WDSR_DEVICE="banana")),
+    Case("device-cuda-eval-without-gpu", "`WDSR_DEVICE=cuda wdsr eval ...` where torch sees no GPU",
+         lambda t: evaluate(t, "--data", "sample"), "error", "$WDSR_DEVICE is 'cuda', but",
+         "Unset it (the CPU is used), or run where a GPU is.", around=no_gpu),
     Case("world-without-torchrun", "`WORLD_SIZE=2 wdsr train ...` without torchrun",
          lambda t: [*SMALL_TRAIN, "--results-dir", t / "results"], "error",
          "$WORLD_SIZE is 2 but $MASTER_ADDR / $MASTER_PORT are unset",
@@ -605,6 +613,10 @@ CASES = [
     Case("huge-depth", "`wdsr train --model edsr --n-resblocks 1000000`",
          lambda t: [*TRAIN[:3], "--model", "edsr", "--n-resblocks", "1000000", "--results-dir", t / "results"],
          "error", "--n-resblocks must be from 1 to", "Give fewer blocks (the papers use 16 to 80)."),
+    Case("huge-res-scale", "`wdsr train --res-scale 1e30` (before: a NaN loss, blamed on the learning rate)",
+         lambda t: [*SMALL_TRAIN, "--res-scale", "1e30", "--results-dir", t / "results"],
+         "error", "ModelConfig.res_scale (--res-scale) must be above 0 and at most 10",
+         "Give 1 (the baselines) or 0.1 (EDSR's large model); nothing was written."),
     Case("repeated-seeds", "a notebook run with `seeds = [0, 0, 0]` (papermill `-y`; library: `plans.table1`)",
          lambda t: lambda: plans.table1("smoke", [0, 0, 0]), "error",
          "a repeated seed is the same run counted twice", "Give distinct seeds, e.g. `-y \"seeds: [0, 1, 2]\"`."),
@@ -893,6 +905,21 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
     assert grown_mb < 250, f"the peak grew by {grown_mb} MB"  # 356 MB before, 131 MB after (this 2-core box)
 
 
+def test_verify_says_when_wdsr_compile_cannot_apply_to_a_record(monkeypatch):
+    from wdsr_lib.study.verify import _say_if_compile_cannot_apply
+
+    eager = tiny_config()
+    monkeypatch.setenv("WDSR_COMPILE", "1")
+    with pytest.warns(UserWarning, match=r"\$WDSR_COMPILE \(1\) does not apply here"):
+        _say_if_compile_cannot_apply(eager)
+    compiled = replace(eager, train=replace(eager.train, compile=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _say_if_compile_cannot_apply(compiled)  # the record's own setting: nothing to say
+        monkeypatch.delenv("WDSR_COMPILE")
+        _say_if_compile_cannot_apply(eager)  # unset: nothing to say
+
+
 def test_verify_says_when_wdsr_device_cannot_apply_and_keeps_one_that_can(monkeypatch):
     from wdsr_lib.study.verify import _device_of
 
@@ -946,7 +973,10 @@ Guarantees behind these messages (`tests/test_atomic.py`, `tests/test_preflight.
   decode cache, tables, claims, figures) is written to a temp file in its own folder and renamed into place
   (`wdsr_lib/core/atomic.py`): a full disk, Ctrl-C or kill leaves the previous file whole and no partial new one.
   An output that is one of the command's inputs (by name, symlink, hard link or `..` spelling) is refused unless
-  `--force`.
+  `--force`. An executed notebook replaces the last good copy only when its execution succeeds (a failed one is
+  kept as `<notebook>.FAILED.ipynb`, and a full disk inside papermill names the notebook); a ledger line that
+  cannot be appended after a run is stored is a warning, not a lost run (`tests/test_atomic_outputs.py`,
+  `tests/test_store.py`).
 - **Nothing silently wrong.** Every pixel type Pillow opens is decoded by the rule in `wdsr_lib/data/decode.py` or
   refused naming its mode; `--init-from` transfers every tensor the two scales share or fails; a profile that
   names DIV2K gets all of it (0001-0800, 0801-0900, LR exactly HR // scale) or does not start; flags that cannot
@@ -960,6 +990,9 @@ Guarantees behind these messages (`tests/test_atomic.py`, `tests/test_preflight.
 - **Validation before the store is touched** (`wdsr_lib/store/preflight.py`): a bad setting leaves no run folder and no
   ledger line; a run that fails before its first checkpoint removes its folder; `store.trained_runs()` and the
   ledger list only runs trained to DONE.
+- **Counts that are this command's own**: every process, Ray task and Slurm job a `wdsr reproduce` starts tags
+  the ledger line of a run it trains with that reproduce's `$WDSR_SESSION`, so two reproduces sharing a store
+  each report only the runs they trained (the other's are "loaded").
 - **Messages name the fix**: a process that waits for another one's lock on the same run prints once
   `waiting: process <pid> is training <run> ...`, then waits; Ctrl-C says "the same command resumes" only where a
   checkpoint (or a finished run, or a partial download) is there to resume from.

@@ -15,7 +15,7 @@ import pytest
 
 from wdsr_lib.study import plans
 from wdsr_lib.cli.main import main
-from wdsr_lib.study.executors import execute, slurm_minutes
+from wdsr_lib.study.executors import execute, run_step, slurm_minutes
 from wdsr_lib.study.rungraph import build
 from wdsr_lib.study.schedule import train_all
 from wdsr_lib.store.runs import load_record, run_dir_for
@@ -51,6 +51,18 @@ def _assert_same_numbers(configs, a_dir, b_dir):
 def _ledger(store):
     path = Path(store) / "runs" / "ledger.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_a_step_tags_the_ledger_line_of_its_run_with_the_session_it_is_given(tmp_path, monkeypatch):
+    """A Ray worker or Slurm job does not inherit the submitter's environment: the session travels as an
+    argument, is set for the step only, and marks the run it trained (`store.trained_runs(session=...)`)."""
+    monkeypatch.delenv("WDSR_SESSION", raising=False)
+    cfg = replace(_configs()[0], train=replace(_configs()[0].train, iterations=2))
+    name, trained, _ = run_step("train", cfg.run_name(), cfg.to_dict(), str(tmp_path), session="s1")
+    assert trained and [row.get("session") for row in _ledger(tmp_path)] == ["s1"]
+    assert "WDSR_SESSION" not in os.environ  # restored after the step
+    again = run_step("train", cfg.run_name(), cfg.to_dict(), str(tmp_path), session="s2")
+    assert again[1] is False and len(_ledger(tmp_path)) == 1  # loaded, not trained: no line for s2
 
 
 def test_the_graph_lists_steps_with_dependencies_resources_and_costs(tmp_path):
@@ -112,11 +124,14 @@ def ray_cluster():
 
 
 @pytest.mark.slow
-def test_ray_executor_stores_the_local_numbers_and_respects_init_from(ray_cluster, local_reference, tmp_path):
+def test_ray_executor_stores_the_local_numbers_and_respects_init_from(ray_cluster, local_reference, tmp_path,
+                                                                     monkeypatch):
     configs, reference = local_reference
+    monkeypatch.setenv("WDSR_SESSION", "ray-session")  # as `wdsr reproduce` sets it: passed to every task
     result = execute(configs, tmp_path, executor="ray", log=lambda m: None)
     assert sorted(result["trained"]) == sorted({c.run_name() for c in configs})
     _assert_same_numbers(configs, reference, tmp_path)
+    assert {row.get("session") for row in _ledger(tmp_path)} == {"ray-session"}
     ledger = [row["run"] for row in _ledger(tmp_path)]
     x2, x4 = _x4_pair()
     assert ledger.index(x2.run_name()) < ledger.index(x4.run_name())
@@ -196,11 +211,13 @@ def test_slurm_executor_submits_with_afterok_and_stores_the_local_numbers(slurm_
     pytest.importorskip("submitit", reason="submitit is not installed (pip install -e '.[cluster]')")
     configs, reference = local_reference
     monkeypatch.setenv("SLURM_CONF", slurm_cluster.env["SLURM_CONF"])
+    monkeypatch.setenv("WDSR_SESSION", "slurm-session")  # as `wdsr reproduce` sets it: passed to every job
     pair = _x4_pair()
     lines = []
     result = execute(pair, tmp_path / "store", executor="slurm", slurm_partition="debug", slurm_time=10,
                      slurm_folder=tmp_path / "slurm", log=lines.append)
     assert sorted(result["trained"]) == sorted(c.run_name() for c in pair)
+    assert {row.get("session") for row in _ledger(tmp_path / "store")} == {"slurm-session"}
     _assert_same_numbers(pair, reference, tmp_path / "store")
     first = lines[0].split()[4]  # "submitted train:<x2> as job <id>"
     assert lines[1].endswith(f"after train:{pair[0].run_name()}")
@@ -224,3 +241,5 @@ def test_wdsr_reproduce_executor_ray_trains_the_plan_then_runs_the_notebooks(ray
                  "--notebooks", "01_table1"]) == 0
     _assert_same_numbers(configs, reference, tmp_path / "r")
     assert (tmp_path / "r" / "reports" / "smoke.md").exists()
+    sessions = {row.get("session") for row in _ledger(tmp_path / "r")}
+    assert len(sessions) == 1 and None not in sessions  # one reproduce, one tag, carried into the Ray tasks

@@ -77,6 +77,40 @@ def test_four_processes_writing_one_store_leave_every_run_complete_and_done_once
     assert sorted(ledger) == sorted(d.parent.name for d in runs)  # each run trained exactly once
 
 
+def _session_worker(results_dir, session):
+    import os
+
+    os.environ["WDSR_SESSION"] = session
+    load_or_train(tiny_config(iterations=2), results_dir, progress=False)
+
+
+@pytest.mark.slow
+def test_two_sessions_sharing_a_store_each_count_only_the_runs_they_trained(tmp_path):
+    """Two `wdsr reproduce` calls on one store both need one run: one trains it, the other waits for its lock and
+    loads it. The ledger tags each training with its $WDSR_SESSION, so exactly one of them counts it."""
+    ctx = mp.get_context("spawn")
+    jobs = [ctx.Process(target=_session_worker, args=(tmp_path, s)) for s in ("first", "second")]
+    for j in jobs:
+        j.start()
+    for j in jobs:
+        j.join(timeout=600)
+        assert j.exitcode == 0
+    name = tiny_config(iterations=2).run_name()
+    assert store.trained_runs(tmp_path) == [name]
+    counted = store.trained_runs(tmp_path, session="first") + store.trained_runs(tmp_path, session="second")
+    assert counted == [name]  # before the tag, each session's "trained" counted every new ledger line
+    assert store.trained_runs(tmp_path, session="other") == []
+
+
+def test_a_ledger_that_cannot_be_appended_to_leaves_the_run_stored_and_says_so(tmp_path):
+    """The ledger line is written after DONE; a full disk (here: a folder in the ledger's place) at that moment
+    must not fail a run that is already stored, only the count of trained runs misses it."""
+    (tmp_path / "runs" / "ledger.jsonl").mkdir(parents=True)
+    with pytest.warns(UserWarning, match=r"could not append to .*ledger.jsonl .*is finished and stored"):
+        record = load_or_train(tiny_config(iterations=2), tmp_path, progress=False)
+    assert record.trained and (record.run_dir / "DONE").exists()
+
+
 def test_collect_returns_long_form_frame(tmp_path):
     load_or_train(tiny_config(iterations=2), tmp_path, progress=False)
     load_or_train(tiny_config(iterations=2, seed=1), tmp_path, progress=False)

@@ -89,6 +89,14 @@ def _load_model(args: argparse.Namespace):
     return model.eval(), cfg.model.scale
 
 
+def _inference_device():
+    """Where `wdsr eval` / `wdsr upscale` run the model: $WDSR_DEVICE, else this machine's GPU, else the CPU
+    (`engine.device.pick_device`; a bad $WDSR_DEVICE is refused in one sentence naming it)."""
+    from wdsr_lib.engine.device import pick_device  # startup: torch only for the commands using it
+
+    return pick_device()
+
+
 def _load_weights_file(args: argparse.Namespace):
     """(model, scale) from `--weights FILE`: our model.pt or checkpoint, or published EDSR-PyTorch / WDSR weights.
 
@@ -124,7 +132,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from wdsr_lib.engine.evaluate import bicubic_baseline, evaluate_pairs, for_inference
 
     model, scale = _load_model(args)
-    model = for_inference(model)  # folded, channels_last: same outputs to float rounding, faster
+    device = _inference_device()
+    model = for_inference(model).to(device)  # folded, channels_last: same outputs to float rounding, faster
     if args.data in ("sample", "div2k"):
         if args.data == "div2k":  # a mean labelled DIV2K must be over all of 0801-0900 (wdsr_lib/data/div2k.py)
             check_div2k(default_root(args.data_root), [scale], "`wdsr eval --data div2k`", splits=("valid",))
@@ -136,7 +145,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             check_benchmark(args.data, len(pairs))
     with memory_hint(f"evaluate {args.data}", args.tile):
         rows = evaluate_pairs(model, pairs, scale, args.protocol, self_ensemble=args.self_ensemble, tile=args.tile,
-                              overlap=args.tile_overlap, progress=True)
+                              overlap=args.tile_overlap, progress=True, device=str(device))
     bicubic = bicubic_baseline(pairs, scale, args.protocol)
     for r, b in zip(rows, bicubic):
         print(f"{r['image']:<24} PSNR {r['psnr']:8.3f}  SSIM {r['ssim']:.4f}   bicubic {b['psnr']:8.3f}")
@@ -154,7 +163,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     image_format = output_format(output)  # checked before the model runs, not after
     refuse_overwriting_inputs(output, [args.input, args.weights, args.run and run_weights(args)], args.force)
     model, scale = _load_model(args)
-    model = for_inference(model)  # folded, channels_last: same outputs to float rounding, faster
+    model = for_inference(model).to(_inference_device())  # folded, channels_last: same outputs, faster
     img = read_rgb(args.input)  # uint8 (H, W, 3); names the file if it is not a readable image
     with memory_hint(f"upscale a {img.shape[1]}x{img.shape[0]} image", args.tile):
         # uint8 tile by tile: --tile bounds the memory of the whole upscale, not only of the model's passes

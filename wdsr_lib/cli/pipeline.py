@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import time
+import uuid
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
@@ -88,14 +89,27 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
             with `executor_options` such as ray_address, slurm_partition).
         store_only: train nothing (`WDSR_STORE_ONLY=1` for the kernels): everything is drawn from the runs
             already in the store, and the report names the planned runs that are missing.
+
+    Every process this call starts (kernels, local workers, Ray tasks, Slurm jobs) carries one $WDSR_SESSION tag
+    into the ledger, so "trained" counts this call's runs only, even while another reproduce shares the store.
+
     Returns:
         {"profile", "seconds" (total), "notebooks": {name: seconds}, "trained": runs trained by this call,
          "trained_runs": their names, "report": path of reports/<profile>.md, "executed_dir"}.
     Raises:
         DataError: the profile needs DIV2K and it is absent (checked before anything runs).
     """
-    import papermill as pm  # optional dependency (the notebooks extra): only `wdsr reproduce` runs notebooks
+    with env.overridden("WDSR_SESSION", uuid.uuid4().hex):
+        return _reproduce(profile, results_dir, figures_dir, executed_dir, cell_timeout, notebooks, log_output, jobs,
+                          notes, store_only, executor, executor_options)
 
+
+def _reproduce(profile: str, results_dir: str | os.PathLike, figures_dir: str | os.PathLike,
+               executed_dir: Optional[str | os.PathLike], cell_timeout: Optional[int],
+               notebooks: Optional[Sequence[str]], log_output: bool, jobs: int, notes: Sequence[str],
+               store_only: bool, executor: str, executor_options: Optional[dict]) -> dict:
+    """`reproduce` inside its $WDSR_SESSION."""
+    import papermill as pm  # optional dependency (the notebooks extra): only `wdsr reproduce` runs notebooks
 
     p = get_profile(profile)
     check_data(p, store_only)
@@ -107,7 +121,6 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
         d.mkdir(parents=True, exist_ok=True)
     if log_output:
         _stream_papermill_log()
-    before = len(trained_runs(results))
     timings: dict[str, float] = {}
     t0 = time.time()
     notes = list(notes)
@@ -147,7 +160,7 @@ def reproduce(profile: str, results_dir: str | os.PathLike = "results", figures_
                   f"earlier run, see `{shown / name}`." for name, msg in failed.items()]
         notes += _pilot(p, results, figures)
     total = round(time.time() - t0, 1)
-    new = trained_runs(results)[before:]
+    new = trained_runs(results, session=os.environ["WDSR_SESSION"])
 
     report.apply_holm(results, p.name)  # family-wise over every claim of the profile (verdicts.holm)
     report.update_readme(results.parent / "README.md", results, p.name)  # its generated verdict table, if any
@@ -198,6 +211,12 @@ def _run_notebooks(pm, chosen: Sequence[str], executed: Path, p: Profile, result
             except BaseException as exc:
                 if running.exists():
                     os.replace(running, executed / failed_name(name))
+                if isinstance(exc, OSError) and not exc.filename:  # e.g. a full disk inside papermill's write
+                    error = OSError(f"cannot write the executed notebook {executed / name}: {exc.strerror or exc}; "
+                                    f"the last good copy is untouched, the partial one is "
+                                    f"{executed / failed_name(name)}; free disk space and run the same command again.")
+                    error.errno = exc.errno
+                    raise error from exc
                 if not (keep_going and isinstance(exc, pm.PapermillExecutionError)):
                     raise
                 failed[name] = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional
@@ -63,12 +64,15 @@ def _check_choice(owner: str, name: str, value: Any, allowed: tuple) -> None:
 def _check_positive(owner: str, name: str, value: Any, allow_none: bool = True) -> None:
     if value is None and allow_none:
         return
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:  # `not >`: NaN too
         raise ValueError(f"{owner}.{name} must be a positive number; got {value!r}.")
+    if not math.isfinite(value):
+        raise ValueError(f"{owner}.{name} must be a finite positive number; got {value!r}.")
 
 
 MAX_PARAMS = 10**9  # 4 GB of fp32 weights (16 GB with gradients and Adam's moments); EDSR, the largest, has 43 M
 MAX_COUNT = 10**9  # iterations and other counts (the papers train at most 1e6 iterations)
+MAX_RES_SCALE = 10  # EDSR's residual scaling: 0.1 (EDSR) or 1 (baseline, WDSR); the loss is NaN at 1e30
 MAX_WIDTH = 4096  # channels of any layer (the papers' widest: WDSR-B's 6 x 64 = 384); bounds each activation
 _SIZE_FLAGS = {"n_resblocks": "--n-resblocks", "n_feats": "--n-feats", "block_feats": "--block-feats",
                "expansion": "--expansion", "low_rank": "--low-rank"}
@@ -162,6 +166,10 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"model {self.name!r} does not take {', '.join(unknown)}; "
                              f"it takes {', '.join(accepted)}.")
+        if self.res_scale is not None and self.res_scale > MAX_RES_SCALE:
+            raise ValueError(f"ModelConfig.res_scale (--res-scale) must be above 0 and at most {MAX_RES_SCALE:g} (EDSR "
+                             f"Sec. 3.3 scales residuals by 0.1 in its large model, 1 elsewhere; a larger scaling "
+                             f"makes the activations overflow); got {self.res_scale:g}.")
         check_model_size(self.name, self.scale, self.overrides())
 
     def resolved(self) -> "ModelConfig":

@@ -41,13 +41,19 @@ VARIABLES: tuple[EnvVar, ...] = (
            "the folder above the notebook holding this project's `pyproject.toml`"),
     EnvVar("WDSR_STORE_ONLY", "0", "`1`: the notebooks, and `wdsr reproduce`, train nothing; planned runs missing "
            "from the store are left out and named, their verdicts inconclusive (`wdsr reproduce --store-only`)"),
-    EnvVar("WDSR_DEVICE", None, "torch device to train on, e.g. `cpu`, `cuda`, `cuda:1`; a name torch does not "
-           "know, or a GPU this machine lacks, is refused before anything is written",
+    EnvVar("WDSR_DEVICE", None, "torch device of `train` (and the notebooks' training), `eval` and `upscale`, "
+           "e.g. `cpu`, `cuda`, `cuda:1`; a name torch does not know, or a GPU this machine lacks, is refused "
+           "before anything is written; `verify` and `rebuild` retrain a record on its own device type",
            "CUDA (this rank's GPU) when present, else CPU"),
     EnvVar("WDSR_COMPILE", "0", "`1` builds every profile's runs with `TrainConfig.compile`: they train through "
            "`torch.compile` (`wdsr_lib/engine/fast.py`, `docs/performance.md`) and, as their float rounding "
            "differs, are stored under their own run keys (eager runs in the store are not reused); values other "
-           "than 1 / 0 (true / false, yes / no, on / off) are refused"),
+           "than 1 / 0 (true / false, yes / no, on / off) are refused; `verify` and `rebuild` retrain a record "
+           "with its own setting (a warning says so when the variable differs)"),
+    EnvVar("WDSR_SESSION", None, "set by `wdsr reproduce` (a new random tag per call) for every process and "
+           "Ray / Slurm step it starts; each writes it into the ledger line of a run it trains "
+           "(`results/runs/ledger.jsonl`), so two reproduces sharing a store each report only the runs they "
+           "trained themselves", "unset"),
     EnvVar("RANK", "0", "set by torchrun: this process's global rank; only rank 0 writes to the store"),
     EnvVar("LOCAL_RANK", "0", "set by torchrun: this process's rank on its node (its GPU)"),
     EnvVar("WORLD_SIZE", "1", "set by torchrun: the number of processes sharing the global batch of 16; above 1 "

@@ -27,7 +27,7 @@ def check_device_name(name: str, source: str = "$WDSR_DEVICE") -> torch.device:
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
             why = "this torch is a CPU-only build" if torch.version.cuda is None else "torch sees no CUDA GPU here"
-            raise ValueError(f"{source} is {name!r}, but {why}; unset it to train on the CPU, or run where a GPU is.")
+            raise ValueError(f"{source} is {name!r}, but {why}; unset it to use the CPU, or run where a GPU is.")
         if device.index is not None and device.index >= count:
             raise ValueError(f"{source} is {name!r}, but this machine has {count} CUDA GPU(s) (cuda:0 to "
                              f"cuda:{count - 1}).")
@@ -35,7 +35,7 @@ def check_device_name(name: str, source: str = "$WDSR_DEVICE") -> torch.device:
         if not torch.backends.mps.is_available():
             raise ValueError(f"{source} is {name!r}, but MPS (Apple GPUs) is not available here; unset it.")
     elif device.type != "cpu":
-        raise ValueError(f"{source} is {name!r}; this program trains on cpu, cuda or mps devices only.")
+        raise ValueError(f"{source} is {name!r}; this program runs on cpu, cuda or mps devices only.")
     return device
 
 

@@ -292,16 +292,26 @@ def _write_record(run_dir: Path, summary: dict[str, Any]) -> None:
 
 def _log(run_dir: Path, event: str) -> None:
     """Append one line to the store's (git-ignored) ledger of training events, used to assert cache hits."""
-    line = json.dumps({"run": run_dir.name, "event": event, "pid": os.getpid(), "time": time.time()})
-    with open(run_dir.parent / "ledger.jsonl", "a") as f:
-        f.write(line + "\n")
+    entry = {"run": run_dir.name, "event": event, "pid": os.getpid(), "time": time.time()}
+    if os.environ.get("WDSR_SESSION"):  # the `wdsr reproduce` (or executor step) this process works for
+        entry["session"] = os.environ["WDSR_SESSION"]
+    line = json.dumps(entry)
+    ledger = run_dir.parent / "ledger.jsonl"
+    try:
+        with open(ledger, "a") as f:
+            f.write(line + "\n")
+    except OSError as exc:  # a full disk after the record was written: the run is DONE, only the count misses it
+        warnings.warn(f"could not append to {ledger} ({exc.strerror or exc}): {run_dir.name} is finished and "
+                      "stored, but the count of runs this command trained will miss it; free disk space.",
+                      stacklevel=2)
 
 
-def trained_runs(results_dir: Optional[os.PathLike] = None) -> list[str]:
+def trained_runs(results_dir: Optional[os.PathLike] = None, session: Optional[str] = None) -> list[str]:
     """Names of the runs this store trained to completion (DONE), in order, from the ledger.
 
     A run that failed or was interrupted is not in it until a later call finishes it; a run loaded from the store
-    never is.
+    never is. `session`: only the runs trained under that $WDSR_SESSION tag (one `wdsr reproduce`, wherever its
+    steps ran), so that two reproduces sharing a store each count their own.
     """
     ledger = runs_dir(results_dir) / "ledger.jsonl"
     if not ledger.exists():
@@ -318,7 +328,8 @@ def trained_runs(results_dir: Optional[os.PathLike] = None) -> list[str]:
             continue
         if isinstance(event, dict):
             events.append(event)
-    return [e["run"] for e in events if e.get("event") == "train" and "run" in e]
+    return [e["run"] for e in events if e.get("event") == "train" and "run" in e
+            and (session is None or e.get("session") == session)]
 
 
 # The final (not per-iteration) metrics a run's summary may hold, as `collect()` names them.

@@ -19,12 +19,14 @@ see the store at the same absolute path (a shared filesystem, `docs/cluster.md`)
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+from wdsr_lib.core import env
 from wdsr_lib.core.config import RunConfig
 from wdsr_lib.study.rungraph import RunGraph, Step, build
 from wdsr_lib.study.schedule import _rebuild_one, _train_one, train_all
@@ -32,12 +34,16 @@ from wdsr_lib.study.schedule import _rebuild_one, _train_one, train_all
 EXECUTORS = ("local", "ray", "slurm")
 
 
-def run_step(kind: str, run: str, config: Optional[dict], results_dir: str, *_sources) -> tuple[str, bool, float]:
+def run_step(kind: str, run: str, config: Optional[dict], results_dir: str, *_sources,
+             session: Optional[str] = None) -> tuple[str, bool, float]:
     """Run one step in this process: (run name, trained, seconds). `_sources` are the results of the steps it
-    depends on (Ray passes them so that it waits for them; unused)."""
-    if kind == "rebuild":
-        return _rebuild_one(run, results_dir)
-    return _train_one(config, results_dir)
+    depends on (Ray passes them so that it waits for them; unused). `session`: the submitting `wdsr reproduce`'s
+    $WDSR_SESSION, passed as an argument (a worker or job does not inherit the submitter's environment), which
+    tags the ledger line of a run this step trains."""
+    with env.overridden("WDSR_SESSION", session) if session else contextlib.nullcontext():
+        if kind == "rebuild":
+            return _rebuild_one(run, results_dir)
+        return _train_one(config, results_dir)
 
 
 def _summary(graph: RunGraph, results: dict[str, tuple[str, bool, float]], t0: float) -> dict:
@@ -90,7 +96,8 @@ def run_ray(graph: RunGraph, ray_address: Optional[str] = None, max_retries: int
             sources = [refs[d] for d in step.depends]
             refs[step.id] = task.options(num_cpus=step.threads, num_gpus=step.gpus, max_retries=max_retries,
                                          retry_exceptions=False, name=step.id).remote(
-                step.kind, step.run, step.config, graph.results_dir, *sources)
+                step.kind, step.run, step.config, graph.results_dir, *sources,
+                session=os.environ.get("WDSR_SESSION"))
         log(f"ray: {len(refs)} steps submitted ({len(graph.loaded)} runs already in the store)")
         results: dict[str, tuple[str, bool, float]] = {}
         pending = {ref: sid for sid, ref in refs.items()}
@@ -126,8 +133,8 @@ def _slurm_step_class():
         import submitit  # optional dependency (the cluster extra)
 
         class SlurmStep(submitit.helpers.Checkpointable):
-            def __call__(self, kind, run, config, results_dir):
-                return run_step(kind, run, config, results_dir)
+            def __call__(self, kind, run, config, results_dir, session=None):
+                return run_step(kind, run, config, results_dir, session=session)
 
         SlurmStep.__module__, SlurmStep.__qualname__ = __name__, "SlurmStep"
         globals()["SlurmStep"] = SlurmStep
@@ -168,7 +175,8 @@ def run_submitit(graph: RunGraph, slurm_partition: Optional[str] = None, slurm_g
         else:
             params = {"timeout_min": slurm_minutes(step, slurm_time)}
         ex.update_parameters(**params)
-        jobs[step.id] = ex.submit(func, step.kind, step.run, step.config, graph.results_dir)
+        jobs[step.id] = ex.submit(func, step.kind, step.run, step.config, graph.results_dir,
+                                  os.environ.get("WDSR_SESSION"))
         log(f"submitted {step.id} as job {jobs[step.id].job_id}"
             + (f" after {', '.join(step.depends)}" if step.depends else ""))
 

@@ -437,6 +437,15 @@ def _device_of(summary: dict) -> Iterator[None]:
         yield
 
 
+def _say_if_compile_cannot_apply(cfg) -> None:
+    """A $WDSR_COMPILE that differs from the record's own `TrainConfig.compile` cannot apply to its retrain (the
+    record is retrained as it was trained, so that its numbers can match): one warning says so."""
+    if os.environ.get("WDSR_COMPILE") and env.get_flag("WDSR_COMPILE") != cfg.train.compile:
+        warnings.warn(f"$WDSR_COMPILE ({os.environ['WDSR_COMPILE']}) does not apply here: a record is retrained as "
+                      "it was trained (its TrainConfig.compile, part of its run key), so that its numbers can "
+                      "match.", stacklevel=3)
+
+
 def retrain(run_dir: Path, scratch_runs: Path, log: Callable[[str], None] = print, *, level: str = "auto",
             retrained: Optional[set] = None, everyone: Optional[list[dict]] = None,
             rescore_weights: bool = True) -> dict[str, Comparison]:
@@ -462,6 +471,7 @@ def retrain(run_dir: Path, scratch_runs: Path, log: Callable[[str], None] = prin
         target.mkdir(parents=True)
         shutil.copyfile(run / "config.json", target / "config.json")  # init_from reads its source's config
         t0 = time.time()
+        _say_if_compile_cannot_apply(cfg)
         with _device_of(summary):
             new = train(cfg, target, progress=False, log=lambda _msg: None, initialise=initialiser(cfg, target))
         retrained.add(run.name)
