@@ -181,8 +181,8 @@ def table1_figure(final: pd.DataFrame, params: Optional[pd.DataFrame] = None) ->
             ax_paper.plot(paper["paper_params_m"], paper["paper_psnr"], color=color, marker=marker,
                           markerfacecolor="none", linestyle="--", label=f"{family} (paper)")
     ax.set(xlabel="parameters (M, as trained with weight norm)",
-           ylabel=f"PSNR (dB, {'endpoint' if metric == 'endpoint' else 'final, test images'}; bars = 95% CI)",
-           title=f"Ours ({_data_note(final)})")
+           ylabel=f"PSNR (dB, {'endpoint' if metric == 'endpoint' else 'final, test images'}; bars: 95% CI)")
+    ax.set_title("Ours: " + textwrap.fill(_data_note(final), 60), fontsize=10)
     ax_paper.set(xlabel="parameters (M, paper)", ylabel="PSNR (dB)", title="WDSR paper Table 1 (DIV2K val)")
     for a in (ax, ax_paper):
         a.grid(alpha=0.3)
