@@ -485,7 +485,10 @@ CASES = [
     Case("nan-lr", "`wdsr train --lr nan`", lambda t: [*TRAIN, "--lr", "nan"], "error",
          "argument --lr: expected a finite number, got 'nan'", "Give a positive finite learning rate."),
     Case("negative-workers", "`wdsr train --workers -1`", lambda t: [*TRAIN, "--workers", "-1"], "error",
-         "--workers must be 0 or more", "Give 0 (load in the training process) or a positive count."),
+         "--workers must be from 0 to 256", "Give 0 (load in the training process) or a positive count."),
+    Case("huge-workers", "`wdsr train --workers 1e30` as an integer (before: the DataLoader forked until the "
+         "machine hung)", lambda t: [*TRAIN, "--workers", str(10**30), "--results-dir", t / "results"], "error",
+         "--workers must be from 0 to 256", "Give a count up to a few per CPU core; nothing was written."),
     Case("flag-the-model-lacks", "`wdsr train --model edsr --block-feats 64`",
          lambda t: [*TRAIN[:3], "--model", "edsr", "--block-feats", "64"], "error", "does not take block_feats",
          "Drop the flag: `--block-feats` is WDSR-A's (each model's flags are listed in the message)."),

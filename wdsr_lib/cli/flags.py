@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from wdsr_lib.core import env
-from wdsr_lib.core.config import LOSSES, PRECISIONS, SCALES, ModelConfig, RunConfig
+from wdsr_lib.core.config import LOSSES, MAX_WORKERS, PRECISIONS, SCALES, ModelConfig, RunConfig
 from wdsr_lib.core.registry import HYPERPARAMETERS, model_names
 from wdsr_lib.store.runs import find_run, run_dir_for
 from wdsr_lib.study.commands import TRAIN_FLAGS, flag
@@ -86,8 +86,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     profile = get_profile(args.profile)
     if args.iterations is not None and args.iterations <= 0:  # name the flag, not TrainConfig's field
         raise ValueError(f"--iterations must be a positive number; got {args.iterations}.")
-    if args.workers is not None and args.workers < 0:
-        raise ValueError(f"--workers must be 0 or more; got {args.workers}.")
+    if args.workers is not None and not 0 <= args.workers <= MAX_WORKERS:
+        raise ValueError(f"--workers must be from 0 to {MAX_WORKERS}; got {args.workers:,}.")
     model = ModelConfig(name=args.model, scale=args.scale, **{name: getattr(args, name) for name in HYPERPARAMETERS})
     train = {k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k) is not None}
     cfg = profile.run(model, args.seed, iterations=args.iterations, **train)

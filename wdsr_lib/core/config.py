@@ -73,6 +73,7 @@ def _check_positive(owner: str, name: str, value: Any, allow_none: bool = True) 
 MAX_PARAMS = 10**9  # 4 GB of fp32 weights (16 GB with gradients and Adam's moments); EDSR, the largest, has 43 M
 MAX_COUNT = 10**9  # iterations and other counts (the papers train at most 1e6 iterations)
 MAX_RES_SCALE = 10  # EDSR's residual scaling: 0.1 (EDSR) or 1 (baseline, WDSR); the loss is NaN at 1e30
+MAX_WORKERS = 256  # DataLoader worker processes: each is a process; 0 loads in the training process
 MAX_WIDTH = 4096  # channels of any layer (the papers' widest: WDSR-B's 6 x 64 = 384); bounds each activation
 _SIZE_FLAGS = {"n_resblocks": "--n-resblocks", "n_feats": "--n-feats", "block_feats": "--block-feats",
                "expansion": "--expansion", "low_rank": "--low-rank"}
@@ -212,8 +213,8 @@ class DataConfig:
         _check_positive("DataConfig", "patch_size", self.patch_size, allow_none=False)
         _check_positive("DataConfig", "val_images", self.val_images, allow_none=False)
         _check_positive("DataConfig", "val_crop", self.val_crop)
-        if self.workers < 0:
-            raise ValueError(f"DataConfig.workers must be >= 0; got {self.workers!r}.")
+        if not 0 <= self.workers <= MAX_WORKERS:  # 1e30 workers: the DataLoader forked until the machine hung
+            raise ValueError(f"DataConfig.workers must be from 0 to {MAX_WORKERS}; got {self.workers!r}.")
 
 
 @dataclass(frozen=True)
