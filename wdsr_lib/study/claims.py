@@ -250,8 +250,11 @@ def table1_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
             parts.append({"part": f"{blocks} block{'s' if blocks > 1 else ''}: {test}", "budget": f"{blocks} blocks",
                           **j.fields()})
             label = f"{blocks} block{'s' if blocks > 1 else ''} ({test}{f', margin {margin} dB' if margin else ''})"
-            texts.append(f"{label}: {_fmt(j)} -> {j.verdict}; gap late change {change:+.3f} dB; "
-                         f"{_not_converged_runs(budget_rows)}")
+            if j.n_seeds:
+                texts.append(f"{label}: {_fmt(j)} -> {j.verdict}; gap late change {change:+.3f} dB; "
+                             f"{_not_converged_runs(budget_rows)}")
+            else:  # one family's runs of this budget are not in the store yet: nothing to say of their curves
+                texts.append(f"{label}: {_fmt(j)} -> {j.verdict}")
         if not judgements:
             j = judge(difference({}, {}), test=SUPERIORITY)
             claims.append(_new(cid, "no runs in the store", j, data=data, statement=CLAIMS[cid].statement + scope))
