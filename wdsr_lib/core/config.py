@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional
@@ -64,10 +63,8 @@ def _check_choice(owner: str, name: str, value: Any, allowed: tuple) -> None:
 def _check_positive(owner: str, name: str, value: Any, allow_none: bool = True) -> None:
     if value is None and allow_none:
         return
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:  # `not >`: NaN too
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
         raise ValueError(f"{owner}.{name} must be a positive number; got {value!r}.")
-    if not math.isfinite(value):
-        raise ValueError(f"{owner}.{name} must be a finite positive number; got {value!r}.")
 
 
 MAX_PARAMS = 10**9  # 4 GB of fp32 weights (16 GB with gradients and Adam's moments); EDSR, the largest, has 43 M
