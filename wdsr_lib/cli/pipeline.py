@@ -160,7 +160,7 @@ def _reproduce(profile: str, results_dir: str | os.PathLike, figures_dir: str | 
                   f"earlier run, see `{shown / name}`." for name, msg in failed.items()]
         notes += _pilot(p, results, figures)
     total = round(time.time() - t0, 1)
-    new = trained_runs(results, session=os.environ["WDSR_SESSION"])
+    new = trained_runs(results, session=env.get("WDSR_SESSION"))
 
     report.apply_holm(results, p.name)  # family-wise over every claim of the profile (verdicts.holm)
     report.update_readme(results.parent / "README.md", results, p.name)  # its generated verdict table, if any

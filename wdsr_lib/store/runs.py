@@ -293,8 +293,9 @@ def _write_record(run_dir: Path, summary: dict[str, Any]) -> None:
 def _log(run_dir: Path, event: str) -> None:
     """Append one line to the store's (git-ignored) ledger of training events, used to assert cache hits."""
     entry = {"run": run_dir.name, "event": event, "pid": os.getpid(), "time": time.time()}
-    if os.environ.get("WDSR_SESSION"):  # the `wdsr reproduce` (or executor step) this process works for
-        entry["session"] = os.environ["WDSR_SESSION"]
+    session = env.get("WDSR_SESSION")  # the `wdsr reproduce` (or executor step) this process works for
+    if session:
+        entry["session"] = session
     line = json.dumps(entry)
     ledger = run_dir.parent / "ledger.jsonl"
     try:
