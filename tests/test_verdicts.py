@@ -193,8 +193,11 @@ def test_the_baseline_claim_needs_fewer_parameters_and_without_data_is_only_inco
     assert by_id(claims.edsr_comparison_claims(final, hist))["wdsr_baseline_beats_edsr"].verdict == REPRODUCED
     final, hist = _baselines(1_400_000)  # higher PSNR but more parameters: the claim's condition fails
     assert by_id(claims.edsr_comparison_claims(final, hist))["wdsr_baseline_beats_edsr"].verdict == NOT_REPRODUCED
-    c = by_id(claims.edsr_comparison_claims(final.iloc[:0], hist.iloc[:0]))["wdsr_baseline_beats_edsr"]
+    empty = by_id(claims.edsr_comparison_claims(final.iloc[:0], hist.iloc[:0]))
+    c = empty["wdsr_baseline_beats_edsr"]
     assert c.verdict == INCONCLUSIVE and c.judgement.n_seeds == 0
+    # a store without x4 runs still lists the x4 claim, so a partial report shows the whole family
+    assert empty["x4_from_x2"].verdict == INCONCLUSIVE and empty["x4_from_x2"].judgement.n_seeds == 0
 
 
 # --- seeds x images ---------------------------------------------------------------------------------------------
