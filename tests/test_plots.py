@@ -27,6 +27,15 @@ def test_training_curves_have_labelled_axes_and_a_legend_per_panel(tmp_path):
     assert all(p.stat().st_size > 5_000 for p in paths)
 
 
+def test_learning_rates_are_listed_in_the_legend_by_value_not_as_strings():
+    """WDSR Fig. 4: "lr = 1e-05" sorts after "lr = 0.001" as a string; the legend reads 1e-5, 1e-4, 1e-3."""
+    history = _history().rename(columns={"norm": "lr"})
+    history["lr"] = history["lr"].map({"weight": 1e-3, "batch": 1e-4, "none": 1e-5})
+    fig = plots.training_curves(history, hue="lr", hue_format="lr = {:g}", title="Figure 4")
+    psnr = fig.axes[1]
+    assert [t.get_text() for t in psnr.get_legend().get_texts()] == ["lr = 1e-05", "lr = 0.0001", "lr = 0.001"]
+
+
 def test_a_saved_figure_as_a_cells_value_shows_its_png_once(tmp_path):
     """A notebook cell ending with `plots.save_figure(...)` displays the written PNG (and only that image)."""
     from IPython.core.formatters import DisplayFormatter

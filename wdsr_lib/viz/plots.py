@@ -94,10 +94,12 @@ def training_curves(history: pd.DataFrame, hue: str, title: str, hue_format: str
     """
     sns = _seaborn()
     frame = history[history["metric"].isin(["train_loss", "val_psnr"])].copy()
+    if order is None:  # by value, so learning rates read 1e-5, 1e-4, 1e-3 rather than in string order
+        order = sorted(frame[hue].dropna().unique(), key=lambda v: (isinstance(v, str), v))
     frame[hue] = frame[hue].map(lambda v: hue_format.format(v))
     if style is not None:
         frame[style] = frame[style].map(lambda v: f"{style} = {v:g}" if isinstance(v, float) else f"{style} = {v}")
-    levels = [hue_format.format(v) for v in order] if order is not None else sorted(frame[hue].unique(), key=str)
+    levels = [hue_format.format(v) for v in order]
     fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(12, 4.5))
     for ax, metric, ylabel, name in ((ax_loss, "train_loss", "training L1 loss (pixels, 0-255)", "Training loss"),
                                      (ax_psnr, "val_psnr", "validation PSNR (dB)", "Validation PSNR")):
