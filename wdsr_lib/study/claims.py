@@ -451,7 +451,8 @@ def edsr_comparison_claims(final: pd.DataFrame, history: pd.DataFrame, data: str
                             _with_verdict(high, combine([fast, high]), (_part("faster", fast), _part("higher", high))),
                             protocol=PROTOCOL_CURVES, data=data))
     else:  # listed while its runs are missing, like every other claim, so a partial report shows the whole family
-        claims.append(_new("x4_from_x2", "no x4 run in the store", judge(difference({}, {}), noise=noise),
+        claims.append(_new("x4_from_x2", f"needs runs of both arms: {len(pre)} x4 run(s) from x2 and {len(scratch)} "
+                           "from scratch in the store", judge(difference({}, {}), noise=noise),
                            protocol=PROTOCOL_CURVES, data=data))
     return claims
 
