@@ -30,3 +30,17 @@ def test_each_verdict_table_is_the_committed_claims(profile):
     assert table == report.readme_table(report.read_claims(ROOT / "results", profile)).strip(), (
         f"the README's {profile} table differs from results/claims: run `wdsr reproduce --profile {profile} "
         "--store-only`")
+
+
+def test_the_bicubic_row_says_min_and_max_not_an_interval():
+    """The "every run above bicubic" claim keeps min and max over runs in its ci fields: its README cell says so,
+    and counts runs (singular for one) instead of calling them seeds."""
+    claims = [{"claim": "every run", "test": "every run above bicubic", "verdict": "reproduced", "mean_db": 1.5,
+               "ci_low_db": -0.25, "ci_high_db": 2.75, "n_seeds": 51, "ci_covers": "seeds"},
+              {"claim": "x8", "test": "superiority", "verdict": "inconclusive", "mean_db": 0.4, "n_seeds": 1},
+              {"claim": "A-E", "test": "superiority", "verdict": "inconclusive", "mean_db": 0.08, "ci_low_db": 0.03,
+               "ci_high_db": 0.13, "n_seeds": 5, "n_images": 16, "ci_covers": "seeds and images"}]
+    rows = report.readme_table(claims).splitlines()[2:]
+    assert "| mean +1.500 (min -0.250, max +2.750; 51 runs) |" in rows[0]
+    assert "| +0.400 (no interval; 1 seed) |" in rows[1]
+    assert "| +0.080 (+0.030 to +0.130; seeds and images; 5 seeds x 16 images) |" in rows[2]

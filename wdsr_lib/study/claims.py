@@ -278,7 +278,7 @@ def _fmt(j: Judgement) -> str:
         return f"{j.mean_db:+.3f} dB ({j.n_seeds} seed{'' if j.n_seeds == 1 else 's'}, no interval)"
     if j.n_images is not None:
         return (f"{j.mean_db:+.3f} dB (95% CI {j.ci_low_db:+.3f} to {j.ci_high_db:+.3f} over {j.covers}, "
-                f"{j.n_seeds} seeds x {j.n_images} images, p = {j.p_value:.2g})")
+                f"{j.n_seeds} seed{'' if j.n_seeds == 1 else 's'} x {j.n_images} images, p = {j.p_value:.2g})")
     return f"{j.mean_db:+.3f} dB (95% CI {j.ci_low_db:+.3f} to {j.ci_high_db:+.3f}, {j.n_seeds} seeds)"
 
 

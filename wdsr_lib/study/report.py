@@ -385,12 +385,18 @@ def readme_table(claims: Sequence[dict]) -> str:
     verdict and the verdict after Holm, from `results/claims/*.json` entries."""
     rows = []
     for c in claims:
-        ci = (f"{_num(c.get('ci_low_db'))} to {_num(c.get('ci_high_db'))}" if c.get("ci_low_db") is not None
-              else "no interval")
-        size = f"{c.get('n_seeds')} seeds" + (f" x {c['n_images']} images" if c.get("n_images") else "")
-        covers = c.get("ci_covers", "seeds") if c.get("ci_low_db") is not None else ""
-        ours = (f"{_num(c.get('mean_db'))} ({ci}{'; ' + covers if covers else ''}; {size})"
-                if c.get("mean_db") is not None else "no runs in the store yet")
+        n = c.get("n_seeds") or 0
+        if c.get("mean_db") is None:
+            ours = "no runs in the store yet"
+        elif c.get("test") == "every run above bicubic":  # its ci fields hold the min and max over runs
+            ours = (f"mean {_num(c['mean_db'])} (min {_num(c.get('ci_low_db'))}, max {_num(c.get('ci_high_db'))}; "
+                    f"{n} run{'s' * (n != 1)})")
+        else:
+            ci = (f"{_num(c.get('ci_low_db'))} to {_num(c.get('ci_high_db'))}" if c.get("ci_low_db") is not None
+                  else "no interval")
+            size = f"{n} seed{'s' * (n != 1)}" + (f" x {c['n_images']} images" if c.get("n_images") else "")
+            covers = c.get("ci_covers", "seeds") if c.get("ci_low_db") is not None else ""
+            ours = f"{_num(c['mean_db'])} ({ci}{'; ' + covers if covers else ''}; {size})"
         rows.append({"claim": c["claim"], "ours (dB)": ours, "test": c.get("test", ""), "verdict": c["verdict"],
                      "after Holm": c.get("verdict_holm", "")})
     return markdown_table(pd.DataFrame(rows, columns=["claim", "ours (dB)", "test", "verdict", "after Holm"]))
