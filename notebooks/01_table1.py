@@ -49,6 +49,7 @@ plans.label_frame(plan)
 
 # %%
 frames.run_plan(plan, results_dir)
+missing = frames.missing_frame(plan, results_dir)  # planned runs not in the store: their claims stay undecided
 plan = frames.available(plan, results_dir)  # all of it, or with --store-only what the store holds
 
 # %% [markdown]
@@ -89,7 +90,8 @@ plots.save_figure(fig, figures_dir, "table1_gaps")
 # %%
 noise = frames.measure_noise(profile, results_dir)
 images = frames.image_frame(plan, results_dir)  # the final model on every test image: seeds x images
-judged = claims.table1_claims(final, history, data, noise, budgets=plans.table1_budgets(profile), images=images)
+judged = claims.table1_claims(final, history, data, noise, budgets=plans.table1_budgets(profile), images=images,
+                              missing=missing)
 report.write_claims(results_dir, "table1", judged, profile)
 report.verdict_table(judged)
 

@@ -51,6 +51,7 @@ plans.label_frame(plan)
 # %%
 frames.run_plan(plan, results_dir)
 frames.run_plan(reference, results_dir)
+missing = frames.missing_frame([*plan, *reference], results_dir)  # planned runs not in the store: claims stay undecided
 plan, reference = frames.available(plan, results_dir), frames.available(reference, results_dir)  # --store-only
 
 # %% [markdown]
@@ -75,7 +76,8 @@ plots.save_figure(fig, figures_dir, "fig4_bn_lr")
 # Instability: the maximum drawdown of validation PSNR over the last half of training (how far it falls back from its running best), BN at 1e-4 against weight norm.
 
 # %%
-judged = claims.fig4_claims(final, history, reference_final, reference_history, data, images=frames.image_frame(plan, results_dir))
+judged = claims.fig4_claims(final, history, reference_final, reference_history, data,
+                            images=frames.image_frame(plan, results_dir), missing=missing)
 report.write_claims(results_dir, "fig4", judged, profile)
 report.verdict_table(judged)
 

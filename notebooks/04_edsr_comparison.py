@@ -49,6 +49,7 @@ plans.label_frame(plan)
 
 # %%
 frames.run_plan(plan, results_dir)
+missing = frames.missing_frame(plan, results_dir)  # planned runs not in the store: their claims stay undecided
 plan = frames.available(plan, results_dir)  # all of it, or with --store-only what the store holds
 
 # %% [markdown]
@@ -106,7 +107,7 @@ qualitative.profile_figure(profile, results_dir, figures_dir)
 noise = frames.measure_noise(profile, results_dir)
 everything = frames.final_frame(plans.every_plan(profile), results_dir)
 images = frames.image_frame(plan, results_dir)  # the final model on every test image: seeds x images
-judged = claims.edsr_comparison_claims(final, history, data, noise, images=images) + [claims.bicubic_claim(everything, data)]
+judged = claims.edsr_comparison_claims(final, history, data, noise, images=images, missing=missing) + [claims.bicubic_claim(everything, data)]
 report.write_claims(results_dir, "edsr_comparison", judged, profile)
 report.verdict_table(judged)
 

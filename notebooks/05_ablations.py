@@ -51,6 +51,7 @@ plans.label_frame(plan)
 
 # %%
 frames.run_plan(plan, results_dir)
+missing = frames.missing_frame(plan, results_dir)  # planned runs not in the store: their claims stay undecided
 plan = frames.available(plan, results_dir)  # all of it, or with --store-only what the store holds
 
 # %% [markdown]
@@ -91,7 +92,7 @@ plots.save_figure(fig, figures_dir, "ablation_low_rank_relu")
 noise = frames.measure_noise(profile, results_dir)
 history = frames.history_frame(plan, results_dir)
 images = frames.image_frame(plan, results_dir)  # the final model on every test image: seeds x images
-judged = claims.ablation_claims(final, history, data, noise, images=images)
+judged = claims.ablation_claims(final, history, data, noise, images=images, missing=missing)
 report.write_claims(results_dir, "ablations", judged, profile)
 report.verdict_table(judged)
 

@@ -110,3 +110,70 @@ def test_the_report_states_the_measured_and_the_whole_elapsed_training_time(tmp_
     assert "all stored runs: about 5.0 h" in md  # 3 h measured + 4 h summed run two at a time
     timed_only = report.write_report(tmp_path, "cpu", elapsed={**elapsed, "untimed": 0, "untimed_seconds": 0.0})
     assert "all stored runs" not in timed_only.read_text()
+
+
+def _hold(final, hist, **where):
+    """(final, history, missing): seed 2 of the rows matching `where` taken out of the store, as `missing`."""
+    gone = (final["seed"] == 2) & np.logical_and.reduce([final[k] == v for k, v in where.items()])
+    kept_hist = hist[~((hist["seed"] == 2) & np.logical_and.reduce([hist[k] == v for k, v in where.items()]))]
+    return final[~gone], kept_hist, final.loc[gone]
+
+
+def test_a_decided_claim_is_held_at_inconclusive_while_any_of_its_planned_runs_is_missing():
+    arms = [({"study": "wdsr_a_ratio", "r": r}, p) for r, p in ((1, 30.0), (2, 30.4), (4, 30.5), (8, 29.9))]
+    arms += [({"study": "wdsr_b_expansion", "e": e}, p) for e, p in ((2, 30.0), (4, 30.2), (6, 30.4), (9, 30.41))]
+    arms += [({"study": "low_rank_relu", "relu": r}, p) for r, p in ((False, 30.4), (True, 30.0))]
+    final, hist = _frames(arms)
+    final, hist, missing = _hold(final, hist, study="wdsr_b_expansion", e=9)
+    got = {c.id: c for c in claims.ablation_claims(final, hist, missing=missing)}
+    held = got["wdsr_b_expansion"]
+    assert held.verdict == INCONCLUSIVE and held.judgement.mean_db is not None
+    assert '1 of 12 planned runs not yet in the store (the 11 present read "reproduced")' in held.ours
+    # the runs present decide it without the missing one; the other claims of the artefact are complete
+    assert {c.id: c.verdict for c in claims.ablation_claims(final, hist)}["wdsr_b_expansion"] == REPRODUCED
+    assert got["wdsr_a_ratio"].verdict == got["low_rank_relu_hurts"].verdict == REPRODUCED
+    assert "held" not in got["wdsr_a_ratio"].ours
+
+
+def test_every_artefact_holds_its_claims_while_runs_are_missing():
+    final, hist = _table1({1: 0.3, 3: 0.3})
+    assert {c.verdict for c in claims.table1_claims(final, hist)} == {REPRODUCED}
+    final, hist, missing = _hold(final, hist, family="EDSR", blocks=3)
+    got = {c.id: c.verdict for c in claims.table1_claims(final, hist, missing=missing)}
+    assert got == {"wdsr_a_beats_edsr": INCONCLUSIVE, "wdsr_b_matches_a": REPRODUCED}  # B vs A has all its runs
+
+    final, hist = _frames([({"norm": "weight", "lr": 1e-3}, 31.0), ({"norm": "batch", "lr": 1e-4}, 30.0),
+                           ({"norm": "none", "lr": 1e-4}, 30.2), ({"norm": "weight", "lr": 1e-4}, 30.1),
+                           ({"norm": "none", "lr": 1e-3}, 30.9)])
+    final, hist, missing = _hold(final, hist, norm="none", lr=1e-3)  # only the equal-lr claim uses this arm
+    got = {c.id: c.verdict for c in claims.fig3_claims(final, hist, missing=missing)}
+    assert got == {"wn_faster_higher": REPRODUCED, "wn_faster_higher_equal_lr": INCONCLUSIVE}
+
+    rng = np.random.default_rng(1)
+    final, hist = _frames([({"norm": "batch", "lr": 1e-4}, 30.0)], seeds=4)
+    hist["value"] += rng.normal(0, 0.3, len(hist))
+    ref_final, ref_hist = _frames([({"norm": "weight", "lr": 1e-3}, 31.0), ({"norm": "weight", "lr": 1e-4}, 30.5)],
+                                  seeds=4)
+    assert claims.fig4_claims(final, hist, ref_final, ref_hist)[0].verdict == REPRODUCED
+    ref_final, ref_hist, missing = _hold(ref_final, ref_hist, norm="weight", lr=1e-4)
+    (c,) = claims.fig4_claims(final, hist, ref_final, ref_hist, missing=missing)
+    assert c.verdict == INCONCLUSIVE and '1 of 12 planned runs not yet in the store (the 11 present read "reproduced")' in c.ours
+
+    final, hist = _frames([({"study": "loss", "loss": "l1"}, 30.3), ({"study": "loss", "loss": "l2"}, 30.0)])
+    final = final.assign(blocks=1, family="EDSR", arm=None)
+    final, hist, missing = _hold(final, hist, study="loss", loss="l2")
+    (c,) = [c for c in claims.edsr_comparison_claims(final, hist, missing=missing) if c.id == "l1_not_worse_than_l2"]
+    assert c.verdict == INCONCLUSIVE and "1 of 6 planned runs" in c.ours
+
+
+def test_missing_frame_lists_the_planned_runs_the_store_lacks(tmp_path):
+    from wdsr_lib.store.runs import run_dir_for
+    from wdsr_lib.study import frames, plans
+
+    plan = plans.ablations("smoke", [0])
+    assert list(frames.missing_frame(plan, tmp_path)["run"]) == [r.name for r in plan]
+    done = plan.runs[0]
+    run_dir_for(done.config, tmp_path).mkdir(parents=True)
+    (run_dir_for(done.config, tmp_path) / "DONE").write_text("")
+    missing = frames.missing_frame(plan, tmp_path)
+    assert list(missing["run"]) == [r.name for r in plan.runs[1:]] and "study" in missing.columns

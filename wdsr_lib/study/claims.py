@@ -101,10 +101,28 @@ def claims_of(artefact: str) -> list[str]:
     return [c.id for c in CLAIMS.values() if c.artefact == artefact]
 
 
-def _new(cid: str, ours: str, judgement: Judgement, **kw: Any) -> "Claim":
-    """A `Claim` of registered claim `cid`: its statement and the paper's words from `CLAIMS`."""
+def _new(cid: str, ours: str, judgement: Judgement, *, held: tuple[int, int] = (0, 0), **kw: Any) -> "Claim":
+    """A `Claim` of registered claim `cid`: its statement and the paper's words from `CLAIMS`.
+
+    `held` = (runs of the claim not yet in the store, runs in it): with any missing, a decided verdict is held at
+    "inconclusive" (the runs still to come could move it) and the text says what the present runs read.
+    """
     spec = CLAIMS[cid]
+    absent, present = held
+    if absent and is_decided(judgement.verdict):
+        ours += (f"; held at {INCONCLUSIVE}: {absent} of {absent + present} planned runs not yet in the store "
+                 f"(the {present} present read \"{judgement.verdict}\")")
+        judgement = replace(judgement, verdict=INCONCLUSIVE)
     return Claim(cid, kw.pop("statement", spec.statement), spec.paper, ours, judgement, **kw)
+
+
+def _held(missing: Optional[pd.DataFrame], present: pd.DataFrame, *wheres: dict) -> tuple[int, int]:
+    """(planned runs not in the store, runs in it) among the rows matching any of `wheres`: `missing` is
+    `frames.missing_frame` of the artefact's plan, `present` the claim's rows of the final frame."""
+    if missing is None or missing.empty:
+        return 0, len(present)
+    runs = pd.concat([rows_where(missing, **w) for w in wheres])["run"].nunique()
+    return int(runs), len(present)
 
 
 @dataclass
@@ -214,7 +232,7 @@ def _compare(cells: pd.DataFrame, fallback: tuple, **kw: Any) -> Judgement:
 
 def table1_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
                   noise: Optional[Noise] = None, budgets: Optional[Sequence[int]] = None,
-                  images: Optional[pd.DataFrame] = None) -> list[Claim]:
+                  images: Optional[pd.DataFrame] = None, missing: Optional[pd.DataFrame] = None) -> list[Claim]:
     """WDSR Sec. 4.1 / Table 1, each budget tested the way the paper states it:
 
     (1) WDSR-A beats EDSR: superiority at every budget (Table 1 shows +0.08 to +0.12 dB);
@@ -267,7 +285,8 @@ def table1_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
             ours += (f". Not yet in the store: {'/'.join(map(str, absent))} blocks, so the claim about every budget "
                      f"is inconclusive whatever the budgets above show")
         claims.append(_new(cid, ours, _with_verdict(judgements[0], verdict, tuple(parts)), data=data,
-                           details={"noise": _noise_text(noise)}, statement=CLAIMS[cid].statement + scope))
+                           details={"noise": _noise_text(noise)}, statement=CLAIMS[cid].statement + scope,
+                           held=_held(missing, rows, {"family": [a, b]})))
     return claims
 
 
@@ -305,8 +324,8 @@ def _early(history: pd.DataFrame, **where: Any) -> dict[int, float]:
     return out
 
 
-def fig3_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
-                noise: Optional[Noise] = None, images: Optional[pd.DataFrame] = None) -> list[Claim]:
+def fig3_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "", noise: Optional[Noise] = None,
+                images: Optional[pd.DataFrame] = None, missing: Optional[pd.DataFrame] = None) -> list[Claim]:
     """WDSR Sec. 4.2 / Fig. 3: weight norm converges faster (first-half mean) and higher (endpoint).
 
     Two claims: as the paper ran it (each norm at its own lr: WN 1e-3, BN and none 1e-4, confounded by the 10x
@@ -341,8 +360,11 @@ def fig3_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
                       for what, j in (("faster", fast), ("higher", high)))
         texts = [f"{name}: faster {_fmt(fast)} -> {fast.verdict}; higher {_fmt(high)} -> {high.verdict}"
                  for name, fast, high in found]
+        arms = [{"norm": norm, "lr": lr} for wn_lr, other, other_lr in pairs
+                for norm, lr in (("weight", wn_lr), (other, other_lr))]
+        present = pd.concat([rows_where(final, **arm) for arm in arms]).drop_duplicates("run")
         claims.append(_new(cid, "; ".join(texts), _with_verdict(found[0][2], combine(js), parts),
-                           protocol=PROTOCOL_CURVES, data=data))
+                           protocol=PROTOCOL_CURVES, data=data, held=_held(missing, present, *arms)))
     return claims
 
 
@@ -359,14 +381,14 @@ def _jitter(history: pd.DataFrame, **where: Any) -> dict[int, float]:
 
 def fig4_claims(final: pd.DataFrame, history: pd.DataFrame, reference: pd.DataFrame,
                 reference_history: pd.DataFrame, data: str = "", noise: Optional[Noise] = None,
-                images: Optional[pd.DataFrame] = None) -> list[Claim]:
+                images: Optional[pd.DataFrame] = None, missing: Optional[pd.DataFrame] = None) -> list[Claim]:
     """WDSR Sec. 4.2 / Fig. 4: BN validation PSNR is unstable "even with lr = 1e-4".
 
     Instability = jitter (noise SD around the smooth trend, second half of training), which needs no falling
     curve and reads the curve itself (so it needs no convergence); per seed and validation image, BN at 1e-4
     against the weight-norm runs of Fig. 3 at 1e-3 and 1e-4. The train- vs eval-mode BN gap (batch statistics
     vs running averages at the end) is reported beside it. The paper names lr 1e-4 only; the 1e-3 and 1e-5 arms
-    are ours.
+    are ours. `missing`: the runs of both plans (this one and the reference) not yet in the store.
     """
     bn = _jitter(history, norm="batch", lr=1e-4)
     lines, js = [], []
@@ -389,14 +411,17 @@ def fig4_claims(final: pd.DataFrame, history: pd.DataFrame, reference: pd.DataFr
     if not js:
         return []
     parts = tuple(_part(f"BN@1e-4 vs WN@{lr:g}", j) for lr, j in zip((1e-3, 1e-4), js))
+    arms = ({"norm": "batch", "lr": 1e-4}, {"norm": "weight", "lr": [1e-3, 1e-4]})
+    present = pd.concat([rows_where(final, **arms[0]), rows_where(reference, **arms[1])]).drop_duplicates("run")
     return [_new("bn_unstable", "; ".join(lines), _with_verdict(js[0], combine(js), parts), protocol=PROTOCOL_CURVES,
-                  data=data, details={"bn_jitter": seed_mean(bn)})]
+                  data=data, details={"bn_jitter": seed_mean(bn)}, held=_held(missing, present, *arms))]
 
 
 # --- EDSR comparisons ---------------------------------------------------------------------------------------
 
 def edsr_comparison_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
-                           noise: Optional[Noise] = None, images: Optional[pd.DataFrame] = None) -> list[Claim]:
+                           noise: Optional[Noise] = None, images: Optional[pd.DataFrame] = None,
+                           missing: Optional[pd.DataFrame] = None) -> list[Claim]:
     """WDSR README baselines (`core.paper.BASELINES`), EDSR Table 2 (L1 vs L2, self-ensemble), EDSR Fig. 4."""
     claims = []
     base = final[final["study"] == "baseline"]
@@ -412,7 +437,8 @@ def edsr_comparison_claims(final: pd.DataFrame, history: pd.DataFrame, data: str
     claims.append(_new("wdsr_baseline_beats_edsr",
                        (f"WDSR-A {fmt_mean(wdsr)} ({seed_mean(p_w):,.0f} params) vs EDSR {fmt_mean(edsr)} "
                          f"({seed_mean(p_e):,.0f}); difference {_fmt(j)}; {_not_converged_runs(base)}")
-                        if len(base) else "no baseline run in the store", j, data=data))
+                        if len(base) else "no baseline run in the store", j, data=data,
+                       held=_held(missing, base, {"study": "baseline"})))
     x8 = by_seed(base, "psnr_x8", family="WDSR-A")
     single = by_seed(base, "psnr", family="WDSR-A")
     jx = judge(difference(x8, single), converged=_all_converged(base[base["family"] == "WDSR-A"]), noise=noise)
@@ -420,7 +446,8 @@ def edsr_comparison_claims(final: pd.DataFrame, history: pd.DataFrame, data: str
                        f"WDSR-A baseline, x8 minus single forward (final evaluation): {_fmt(jx)}. An undertrained "
                         "model is far from flip/rotation-equivariant, which inflates this gain", jx,
                         protocol=PROTOCOL_DIV2K.replace("single forward", "x8 self-ensemble vs single forward"),
-                        data=data))
+                        data=data, held=_held(missing, base[base["family"] == "WDSR-A"],
+                                              {"study": "baseline", "family": "WDSR-A"})))
     loss = final[final["study"] == "loss"]
     conv = _all_converged(loss) and is_converged(gap_change(history, {"study": "loss", "loss": "l1"},
                                                             {"study": "loss", "loss": "l2"}))
@@ -431,7 +458,7 @@ def edsr_comparison_claims(final: pd.DataFrame, history: pd.DataFrame, data: str
                   margin=margin, converged=conv, noise=noise)
     claims.append(_new("l1_not_worse_than_l2",
                        f"EDSR ({blocks} blocks, WN) L1 minus L2: {_fmt(jl)}; non-inferiority margin "
-                        f"{margin} dB", jl, data=data))
+                        f"{margin} dB", jl, data=data, held=_held(missing, loss, {"study": "loss"})))
     x4 = final[final["study"] == "x4"]
     pre, scratch = x4[x4["arm"] == "x4 from x2"], x4[x4["arm"] == "x4 from scratch"]
     if len(pre) and len(scratch):
@@ -449,7 +476,7 @@ def edsr_comparison_claims(final: pd.DataFrame, history: pd.DataFrame, data: str
                            f"faster (first-half mean val PSNR): {_fmt(fast)} -> {fast.verdict}; higher "
                             f"(endpoint): {_fmt(high)} -> {high.verdict}",
                             _with_verdict(high, combine([fast, high]), (_part("faster", fast), _part("higher", high))),
-                            protocol=PROTOCOL_CURVES, data=data))
+                            protocol=PROTOCOL_CURVES, data=data, held=_held(missing, x4, {"study": "x4"})))
     else:  # listed while its runs are missing, like every other claim, so a partial report shows the whole family
         claims.append(_new("x4_from_x2", f"needs runs of both arms: {len(pre)} x4 run(s) from x2 and {len(scratch)} "
                            "from scratch in the store", judge(difference({}, {}), noise=noise),
@@ -490,8 +517,8 @@ def bicubic_claim(everything: pd.DataFrame, data: str = "") -> Claim:
 
 # --- WDSR Sec. 3 ablations ----------------------------------------------------------------------------------
 
-def ablation_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
-                    noise: Optional[Noise] = None, images: Optional[pd.DataFrame] = None) -> list[Claim]:
+def ablation_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "", noise: Optional[Noise] = None,
+                    images: Optional[pd.DataFrame] = None, missing: Optional[pd.DataFrame] = None) -> list[Claim]:
     """WDSR Sec. 3.1 (r 2-4 best), Sec. 3.2 (e 6-9 better than 2-4; ReLU in low rank hurts); fixed arms."""
     claims = []
     a = final[final["study"] == "wdsr_a_ratio"]
@@ -506,7 +533,8 @@ def ablation_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
         per_r = ", ".join(f"r={int(r)}: {fmt_mean(by_seed(a, r=r))}" for r in sorted(a["r"].dropna().unique()))
         claims.append(_new("wdsr_a_ratio",
                            f"{per_r}; mean(r=2,4) - r=1: {_fmt(js[0])} -> {js[0].verdict}; mean(r=2,4) - r=8: "
-                            f"{_fmt(js[1])} -> {js[1].verdict}; {_not_converged_runs(a)}", j, data=data))
+                            f"{_fmt(js[1])} -> {js[1].verdict}; {_not_converged_runs(a)}", j, data=data,
+                           held=_held(missing, a, {"study": "wdsr_a_ratio"})))
     b = final[final["study"] == "wdsr_b_expansion"]
     if len(b):
         cells = _cells(_arms_cells(images, "e", (6, 9), study="wdsr_b_expansion"),
@@ -515,7 +543,8 @@ def ablation_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
                      noise=noise)
         per_e = ", ".join(f"e={e:g}: {fmt_mean(by_seed(b, e=e))}" for e in sorted(b["e"].dropna().unique()))
         claims.append(_new("wdsr_b_expansion",
-                           f"{per_e}; mean(6,9) - mean(2,4): {_fmt(j)}; {_not_converged_runs(b)}", j, data=data))
+                           f"{per_e}; mean(6,9) - mean(2,4): {_fmt(j)}; {_not_converged_runs(b)}", j, data=data,
+                           held=_held(missing, b, {"study": "wdsr_b_expansion"})))
     r = final[final["study"] == "low_rank_relu"]
     if len(r):
         conv = _all_converged(r) and is_converged(gap_change(history, {"study": "low_rank_relu", "relu": False},
@@ -524,7 +553,7 @@ def ablation_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
                        _image_cells(images, study="low_rank_relu", relu=True))
         j = _compare(cells, (by_seed(r, relu=False), by_seed(r, relu=True)), converged=conv, noise=noise)
         claims.append(_new("low_rank_relu_hurts", f"without minus with ReLU: {_fmt(j)}; {_not_converged_runs(r)}",
-                            j, data=data))
+                            j, data=data, held=_held(missing, r, {"study": "low_rank_relu"})))
     return claims
 
 

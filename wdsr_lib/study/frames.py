@@ -54,6 +54,14 @@ def available(plan: Plan, results_dir: str | os.PathLike) -> Plan:
     return plan.subset(lambda r: is_done(r.config, results_dir))
 
 
+def missing_frame(plan: Plan | Sequence[PlannedRun], results_dir: str | os.PathLike):
+    """The labels of the plan's runs that the store does not hold yet (empty once the plan is trained): the claims
+    hold a decided verdict at "inconclusive" while any run it rests on is in this frame (`study.claims`)."""
+    if isinstance(plan, Plan):  # keeps the plan's label columns when nothing is missing
+        return label_frame(plan.subset(lambda r: not is_done(r.config, results_dir)))
+    return label_frame([r for r in plan if not is_done(r.config, results_dir)])
+
+
 def measure_noise(profile: Profile | str, results_dir: str | os.PathLike, *, progress: bool = True):
     """Train the noise seeds if missing and return `verdicts.noise_level` over them (None without 2 seeds)."""
     plan = noise(profile)

@@ -57,8 +57,9 @@ RULES = (
     f"model with crossed seed and image effects, {LEVEL:.0%} t-interval over both (Satterthwaite df); each "
     "claim tested as the paper states it: superiority (interval above 0) or non-inferiority (lower end above "
     "-margin, the margin half of WDSR-A's Table 1 gain over EDSR at that depth); several required parts must all "
-    "hold. One seed decides only beyond a noise level measured from seeds of the same profile. Holm over the "
-    "profile's claims (family-wise 5%).")
+    "hold. One seed decides only beyond a noise level measured from seeds of the same profile; a claim with "
+    f"planned runs not yet in the store is held at \"{INCONCLUSIVE}\". Holm over the profile's claims "
+    "(family-wise 5%).")
 
 
 # --- curves -----------------------------------------------------------------------------------------------
