@@ -157,7 +157,8 @@ def test_every_artefact_holds_its_claims_while_runs_are_missing():
     assert claims.fig4_claims(final, hist, ref_final, ref_hist)[0].verdict == REPRODUCED
     ref_final, ref_hist, missing = _hold(ref_final, ref_hist, norm="weight", lr=1e-4)
     (c,) = claims.fig4_claims(final, hist, ref_final, ref_hist, missing=missing)
-    assert c.verdict == INCONCLUSIVE and '1 of 12 planned runs not yet in the store (the 11 present read "reproduced")' in c.ours
+    assert c.verdict == INCONCLUSIVE
+    assert '1 of 12 planned runs not yet in the store (the 11 present read "reproduced")' in c.ours
 
     final, hist = _frames([({"study": "loss", "loss": "l1"}, 30.3), ({"study": "loss", "loss": "l2"}, 30.0)])
     final = final.assign(blocks=1, family="EDSR", arm=None)
@@ -177,3 +178,15 @@ def test_missing_frame_lists_the_planned_runs_the_store_lacks(tmp_path):
     (run_dir_for(done.config, tmp_path) / "DONE").write_text("")
     missing = frames.missing_frame(plan, tmp_path)
     assert list(missing["run"]) == [r.name for r in plan.runs[1:]] and "study" in missing.columns
+
+
+def test_an_arm_is_shown_in_the_score_its_differences_are_taken_of():
+    arms = [({"study": "wdsr_a_ratio", "r": r}, p) for r, p in ((1, 30.0), (2, 30.4), (4, 30.5), (8, 29.9))]
+    final, hist = _frames(arms)
+    (c,) = claims.ablation_claims(final, hist)  # no test scores in this store: the validation endpoint, named
+    r1 = final.loc[final["r"] == 1, "endpoint"].mean()
+    assert c.ours.startswith(f"validation endpoint PSNR: r=1: {r1:.3f} dB")
+    final["psnr"] = final["endpoint"] + 0.5 + 0.1 * final["r"]  # the final model's test PSNR differs from it
+    (c,) = claims.ablation_claims(final, hist)
+    r1, r8 = (final.loc[final["r"] == r, "psnr"].mean() for r in (1, 8))
+    assert c.ours.startswith(f"final PSNR on the test images: r=1: {r1:.3f} dB") and f"r=8: {r8:.3f} dB" in c.ours

@@ -167,6 +167,21 @@ def _not_converged_runs(rows: pd.DataFrame) -> str:
     return f"{len(bad)} of {len(rows)} runs not converged" if len(bad) else "all runs converged"
 
 
+def _score(rows: pd.DataFrame) -> str:
+    """The column an arm's own PSNR is shown in: `psnr` (the final model on the test images, the numbers the
+    paired differences are taken of), or the validation `endpoint` for a store without final test scores."""
+    return "psnr" if "psnr" in rows and rows["psnr"].notna().any() else "endpoint"
+
+
+def _arm_text(rows: pd.DataFrame, **arm: Any) -> str:
+    """One arm's PSNR, mean over its seeds, in the column `_score` picks."""
+    return fmt_mean(by_seed(rows, _score(rows), **arm))
+
+
+def _score_name(rows: pd.DataFrame) -> str:
+    return "final PSNR on the test images" if _score(rows) == "psnr" else "validation endpoint PSNR"
+
+
 def _noise_text(noise: Optional[Noise]) -> str:
     return f"single-seed noise {noise.db:.3f} dB ({noise.source})" if noise else "no measured single-seed noise"
 
@@ -435,8 +450,9 @@ def edsr_comparison_claims(final: pd.DataFrame, history: pd.DataFrame, data: str
     if p_w and p_e and not seed_mean(p_w) < seed_mean(p_e):  # "with fewer parameters" fails
         j = _with_verdict(j, NOT_REPRODUCED)
     claims.append(_new("wdsr_baseline_beats_edsr",
-                       (f"WDSR-A {fmt_mean(wdsr)} ({seed_mean(p_w):,.0f} params) vs EDSR {fmt_mean(edsr)} "
-                         f"({seed_mean(p_e):,.0f}); difference {_fmt(j)}; {_not_converged_runs(base)}")
+                       (f"{_score_name(base)}: WDSR-A {_arm_text(base, family='WDSR-A')} ({seed_mean(p_w):,.0f} "
+                        f"params) vs EDSR {_arm_text(base, family='EDSR')} ({seed_mean(p_e):,.0f}); difference "
+                        f"{_fmt(j)}; {_not_converged_runs(base)}")
                         if len(base) else "no baseline run in the store", j, data=data,
                        held=_held(missing, base, {"study": "baseline"})))
     x8 = by_seed(base, "psnr_x8", family="WDSR-A")
@@ -530,7 +546,8 @@ def ablation_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "", 
             cells = _cells(mid_cells, _image_cells(images, study="wdsr_a_ratio", r=other))
             js.append(_compare(cells, (mid, by_seed(a, r=other)), converged=_all_converged(a), noise=noise))
         j = _with_verdict(js[0], combine(js), tuple(_part(f"mean(r=2,4) - r={o}", x) for o, x in zip((1, 8), js)))
-        per_r = ", ".join(f"r={int(r)}: {fmt_mean(by_seed(a, r=r))}" for r in sorted(a["r"].dropna().unique()))
+        per_r = f"{_score_name(a)}: " + ", ".join(f"r={int(r)}: {_arm_text(a, r=r)}"
+                                                   for r in sorted(a["r"].dropna().unique()))
         claims.append(_new("wdsr_a_ratio",
                            f"{per_r}; mean(r=2,4) - r=1: {_fmt(js[0])} -> {js[0].verdict}; mean(r=2,4) - r=8: "
                             f"{_fmt(js[1])} -> {js[1].verdict}; {_not_converged_runs(a)}", j, data=data,
@@ -541,7 +558,8 @@ def ablation_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "", 
                        _arms_cells(images, "e", (2, 4), study="wdsr_b_expansion"))
         j = _compare(cells, (mean_of(b, "e", (6, 9)), mean_of(b, "e", (2, 4))), converged=_all_converged(b),
                      noise=noise)
-        per_e = ", ".join(f"e={e:g}: {fmt_mean(by_seed(b, e=e))}" for e in sorted(b["e"].dropna().unique()))
+        per_e = f"{_score_name(b)}: " + ", ".join(f"e={e:g}: {_arm_text(b, e=e)}"
+                                                   for e in sorted(b["e"].dropna().unique()))
         claims.append(_new("wdsr_b_expansion",
                            f"{per_e}; mean(6,9) - mean(2,4): {_fmt(j)}; {_not_converged_runs(b)}", j, data=data,
                            held=_held(missing, b, {"study": "wdsr_b_expansion"})))
