@@ -62,6 +62,7 @@ from wdsr_lib.engine import latency
 costs = latency.cost_frame(plans.select(plan, study="baseline"), latency.latency_lr_hw(profile), paper=paper.BASELINES)
 final = frames.final_frame(plan, results_dir)
 history = frames.history_frame(plan, results_dir)
+images = frames.image_frame(plan, results_dir)  # the final model on every test image: seeds x images
 baselines = report.baseline_frame(final, costs)
 report.write_table(baselines, results_dir, "baselines", report.caption("WDSR README baselines, x2", profile), profile)
 baselines
@@ -80,7 +81,7 @@ plots.save_figure(fig, figures_dir, "edsr_baselines")
 
 # %%
 fig = plots.bar_figure(labels.rows_where(final, study="loss"), "loss", "EDSR trained with L1 vs L2 (x2)",
-                      floor=labels.rows_where(final, study="loss")["bicubic_psnr"].mean(), paired=("l1", "l2"))
+                      floor=labels.rows_where(final, study="loss")["bicubic_psnr"].mean(), paired=("l1", "l2"), images=images)
 plots.save_figure(fig, figures_dir, "edsr_l1_vs_l2")
 
 # %% [markdown]
@@ -106,7 +107,6 @@ qualitative.profile_figure(profile, results_dir, figures_dir)
 # %%
 noise = frames.measure_noise(profile, results_dir)
 everything = frames.final_frame(plans.every_plan(profile), results_dir)
-images = frames.image_frame(plan, results_dir)  # the final model on every test image: seeds x images
 judged = claims.edsr_comparison_claims(final, history, data, noise, images=images, missing=missing) + [claims.bicubic_claim(everything, data)]
 report.write_claims(results_dir, "edsr_comparison", judged, profile)
 report.verdict_table(judged)

@@ -59,6 +59,7 @@ plan = frames.available(plan, results_dir)  # all of it, or with --store-only wh
 
 # %%
 final = frames.final_frame(plan, results_dir)
+images = frames.image_frame(plan, results_dir)  # the final model on every test image: seeds x images
 final[["study", "r", "n_feats", "block_feats", "e", "low_rank", "relu", "params", "psnr"]]
 
 # %% [markdown]
@@ -82,7 +83,7 @@ plots.save_figure(fig, figures_dir, "ablation_wdsr_b_expansion")
 
 # %%
 fig = plots.bar_figure(labels.rows_where(final, study="low_rank_relu"), "relu", "WDSR-B: ReLU in the low-rank convolution (Sec. 3.2)",
-                      floor=labels.rows_where(final, study="low_rank_relu")["bicubic_psnr"].mean(), paired=(False, True))
+                      floor=labels.rows_where(final, study="low_rank_relu")["bicubic_psnr"].mean(), paired=(False, True), images=images)
 plots.save_figure(fig, figures_dir, "ablation_low_rank_relu")
 
 # %% [markdown]
@@ -91,7 +92,6 @@ plots.save_figure(fig, figures_dir, "ablation_low_rank_relu")
 # %%
 noise = frames.measure_noise(profile, results_dir)
 history = frames.history_frame(plan, results_dir)
-images = frames.image_frame(plan, results_dir)  # the final model on every test image: seeds x images
 judged = claims.ablation_claims(final, history, data, noise, images=images, missing=missing)
 report.write_claims(results_dir, "ablations", judged, profile)
 report.verdict_table(judged)

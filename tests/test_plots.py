@@ -1,4 +1,5 @@
 """Figures: files written (PNG + PDF, non-trivial), axes labelled, one legend entry per line."""
+import numpy as np
 import pandas as pd
 
 from wdsr_lib.viz import plots
@@ -125,4 +126,30 @@ def test_final_score_figures_plot_what_the_verdicts_read():
     (ax,) = plots.ablation_figure(final, "r", "expansion r", "WDSR-A").axes
     ys = [y for line in ax.get_lines() for y in line.get_ydata()]
     assert 30.0 in ys and 20.0 not in ys
-    assert plots._final_metric(final.assign(psnr=float("nan"))) == "endpoint"
+    assert plots.final_score(final.assign(psnr=float("nan"))) == "endpoint"
+
+
+def test_the_verdict_panel_shows_the_interval_over_seeds_and_images_when_given_the_images():
+    from wdsr_lib.study.verdicts import crossed
+
+    rng = np.random.default_rng(0)
+    cells, final = [], []
+    for s in range(3):
+        for loss, d in (("l1", 0.05), ("l2", 0.0)):
+            values = 32.0 + d + rng.normal(0, 0.05, 4)
+            run = f"{loss}-{s}"
+            cells += [{"run": run, "loss": loss, "seed": s, "image": f"p{i}", "value": v} for i, v in enumerate(values)]
+            final.append({"run": run, "loss": loss, "seed": s, "psnr": values.mean(), "endpoint": 30.0,
+                          "bicubic_psnr": 31.0, "source": "sample"})
+    images, final = pd.DataFrame(cells), pd.DataFrame(final)
+    fig = plots.bar_figure(final, "loss", "L1 vs L2", floor=31.0, paired=("l1", "l2"), images=images)
+    _, diffs = fig.axes
+    wide = images.pivot_table(index=["seed", "image"], columns="loss", values="value")
+    want = crossed((wide["l1"] - wide["l2"]).rename("diff").reset_index())
+    marker, caps, _ = diffs.containers[0]
+    assert abs(marker.get_ydata()[0] - want.mean) < 1e-9
+    assert sorted(round(float(c.get_ydata()[0]), 9) for c in caps) == [round(want.low, 9), round(want.high, 9)]
+    assert "test images" in diffs.get_ylabel() and "4 images" in diffs.get_legend().get_texts()[-1].get_text()
+    per_seed = final.pivot_table(index="seed", columns="loss", values="psnr")
+    points = diffs.collections[0].get_offsets()[:, 1]
+    assert np.allclose(sorted(points), sorted(per_seed["l1"] - per_seed["l2"]))  # the test PSNR, not the endpoint

@@ -14,8 +14,8 @@ import pandas as pd
 from wdsr_lib.core import paper
 from wdsr_lib.study.labels import rows_where
 from wdsr_lib.study.verdicts import (INCONCLUSIVE, NON_INFERIORITY, NOT_CONVERGED, NOT_REPRODUCED, REPRODUCED,
-                       SUPERIORITY, Judgement, Noise, by_seed, combine, crossed, difference, fmt_mean, gap_change,
-                       interval, is_converged, jitter, judge, mean_of, seed_mean)
+                       SUPERIORITY, Judgement, Noise, by_seed, combine, crossed, difference, final_score, fmt_mean,
+                       gap_change, interval, is_converged, jitter, judge, mean_of, seed_mean)
 
 PROTOCOL_DIV2K = "PSNR on RGB, SR rounded to 8 bit, border of scale+6 px ignored (DIV2K protocol), single forward"
 PROTOCOL_CURVES = PROTOCOL_DIV2K + "; validation during training"
@@ -167,19 +167,13 @@ def _not_converged_runs(rows: pd.DataFrame) -> str:
     return f"{len(bad)} of {len(rows)} runs not converged" if len(bad) else "all runs converged"
 
 
-def _score(rows: pd.DataFrame) -> str:
-    """The column an arm's own PSNR is shown in: `psnr` (the final model on the test images, the numbers the
-    paired differences are taken of), or the validation `endpoint` for a store without final test scores."""
-    return "psnr" if "psnr" in rows and rows["psnr"].notna().any() else "endpoint"
-
-
 def _arm_text(rows: pd.DataFrame, **arm: Any) -> str:
-    """One arm's PSNR, mean over its seeds, in the column `_score` picks."""
-    return fmt_mean(by_seed(rows, _score(rows), **arm))
+    """One arm's PSNR, mean over its seeds, in the column `verdicts.final_score` picks."""
+    return fmt_mean(by_seed(rows, final_score(rows), **arm))
 
 
 def _score_name(rows: pd.DataFrame) -> str:
-    return "final PSNR on the test images" if _score(rows) == "psnr" else "validation endpoint PSNR"
+    return "final PSNR on the test images" if final_score(rows) == "psnr" else "validation endpoint PSNR"
 
 
 def _noise_text(noise: Optional[Noise]) -> str:

@@ -307,6 +307,13 @@ def combine(judgements: Sequence[Judgement]) -> str:
 
 # --- reading frames ---------------------------------------------------------------------------------------
 
+def final_score(final: pd.DataFrame) -> str:
+    """The column an arm's own PSNR is shown in (claims' texts, figures of final scores): `psnr`, the final model on
+    every test image, whole (what the paired differences are taken of), or the validation `endpoint` where no run
+    of the frame has it (a store without final test scores)."""
+    return "psnr" if "psnr" in final and final["psnr"].notna().any() else "endpoint"
+
+
 def by_seed(final: pd.DataFrame, metric: str = "endpoint", **where: Any) -> dict[int, float]:
     """{seed: metric} for the rows of `final` whose label columns equal `where` (mean if several)."""
     rows = rows_where(final, **where)

@@ -23,7 +23,8 @@ import pandas as pd  # noqa: E402
 from wdsr_lib.core.atomic import atomic_file  # noqa: E402
 from wdsr_lib.core.paper import TABLE1  # noqa: E402
 from wdsr_lib.core.registry import DATA_SOURCES, FAMILIES  # noqa: E402
-from wdsr_lib.study.verdicts import by_seed, interval, t_band  # noqa: E402
+from wdsr_lib.study.labels import rows_where  # noqa: E402
+from wdsr_lib.study.verdicts import by_seed, crossed, final_score, interval, t_band  # noqa: E402
 
 DPI = 150
 
@@ -150,19 +151,13 @@ def gap_figure(history: pd.DataFrame, pairs: Sequence[tuple[str, str]], by: str 
     return fig
 
 
-def _final_metric(final: pd.DataFrame) -> str:
-    """The column a figure of final scores plots: `psnr` (the final model on every test image, whole: what the
-    verdicts read), or the validation `endpoint` where no run of the frame has it."""
-    return "psnr" if "psnr" in final and final["psnr"].notna().any() else "endpoint"
-
-
 def table1_figure(final: pd.DataFrame, params: Optional[pd.DataFrame] = None) -> plt.Figure:
     """WDSR Table 1 as PSNR vs parameters: ours (left: the final PSNR on the test images, what the verdicts
     read (`verdicts` rule 1), seed mean with its 95% t-interval; the validation endpoint where a store has no
     final PSNR) and the paper's (right, hollow). One line per model family, a marker per block count, annotated
     with the blocks."""
     fig, (ax, ax_paper) = plt.subplots(1, 2, figsize=(11, 4.2))
-    metric = _final_metric(final)
+    metric = final_score(final)
     for family in TABLE1:  # the families of WDSR Table 1, in their colours (core.registry.FAMILIES)
         color, marker = FAMILIES[family].color, FAMILIES[family].marker
         part = final[final["family"] == family]
@@ -201,7 +196,7 @@ def ablation_figure(final: pd.DataFrame, x: str, xlabel: str, title: str,
     verdicts read; the validation endpoint where a store has none), mean over seeds with its 95% t-interval,
     parameters annotated."""
     fig, ax = plt.subplots(figsize=(6, 4.2))
-    m = _final_metric(final)
+    m = final_score(final)
     g = final.groupby(x).agg(psnr=(m, "mean"), params=("params", "mean"), seeds=(m, "count")).reset_index()
     g["half"] = [_half(final.loc[final[x] == v, m]) for v in g[x]]
     g = g.sort_values(x)
@@ -224,16 +219,18 @@ def ablation_figure(final: pd.DataFrame, x: str, xlabel: str, title: str,
 
 def bar_figure(final: pd.DataFrame, label: str, title: str, metrics: Sequence[str] = ("psnr",),
                metric_labels: Optional[dict] = None, floor: Optional[float] = None,
-               paired: Optional[tuple[Any, Any]] = None) -> plt.Figure:
+               paired: Optional[tuple[Any, Any]] = None, images: Optional[pd.DataFrame] = None) -> plt.Figure:
     """Grouped bars of final PSNR-like metrics per `label` value (baselines, L1/L2, x8): seed means with their 95%
     t-interval (none for one seed), bicubic as a floor line.
 
-    `paired=(a, b)` adds a right panel with what the verdict tests: the per-seed difference a - b of the endpoint
-    (mean of the last validations, `verdicts.by_seed`), its seed mean and 95% t-interval against 0, so that a
-    0.05 dB effect is visible next to bars on a scale that holds bicubic."""
+    `paired=(a, b)` adds a right panel with what the verdict tests: the per-seed difference a - b of the final
+    PSNR on the test images (the validation endpoint where a store has none), and its mean with the verdict's 95%
+    interval against 0 - over seeds and test images (`verdicts.crossed`) when `images` (`frames.image_frame`)
+    is given, else over seeds - so that a 0.05 dB effect is visible next to bars on a scale that holds bicubic."""
     metric_labels = {"psnr": "final PSNR", **(metric_labels or {})}
     g = final.groupby(label)[list(metrics)].mean()
     diffs = _paired_differences(final, label, paired) if paired is not None else {}
+    cells = _paired_cells(final, images, label, paired) if diffs and images is not None else None
     if diffs:
         fig, (ax, dx) = plt.subplots(1, 2, figsize=(9.5, 4.2), gridspec_kw={"width_ratios": (3, 2)})
     else:
@@ -259,17 +256,22 @@ def bar_figure(final: pd.DataFrame, label: str, title: str, metrics: Sequence[st
     ax.legend(fontsize=8)
     if diffs:
         a, b = paired
-        d = interval(diffs.values())
+        if cells is not None and len(cells):
+            c = crossed(cells)
+            d, what = c, f"mean, 95% interval over seeds x {c.n_images} images"
+        else:
+            d, what = interval(diffs.values()), "seed mean, 95% t-interval"
         dx.axhline(0.0, color="black", linewidth=0.8)
         dx.scatter(np.zeros(len(diffs)) - 0.15, list(diffs.values()), color="tab:gray", zorder=3,
                    label=f"per seed ({len(diffs)})")
-        if d.low is not None:
+        if d.low is not None and np.isfinite(d.low):
             dx.errorbar([0.15], [d.mean], yerr=[[d.mean - d.low], [d.high - d.mean]], fmt="o", color="tab:red",
-                        capsize=5, label="seed mean, 95% t-interval")
+                        capsize=5, label=what)
         dx.set_xlim(-1, 1)
         dx.margins(y=0.3)  # room for the legend above the interval
         dx.set_xticks([0], [f"{a} - {b}"])
-        dx.set(ylabel="paired difference of endpoints (dB)", title="what the verdict tests")
+        score = "endpoint" if final_score(final) == "endpoint" else "final PSNR, test images"
+        dx.set(ylabel=f"paired difference, {score} (dB)", title="what the verdict tests")
         dx.grid(alpha=0.3, axis="y")
         dx.legend(fontsize=8)
         fig.suptitle(f"({_data_note(final)})", fontsize=9, y=0.02, va="bottom")
@@ -280,10 +282,21 @@ def bar_figure(final: pd.DataFrame, label: str, title: str, metrics: Sequence[st
 
 
 def _paired_differences(final: pd.DataFrame, label: str, paired: tuple[Any, Any]) -> dict[int, float]:
-    """{seed: endpoint(a) - endpoint(b)} over the seeds both arms have (empty with fewer than 2 such seeds)."""
-    a, b = (by_seed(final[final[label] == v]) for v in paired)
+    """{seed: a - b} of the final test PSNR (`verdicts.final_score`) over the seeds both arms have (empty with fewer
+    than 2 such seeds)."""
+    m = final_score(final)
+    a, b = (by_seed(final[final[label] == v], m) for v in paired)
     seeds = sorted(set(a) & set(b))
     return {s: a[s] - b[s] for s in seeds} if len(seeds) >= 2 else {}
+
+
+def _paired_cells(final: pd.DataFrame, images: pd.DataFrame, label: str, paired: tuple[Any, Any]) -> pd.DataFrame:
+    """The (seed, image, diff) cells a - b of the per-image test PSNR of `final`'s runs (`images`:
+    `frames.image_frame`), the cells the verdict's interval covers."""
+    rows = images[images["run"].isin(final["run"])] if "run" in final else images
+    a, b = (rows_where(rows, **{label: v}).groupby(["seed", "image"])["value"].mean() for v in paired)
+    d = (a - b).dropna()
+    return d.rename("diff").reset_index()
 
 
 _YLABELS = {"val_psnr": "validation PSNR (dB)", "train_loss": "training loss"}
