@@ -165,6 +165,7 @@ def test_every_artefact_holds_its_claims_while_runs_are_missing():
     final, hist, missing = _hold(final, hist, study="loss", loss="l2")
     (c,) = [c for c in claims.edsr_comparison_claims(final, hist, missing=missing) if c.id == "l1_not_worse_than_l2"]
     assert c.verdict == INCONCLUSIVE and "1 of 6 planned runs" in c.ours
+    assert c.ours.startswith("EDSR (1 block, WN) L1 minus L2")  # core.text.plural: not "1 blocks"
 
 
 def test_missing_frame_lists_the_planned_runs_the_store_lacks(tmp_path):

@@ -31,6 +31,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from wdsr_lib.core import env
+from wdsr_lib.core.text import plural
 from wdsr_lib.data import photoset
 from wdsr_lib.data.cache import cached_array, decode_cached, file_key, lr_key
 from wdsr_lib.data.decode import IMAGE_SUFFIXES, readable_suffixes
@@ -149,7 +150,7 @@ def _image_files(folder: Path, warn: bool = False) -> list[Path]:
     if warn and images and others:
         shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
         n, used = len(others), len(images)
-        warnings.warn(f"{folder}: skipped {n} file{'s' if n > 1 else ''} in no image format this program reads "
+        warnings.warn(f"{folder}: skipped {plural(n, 'file')} in no image format this program reads "
                       f"({shown}); {used} image{'s are' if used > 1 else ' is'} used.", stacklevel=3)
     return images
 

@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 
 from wdsr_lib.core.config import SEED_MAX, RunConfig
+from wdsr_lib.core.text import plural
 from wdsr_lib.data.div2k import check_div2k
 from wdsr_lib.engine.device import check_launch
 from wdsr_lib.data.errors import DataError
@@ -82,7 +83,7 @@ def check_init_from(cfg: RunConfig, runs: Path) -> None:
     if not (source / "config.json").is_file():
         known = sorted(p.name for p in runs.iterdir() if (p / "DONE").exists()) if runs.is_dir() else []
         near = difflib.get_close_matches(name, known, n=1)
-        runs_there = f"{len(known)} finished run{'' if len(known) == 1 else 's'} there"
+        runs_there = f"{plural(len(known), 'finished run')} there"
         hint = f" (did you mean {near[0]}?)" if near else f" ({runs_there})"
         raise ValueError(f"--init-from {name}: there is no run of that name in {runs}; give the name of a finished "
                          f"run in that store{hint}, or pass the --results-dir that holds it.")

@@ -12,6 +12,7 @@ from typing import Any, Optional, Sequence
 import pandas as pd
 
 from wdsr_lib.core import paper
+from wdsr_lib.core.text import plural
 from wdsr_lib.study.labels import rows_where
 from wdsr_lib.study.verdicts import (INCONCLUSIVE, NON_INFERIORITY, NOT_CONVERGED, NOT_REPRODUCED, REPRODUCED,
                        SUPERIORITY, Judgement, Noise, by_seed, combine, crossed, difference, final_score, fmt_mean,
@@ -274,9 +275,9 @@ def table1_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
             j = _compare(cells, (by_seed(final, family=a, blocks=blocks), by_seed(final, family=b, blocks=blocks)),
                          test=test, margin=margin, converged=conv, noise=noise)
             judgements.append(j)
-            parts.append({"part": f"{blocks} block{'s' if blocks > 1 else ''}: {test}", "budget": f"{blocks} blocks",
+            parts.append({"part": f"{plural(blocks, 'block')}: {test}", "budget": f"{blocks} blocks",
                           **j.fields()})
-            label = f"{blocks} block{'s' if blocks > 1 else ''} ({test}{f', margin {margin} dB' if margin else ''})"
+            label = f"{plural(blocks, 'block')} ({test}{f', margin {margin} dB' if margin else ''})"
             if j.n_seeds:
                 texts.append(f"{label}: {_fmt(j)} -> {j.verdict}; gap late change {change:+.3f} dB; "
                              f"{_not_converged_runs(budget_rows)}")
@@ -303,10 +304,10 @@ def _fmt(j: Judgement) -> str:
     if j.mean_db is None:
         return "no data"
     if j.ci_low_db is None:
-        return f"{j.mean_db:+.3f} dB ({j.n_seeds} seed{'' if j.n_seeds == 1 else 's'}, no interval)"
+        return f"{j.mean_db:+.3f} dB ({plural(j.n_seeds, 'seed')}, no interval)"
     if j.n_images is not None:
         return (f"{j.mean_db:+.3f} dB (95% CI {j.ci_low_db:+.3f} to {j.ci_high_db:+.3f} over {j.covers}, "
-                f"{j.n_seeds} seed{'' if j.n_seeds == 1 else 's'} x {j.n_images} images, p = {j.p_value:.2g})")
+                f"{plural(j.n_seeds, 'seed')} x {j.n_images} images, p = {j.p_value:.2g})")
     return f"{j.mean_db:+.3f} dB (95% CI {j.ci_low_db:+.3f} to {j.ci_high_db:+.3f}, {j.n_seeds} seeds)"
 
 
@@ -467,7 +468,7 @@ def edsr_comparison_claims(final: pd.DataFrame, history: pd.DataFrame, data: str
     jl = _compare(cells, (by_seed(loss, loss="l1"), by_seed(loss, loss="l2")), test=NON_INFERIORITY,
                   margin=margin, converged=conv, noise=noise)
     claims.append(_new("l1_not_worse_than_l2",
-                       f"EDSR ({blocks} blocks, WN) L1 minus L2: {_fmt(jl)}; non-inferiority margin "
+                       f"EDSR ({plural(blocks, 'block')}, WN) L1 minus L2: {_fmt(jl)}; non-inferiority margin "
                         f"{margin} dB", jl, data=data, held=_held(missing, loss, {"study": "loss"})))
     x4 = final[final["study"] == "x4"]
     pre, scratch = x4[x4["arm"] == "x4 from x2"], x4[x4["arm"] == "x4 from scratch"]

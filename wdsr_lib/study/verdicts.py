@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from wdsr_lib.core.text import plural
 from wdsr_lib.study.labels import rows_where
 
 K_ENDPOINT = 3
@@ -398,7 +399,7 @@ class Crossed:
         if not math.isfinite(self.low):
             return f"{self.mean:+.3f} {unit} ({self.n_seeds} seed, {self.n_images} image, no interval)"
         return (f"{self.mean:+.3f} {unit} ({self.level:.0%} CI {self.low:+.3f} to {self.high:+.3f} over "
-                f"{self.covers}; {self.n_seeds} seed{'' if self.n_seeds == 1 else 's'} x {self.n_images} images)")
+                f"{self.covers}; {plural(self.n_seeds, 'seed')} x {self.n_images} images)")
 
 
 def _t_interval(mean: float, se: float, df: float, level: float) -> tuple[float, float]:

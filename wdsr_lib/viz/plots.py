@@ -23,6 +23,7 @@ import pandas as pd  # noqa: E402
 from wdsr_lib.core.atomic import atomic_file  # noqa: E402
 from wdsr_lib.core.paper import TABLE1  # noqa: E402
 from wdsr_lib.core.registry import DATA_SOURCES, FAMILIES  # noqa: E402
+from wdsr_lib.core.text import plural  # noqa: E402
 from wdsr_lib.study.labels import rows_where  # noqa: E402
 from wdsr_lib.study.verdicts import by_seed, crossed, final_score, interval, t_band  # noqa: E402
 
@@ -314,7 +315,7 @@ def val_curves(history: pd.DataFrame, hue: str, title: Optional[str] = None, *, 
             raise ValueError(f"the chosen runs log no {metric!r} curve; metrics present: "
                              f"{', '.join(sorted(history['metric'].unique()))}.")
         seeds = part.groupby(hue)["seed"].nunique()
-        part = part.assign(**{hue: part[hue].map(lambda v: f"{v} ({seeds[v]} seed{'s' if seeds[v] > 1 else ''})")})
+        part = part.assign(**{hue: part[hue].map(lambda v: f"{v} ({plural(seeds[v], 'seed')})")})
     fig, ax = plt.subplots(figsize=size)
     if not part.empty:
         sns.lineplot(data=part.assign(**{hue: part[hue].astype(str)}), x="iteration", y="value", hue=hue,

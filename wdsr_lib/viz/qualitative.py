@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from matplotlib.patches import Rectangle
 
+from wdsr_lib.core.text import plural
 from wdsr_lib.data import load_pairs
 from wdsr_lib.data.decode import read_rgb
 from wdsr_lib.data.imresize import imresize
@@ -231,7 +232,7 @@ def profile_figure(profile: str, results_dir: str | os.PathLike = "results", fig
     pairs = load_pairs(p.data.source, scale, "val", root=p.data.root)[:images]
     blocks = load_record(next(iter(runs.values()))).config.model.n_resblocks
     rows = compare_rows(pairs, models, scale, ensemble=ENSEMBLED, size=size)
-    depth = f"{blocks} block{'s' if blocks > 1 else ''}"
+    depth = plural(blocks, "block")
     fig = figure(rows, f"Held-out photos, x{scale}: WDSR Table 1 models at {depth} (profile {profile}); "
                        "crops where the models' errors differ most, PSNR (RGB) on each crop")
     png = save_figure(fig, figures_dir, f"qualitative_{profile}")[0]
