@@ -1,8 +1,8 @@
 """The CPU study's pilot: where do the Table 1 gaps at 1 block stop moving? (`docs/cpu_study.md`)
 
 The pilot (`plans.pilot`) is seed 0 of the `cpu` profile's Table 1 at 1 block (EDSR, WDSR-A, WDSR-B; x2, 24 px
-LR patches, whole-image validation every 500 iterations, 20,000 iterations - the profile's "pilot" budget - lr
-halved at 80%). `history` reads the runs'
+LR patches, whole-image validation every 250 iterations at `cpu`, 20,000 iterations - the profile's "pilot"
+budget - lr halved at 80%). `history` reads the runs'
 validation curves: from the store for finished runs, else (clearly marked `partial`) from the newest good
 checkpoint of an unfinished run, so a session can show how far the pilot got. `settling` says, per paired gap,
 from which iteration on the gap stays within a tolerance of its final value.
@@ -132,7 +132,9 @@ def summary(results_dir: str | os.PathLike = "results", profile: str = "cpu") ->
             compare += (f" The pilot's final gap lies inside the study's interval for {len(inside)} of {len(judged)} "
                         "pairs" + (f" (outside: {', '.join(p for p in judged if p not in inside)})"
                                    if len(inside) < len(judged) else "") + ".")
-    return ("Pilot (seed 0, Table 1 at 1 block, whole-image validation every 500 iterations): " + got + ". Gaps: "
+    runs = planned(profile)
+    every = f"every {runs[0].config.train.val_every:,} iterations" if runs else "during training"
+    return (f"Pilot (seed 0, Table 1 at 1 block, whole-image validation {every}): " + got + ". Gaps: "
             + ("; ".join(parts) if parts else "none yet") + "." + compare
             + (" PARTIAL: unfinished runs are read from their last checkpoint; no verdict rests on them." if partial
                else ""))
