@@ -69,6 +69,8 @@ def test_the_pilot_report_and_figure_compare_it_with_the_studys_own_endpoints(tm
     assert all(d.n == 5 and d.low < d.mean < d.high for d in study["gaps"].values())
     text = pilot.summary(tmp_path / "results", "cpu")
     assert "The study's own endpoints at 10,000 iterations" in text and "of 3 pairs" in text
-    assert pilot.write(tmp_path / "results", "cpu") is not None
+    assert "validation every 250 iterations" in text  # the pilot's own configs say how often it validated
+    # one folder per profile: the cpu_v1 pilot (reproduced in the same store) cannot overwrite this one
+    assert pilot.write(tmp_path / "results", "cpu") == tmp_path / "results" / "pilot" / "cpu" / "history.csv"
     assert pilot_figure.write(tmp_path / "results", tmp_path / "figures", "cpu") is not None
     assert (tmp_path / "figures" / "cpu" / "pilot_gaps.png").stat().st_size > 10_000

@@ -178,7 +178,7 @@ def _pilot(p: Profile, results: Path, figures: Path) -> list[str]:
     if not len(plan):
         return []
     frames.run_plan(plan, results, progress=False)  # store-only: trains nothing
-    pilot.write(results, p.name)  # results/pilot/*.csv
+    pilot.write(results, p.name)  # results/pilot/<profile>/*.csv
     pilot_figure.write(results, figures, p.name)  # <figures>/<profile>/pilot_gaps.png
     return [pilot.summary(results, p.name)]
 

@@ -141,11 +141,12 @@ def summary(results_dir: str | os.PathLike = "results", profile: str = "cpu") ->
 
 
 def write(results_dir: str | os.PathLike = "results", profile: str = "cpu") -> Optional[Path]:
-    """Write `results/pilot/history.csv` and `results/pilot/settling.csv` (the figure: `viz.pilot_figure`)."""
+    """Write `results/pilot/<profile>/history.csv` and `settling.csv` (the figure: `viz.pilot_figure`); one folder
+    per profile, so that the `cpu` and `cpu_v1` pilots do not overwrite each other."""
     hist = history(results_dir, profile)
     if hist.empty:
         return None
-    out = Path(results_dir) / "pilot"
+    out = Path(results_dir) / "pilot" / profile
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "history.csv", hist.to_csv(index=False))
     atomic_write_text(out / "settling.csv", settling(gaps(hist)).to_csv(index=False))
