@@ -363,9 +363,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         lab.start()
         print(f"lab: {lab.base}/lab (token hidden), profile {args.profile}, serving a scratch copy of notebooks/, "
-              f"store {scratch / 'results'} (seeded with the {len(seeded)} run(s) here that keep their weights, on a "
-              "fresh clone the committed ones: "
-              f"{', '.join(seeded) or 'none'})", flush=True)
+              f"store {scratch / 'results'} (seeded with the {len(seeded)} run(s) here that keep their weights; on a "
+              "fresh clone the committed showcase runs"
+              + (f": {', '.join(seeded)}" if 0 < len(seeded) <= 8 else "") + ")", flush=True)
         driver = browser(args, scratch)
         print(f"browser: {driver.capabilities.get('browserName')} {driver.capabilities.get('browserVersion')}, "
               f"headless", flush=True)
