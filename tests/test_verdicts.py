@@ -291,3 +291,11 @@ def test_faster_parts_need_no_convergence_and_say_so():
     j = judge(difference({0: 1.0, 1: 1.1, 2: 1.05}, {0: 0.5, 1: 0.6, 2: 0.5}), converged=False,
               needs_convergence=False)
     assert j.verdict == REPRODUCED and j.converged and not j.needs_convergence
+
+
+def test_stored_numbers_show_the_same_three_decimals_as_the_claim_text():
+    # -0.1245489 reads -0.125; stored at 4 decimals (-0.1245) it read -0.124 in the README table beside it
+    j = verdicts.Judgement(REPRODUCED, 3, -0.1245489, -0.1854, -0.0644, True, None, "superiority", 0.0)
+    stored = j.fields()
+    assert [f"{stored[k]:+.3f}" for k in ("mean_db", "ci_low_db", "ci_high_db")] == \
+        [f"{v:+.3f}" for v in (j.mean_db, j.ci_low_db, j.ci_high_db)]

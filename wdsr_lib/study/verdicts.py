@@ -225,7 +225,7 @@ class Judgement:
     per_image: tuple[dict, ...] = field(default_factory=tuple)  # `per_image` rows of the difference
 
     def fields(self) -> dict[str, Any]:
-        def num(x: Optional[float], digits: int = 4) -> Optional[float]:
+        def num(x: Optional[float], digits: int = 6) -> Optional[float]:  # 6: the 3 shown never round twice
             return None if x is None or not math.isfinite(x) else round(float(x), digits)
         out = {"verdict": self.verdict, "n_seeds": self.n_seeds, "mean_db": num(self.mean_db),
                "ci_low_db": num(self.ci_low_db), "ci_high_db": num(self.ci_high_db),
