@@ -16,7 +16,8 @@ from wdsr_lib.core.text import plural
 from wdsr_lib.study.labels import rows_where
 from wdsr_lib.study.verdicts import (INCONCLUSIVE, NON_INFERIORITY, NOT_CONVERGED, NOT_REPRODUCED, REPRODUCED,
                        SUPERIORITY, Judgement, Noise, by_seed, combine, crossed, difference, final_score, fmt_mean,
-                       gap_change, interval, is_converged, jitter, judge, mean_of, seed_mean)
+                       gap_change, image_cells, interval, is_converged, jitter, judge, mean_of, paired_cells,
+                       seed_mean)
 
 PROTOCOL_DIV2K = "PSNR on RGB, SR rounded to 8 bit, border of scale+6 px ignored (DIV2K protocol), single forward"
 PROTOCOL_CURVES = PROTOCOL_DIV2K + "; validation during training"
@@ -192,14 +193,6 @@ def ni_margin(blocks: int) -> float:
     return round((a[blocks][1] - e[blocks][1]) / 2, 3)
 
 
-def _image_cells(images: Optional[pd.DataFrame], **where: Any) -> pd.Series:
-    """The final per-image PSNR of the rows selected by `where`, indexed (seed, image)."""
-    if images is None or images.empty:
-        return pd.Series(dtype=float)
-    rows = rows_where(images, **where)
-    return rows.groupby(["seed", "image"])["value"].mean()
-
-
 def _arms_cells(images: Optional[pd.DataFrame], column: str, values: Sequence, **where: Any) -> pd.Series:
     """Per (seed, image): the mean over the arms `column` in `values` (cells that have every arm)."""
     if images is None or images.empty:
@@ -222,12 +215,6 @@ def _curve_cells(history: pd.DataFrame, reduce, **where: Any) -> pd.Series:
     index = pd.MultiIndex.from_tuples(list(out), names=["seed", "image"]) if out else pd.MultiIndex.from_arrays(
         [[], []], names=["seed", "image"])
     return pd.Series(list(out.values()), index=index, dtype=float)
-
-
-def _cells(a: pd.Series, b: pd.Series) -> pd.DataFrame:
-    """The paired cells a - b (seed, image, diff) where both have a value."""
-    d = (a - b).dropna()
-    return d.rename("diff").reset_index() if len(d) else pd.DataFrame(columns=["seed", "image", "diff"])
 
 
 def _compare(cells: pd.DataFrame, fallback: tuple, **kw: Any) -> Judgement:
@@ -271,7 +258,8 @@ def table1_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "",
             budget_rows = rows[rows["blocks"] == blocks]
             change = gap_change(history, {"family": a, "blocks": blocks}, {"family": b, "blocks": blocks})
             conv = _all_converged(budget_rows) and is_converged(change)
-            cells = _cells(_image_cells(images, family=a, blocks=blocks), _image_cells(images, family=b, blocks=blocks))
+            cells = paired_cells(image_cells(images, family=a, blocks=blocks),
+                                 image_cells(images, family=b, blocks=blocks))
             j = _compare(cells, (by_seed(final, family=a, blocks=blocks), by_seed(final, family=b, blocks=blocks)),
                          test=test, margin=margin, converged=conv, noise=noise)
             judgements.append(j)
@@ -349,11 +337,11 @@ def fig3_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "", nois
             return []
         conv = _all_converged(pd.concat([wn, ot]))
         conv &= is_converged(gap_change(history, {"norm": "weight", "lr": wn_lr}, {"norm": other, "lr": other_lr}))
-        early = _cells(_curve_cells(history, _first_half_mean, norm="weight", lr=wn_lr),
-                       _curve_cells(history, _first_half_mean, norm=other, lr=other_lr))
+        early = paired_cells(_curve_cells(history, _first_half_mean, norm="weight", lr=wn_lr),
+                             _curve_cells(history, _first_half_mean, norm=other, lr=other_lr))
         fast = _compare(early, (_early(history, norm="weight", lr=wn_lr), _early(history, norm=other, lr=other_lr)),
                         noise=noise, needs_convergence=False)
-        cells = _cells(_image_cells(images, norm="weight", lr=wn_lr), _image_cells(images, norm=other, lr=other_lr))
+        cells = paired_cells(image_cells(images, norm="weight", lr=wn_lr), image_cells(images, norm=other, lr=other_lr))
         high = _compare(cells, (by_seed(wn), by_seed(ot)), converged=conv, noise=noise)
         return [(f"WN@{wn_lr:g} vs {other}@{other_lr:g}", fast, high)]
 
@@ -413,8 +401,8 @@ def fig4_claims(final: pd.DataFrame, history: pd.DataFrame, reference: pd.DataFr
         wn = _jitter(reference_history, norm="weight", lr=wn_lr)
         if not wn:
             continue
-        cells = _cells(_curve_cells(history, _late_jitter, norm="batch", lr=1e-4),
-                       _curve_cells(reference_history, _late_jitter, norm="weight", lr=wn_lr))
+        cells = paired_cells(_curve_cells(history, _late_jitter, norm="batch", lr=1e-4),
+                             _curve_cells(reference_history, _late_jitter, norm="weight", lr=wn_lr))
         j = _compare(cells, (bn, wn), noise=None, needs_convergence=False)
         js.append(j)
         lines.append(f"WN@{wn_lr:g}: jitter {fmt_mean(wn)}; BN@1e-4 - WN@{wn_lr:g} jitter {_fmt(j)} -> {j.verdict}")
@@ -439,8 +427,8 @@ def edsr_comparison_claims(final: pd.DataFrame, history: pd.DataFrame, data: str
     p_w, p_e = by_seed(base, "params", family="WDSR-A"), by_seed(base, "params", family="EDSR")
     conv = _all_converged(base) and is_converged(gap_change(history, {"study": "baseline", "family": "WDSR-A"},
                                                             {"study": "baseline", "family": "EDSR"}))
-    cells = _cells(_image_cells(images, study="baseline", family="WDSR-A"),
-                   _image_cells(images, study="baseline", family="EDSR"))
+    cells = paired_cells(image_cells(images, study="baseline", family="WDSR-A"),
+                         image_cells(images, study="baseline", family="EDSR"))
     j = _compare(cells, (wdsr, edsr), converged=conv, noise=noise)
     if p_w and p_e and not seed_mean(p_w) < seed_mean(p_e):  # "with fewer parameters" fails
         j = _with_verdict(j, NOT_REPRODUCED)
@@ -464,7 +452,7 @@ def edsr_comparison_claims(final: pd.DataFrame, history: pd.DataFrame, data: str
                                                             {"study": "loss", "loss": "l2"}))
     blocks = int(loss["blocks"].max()) if "blocks" in loss and loss["blocks"].notna().any() else 1
     margin = ni_margin(blocks)
-    cells = _cells(_image_cells(images, study="loss", loss="l1"), _image_cells(images, study="loss", loss="l2"))
+    cells = paired_cells(image_cells(images, study="loss", loss="l1"), image_cells(images, study="loss", loss="l2"))
     jl = _compare(cells, (by_seed(loss, loss="l1"), by_seed(loss, loss="l2")), test=NON_INFERIORITY,
                   margin=margin, converged=conv, noise=noise)
     claims.append(_new("l1_not_worse_than_l2",
@@ -475,13 +463,13 @@ def edsr_comparison_claims(final: pd.DataFrame, history: pd.DataFrame, data: str
     if len(pre) and len(scratch):
         conv = _all_converged(pd.concat([pre, scratch])) and is_converged(
             gap_change(history, {"study": "x4", "arm": "x4 from x2"}, {"study": "x4", "arm": "x4 from scratch"}))
-        early = _cells(_curve_cells(history, _first_half_mean, study="x4", arm="x4 from x2"),
-                       _curve_cells(history, _first_half_mean, study="x4", arm="x4 from scratch"))
+        early = paired_cells(_curve_cells(history, _first_half_mean, study="x4", arm="x4 from x2"),
+                             _curve_cells(history, _first_half_mean, study="x4", arm="x4 from scratch"))
         fast = _compare(early, (_early(history, study="x4", arm="x4 from x2"),
                                 _early(history, study="x4", arm="x4 from scratch")), noise=noise,
                         needs_convergence=False)
-        cells = _cells(_image_cells(images, study="x4", arm="x4 from x2"),
-                       _image_cells(images, study="x4", arm="x4 from scratch"))
+        cells = paired_cells(image_cells(images, study="x4", arm="x4 from x2"),
+                             image_cells(images, study="x4", arm="x4 from scratch"))
         high = _compare(cells, (by_seed(pre), by_seed(scratch)), converged=conv, noise=noise)
         claims.append(_new("x4_from_x2",
                            f"faster (first-half mean val PSNR): {_fmt(fast)} -> {fast.verdict}; higher "
@@ -538,7 +526,7 @@ def ablation_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "", 
         mid_cells = _arms_cells(images, "r", (2, 4), study="wdsr_a_ratio")
         js = []
         for other in (1, 8):  # two required parts, each at 95% (intersection-union: no averaging of the two)
-            cells = _cells(mid_cells, _image_cells(images, study="wdsr_a_ratio", r=other))
+            cells = paired_cells(mid_cells, image_cells(images, study="wdsr_a_ratio", r=other))
             js.append(_compare(cells, (mid, by_seed(a, r=other)), converged=_all_converged(a), noise=noise))
         j = _with_verdict(js[0], combine(js), tuple(_part(f"mean(r=2,4) - r={o}", x) for o, x in zip((1, 8), js)))
         per_r = f"{_score_name(a)}: " + ", ".join(f"r={int(r)}: {_arm_text(a, r=r)}"
@@ -549,8 +537,8 @@ def ablation_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "", 
                            held=_held(missing, a, {"study": "wdsr_a_ratio"})))
     b = final[final["study"] == "wdsr_b_expansion"]
     if len(b):
-        cells = _cells(_arms_cells(images, "e", (6, 9), study="wdsr_b_expansion"),
-                       _arms_cells(images, "e", (2, 4), study="wdsr_b_expansion"))
+        cells = paired_cells(_arms_cells(images, "e", (6, 9), study="wdsr_b_expansion"),
+                             _arms_cells(images, "e", (2, 4), study="wdsr_b_expansion"))
         j = _compare(cells, (mean_of(b, "e", (6, 9)), mean_of(b, "e", (2, 4))), converged=_all_converged(b),
                      noise=noise)
         per_e = f"{_score_name(b)}: " + ", ".join(f"e={e:g}: {_arm_text(b, e=e)}"
@@ -562,8 +550,8 @@ def ablation_claims(final: pd.DataFrame, history: pd.DataFrame, data: str = "", 
     if len(r):
         conv = _all_converged(r) and is_converged(gap_change(history, {"study": "low_rank_relu", "relu": False},
                                                              {"study": "low_rank_relu", "relu": True}))
-        cells = _cells(_image_cells(images, study="low_rank_relu", relu=False),
-                       _image_cells(images, study="low_rank_relu", relu=True))
+        cells = paired_cells(image_cells(images, study="low_rank_relu", relu=False),
+                             image_cells(images, study="low_rank_relu", relu=True))
         j = _compare(cells, (by_seed(r, relu=False), by_seed(r, relu=True)), converged=conv, noise=noise)
         claims.append(_new("low_rank_relu_hurts", f"without minus with ReLU: {_fmt(j)}; {_not_converged_runs(r)}",
                             j, data=data, held=_held(missing, r, {"study": "low_rank_relu"})))

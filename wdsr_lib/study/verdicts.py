@@ -409,6 +409,21 @@ def _t_interval(mean: float, se: float, df: float, level: float) -> tuple[float,
     return float(mean - half), float(mean + half)
 
 
+def image_cells(images: Optional[pd.DataFrame], **where: Any) -> pd.Series:
+    """The final per-image PSNR of the rows of `images` (`frames.image_frame`) selected by `where`, indexed
+    (seed, image)."""
+    if images is None or images.empty:
+        return pd.Series(dtype=float)
+    rows = rows_where(images, **where)
+    return rows.groupby(["seed", "image"])["value"].mean()
+
+
+def paired_cells(a: pd.Series, b: pd.Series) -> pd.DataFrame:
+    """The paired cells a - b (seed, image, diff) where both have a value: what `crossed` reads."""
+    d = (a - b).dropna()
+    return d.rename("diff").reset_index() if len(d) else pd.DataFrame(columns=["seed", "image", "diff"])
+
+
 def crossed(cells: pd.DataFrame, value: str = "diff", level: float = LEVEL) -> Crossed:
     """`Crossed` from a frame with columns seed, image and `value` (one row per cell)."""
     d = cells.dropna(subset=[value])

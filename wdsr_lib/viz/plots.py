@@ -24,8 +24,8 @@ from wdsr_lib.core.atomic import atomic_file  # noqa: E402
 from wdsr_lib.core.paper import TABLE1  # noqa: E402
 from wdsr_lib.core.registry import DATA_SOURCES, FAMILIES  # noqa: E402
 from wdsr_lib.core.text import plural  # noqa: E402
-from wdsr_lib.study.labels import rows_where  # noqa: E402
-from wdsr_lib.study.verdicts import by_seed, crossed, final_score, interval, t_band  # noqa: E402
+from wdsr_lib.study.verdicts import (by_seed, crossed, final_score, image_cells, interval,  # noqa: E402
+                                     paired_cells, t_band)
 
 DPI = 150
 
@@ -231,7 +231,10 @@ def bar_figure(final: pd.DataFrame, label: str, title: str, metrics: Sequence[st
     metric_labels = {"psnr": "final PSNR", **(metric_labels or {})}
     g = final.groupby(label)[list(metrics)].mean()
     diffs = _paired_differences(final, label, paired) if paired is not None else {}
-    cells = _paired_cells(final, images, label, paired) if diffs and images is not None else None
+    cells = None
+    if diffs and images is not None:  # the verdict's cells: per-image test PSNR of these runs, a - b
+        rows = images[images["run"].isin(final["run"])] if "run" in final else images
+        cells = paired_cells(*(image_cells(rows, **{label: v}) for v in paired))
     if diffs:
         fig, (ax, dx) = plt.subplots(1, 2, figsize=(9.5, 4.2), gridspec_kw={"width_ratios": (3, 2)})
     else:
@@ -289,15 +292,6 @@ def _paired_differences(final: pd.DataFrame, label: str, paired: tuple[Any, Any]
     a, b = (by_seed(final[final[label] == v], m) for v in paired)
     seeds = sorted(set(a) & set(b))
     return {s: a[s] - b[s] for s in seeds} if len(seeds) >= 2 else {}
-
-
-def _paired_cells(final: pd.DataFrame, images: pd.DataFrame, label: str, paired: tuple[Any, Any]) -> pd.DataFrame:
-    """The (seed, image, diff) cells a - b of the per-image test PSNR of `final`'s runs (`images`:
-    `frames.image_frame`), the cells the verdict's interval covers."""
-    rows = images[images["run"].isin(final["run"])] if "run" in final else images
-    a, b = (rows_where(rows, **{label: v}).groupby(["seed", "image"])["value"].mean() for v in paired)
-    d = (a - b).dropna()
-    return d.rename("diff").reset_index()
 
 
 _YLABELS = {"val_psnr": "validation PSNR (dB)", "train_loss": "training loss"}
