@@ -69,7 +69,7 @@ lab: $(STAMP)  ## JupyterLab on notebooks/ with this venv's kernel and the explo
 		$(LAB_ARGS) notebooks
 
 # What a user meets in JupyterLab, in headless Chromium (tools/browser_check.py): a lab started as `make lab` starts
-# it, on a scratch smoke-profile store; 01_table1 shows its figure, 06_explore's pickers change the curve, the
+# it, on a scratch smoke-profile store; 01..05 show their figures, 06_explore's pickers change the curve, the
 # pictures cell shows pictures or says why. Needs Debian's chromium and chromium-driver (apt-get install -y chromium
 # chromium-driver); nothing is fetched at run time. Prints PASS/FAIL per check; screenshots in results/browser_check/.
 .PHONY: browser-check

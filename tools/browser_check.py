@@ -9,7 +9,8 @@ train. JupyterLab's user settings, workspaces and config are scratch too: a firs
 Then, in Debian's Chromium through Debian's chromedriver (Selenium is given both paths, so selenium-manager never
 runs and nothing is fetched):
 
-1. `01_table1.ipynb`, Run > Run All Cells: every cell runs, and each cell that writes a figure shows it (`<img>`).
+1. The study notebooks `01_table1` ... `05_ablations`, each Run > Run All Cells: every cell runs, and each cell
+   that writes a figure shows it under the cell (`<img>`).
 2. `06_explore.ipynb`, Run All: every cell runs, the ipywidgets pickers render, changing a picker redraws the
    curves (the image's src changes), and the stored-run pictures cell shows pictures of the committed showcase
    runs (the scratch store is seeded with every committed run whose weights git keeps, as on a fresh clone).
@@ -249,10 +250,15 @@ class Session:
         self.report(not shown, f"news pop-up ({when})", "shown: " + NEWS if shown else "not shown")
 
 
-def check_table1(s: Session, timeout: float) -> None:
-    nb = "01_table1.ipynb"
+STUDY = ("01_table1", "02_fig3_normalization", "03_fig4_bn_lr", "04_edsr_comparison", "05_ablations")
+
+
+def check_study(s: Session, name: str, timeout: float) -> None:
+    """One study notebook: Run All, every cell runs, every cell that writes a figure shows it under the cell."""
+    nb = f"{name}.ipynb"
     s.open(nb)
-    s.no_news("first start")
+    if name == STUDY[0]:
+        s.no_news("first start")
     cells, seconds = s.run_all(nb, timeout)
     s.ran(nb, cells, seconds)
     writers = [c for c in cells if "save_figure(" in c["source"]]
@@ -260,7 +266,7 @@ def check_table1(s: Session, timeout: float) -> None:
     s.scroll_to(".jp-NotebookPanel .jp-OutputArea-output img")
     ok = bool(writers) and len(shown) == len(writers)
     s.report(ok, f"{nb} figures", f"{len(shown)} of {len(writers)} cells that write a figure show it under the "
-             f"cell ({sum(len(c['imgs']) for c in cells)} <img> in the outputs)", shot="01_table1_figure")
+             f"cell ({sum(len(c['imgs']) for c in cells)} <img> in the outputs)", shot=f"{name}_figure")
 
 
 PICKERS = ".jp-OutputArea-output .widget-select-multiple, .jp-OutputArea-output .widget-dropdown"
@@ -370,7 +376,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"browser: {driver.capabilities.get('browserName')} {driver.capabilities.get('browserVersion')}, "
               f"headless", flush=True)
         session = Session(driver, lab, args.out)
-        check_table1(session, args.timeout)
+        for name in STUDY:
+            check_study(session, name, args.timeout)
         check_explorer(session, args.timeout)
     except Exception as exc:  # a check that could not finish is a FAIL with its reason
         if session is not None and driver is not None:
