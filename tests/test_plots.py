@@ -62,6 +62,7 @@ def test_ablation_and_bar_figures(tmp_path):
                           "bicubic_psnr": 29.0, "source": "sample"})
     (ax,) = plots.ablation_figure(final, "r", "expansion r", "WDSR-A", reference=4).axes
     assert ax.get_xlabel() == "expansion r" and ax.get_ylabel() == "PSNR (dB, final, test images)"
+    assert ax.get_legend().get_texts()[-1].get_text() == "ours (one seed, no bars)"  # not "1 seeds"
     fig = plots.bar_figure(final.assign(label=["a", "b", "c"]), "label", "bars", floor=29.0)
     (ax,) = fig.axes
     low, high = ax.get_ylim()

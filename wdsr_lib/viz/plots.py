@@ -191,6 +191,10 @@ def table1_figure(final: pd.DataFrame, params: Optional[pd.DataFrame] = None) ->
     return fig
 
 
+def _bar_note(seeds: int) -> str:
+    return "one seed, no bars" if seeds <= 1 else f"{seeds} seeds, bars = 95% t-interval"
+
+
 def ablation_figure(final: pd.DataFrame, x: str, xlabel: str, title: str,
                     reference: Optional[float] = None) -> plt.Figure:
     """PSNR vs an ablation variable `x` (WDSR-A r, WDSR-B e): the final PSNR on the test images (what the
@@ -202,7 +206,7 @@ def ablation_figure(final: pd.DataFrame, x: str, xlabel: str, title: str,
     g["half"] = [_half(final.loc[final[x] == v, m]) for v in g[x]]
     g = g.sort_values(x)
     ax.errorbar(g[x], g["psnr"], yerr=g["half"], marker="o", capsize=3,
-                label=f"ours ({int(g['seeds'].max()) if len(g) else 0} seeds, bars = 95% t-interval)")
+                label=f"ours ({_bar_note(int(g['seeds'].max()) if len(g) else 0)})")
     for _, row in g.iterrows():
         if np.isfinite(row["params"]):
             ax.annotate(f"{row['params'] / 1e3:.0f}k", (row[x], row["psnr"]), textcoords="offset points",
